@@ -1,0 +1,49 @@
+#pragma once
+// The convolution entry points: conv() runs a problem, plan_conv() says which algorithm would run
+// it and why, conv_reference() is the oracle every algorithm is tested against.
+#include <string>
+#include <vector>
+
+#include "vconv/conv_params.h"
+#include "vconv/problem.h"
+#include "vconv/tensor_view.h"
+
+namespace vconv {
+
+struct Options {
+  std::string algorithm;    // force an algorithm by name; empty lets the planner choose
+  void* stream = nullptr;   // cudaStream_t for CUDA algorithms; nullptr is the default stream
+  bool accumulate = false;  // output += conv(input, weight) instead of output = conv(...)
+};
+
+struct Candidate {
+  std::string name;
+  bool valid = false;
+  std::string why_not;     // empty when valid
+  double estimate_ms = 0;  // cost model estimate, valid candidates only
+};
+
+struct Plan {
+  std::string algorithm;              // the chosen algorithm
+  std::string reason;                 // why it was chosen
+  std::vector<Candidate> candidates;  // every registered algorithm, in registry order
+  std::string to_string() const;
+};
+
+// Plans `problem` on `device`: the forced algorithm when options.algorithm names one (an error
+// when it is not valid, saying why), else the valid algorithm with the smallest estimate.
+Plan plan_conv(const Problem& problem, Device device, const Options& options = {});
+
+// output = conv_general(input, weight, params), or output += ... under options.accumulate.
+// The output view must have exactly the shape conv_output_shape() gives and the input's dtype.
+void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
+          const ConvParams& params, const Options& options = {});
+
+// The same through the reference algorithm: simple loops with double accumulation (CPU only).
+void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,
+                    const ConvParams& params, bool accumulate = false);
+
+// The names of every registered algorithm, in the planner's order.
+std::vector<std::string> algorithm_names();
+
+}  // namespace vconv

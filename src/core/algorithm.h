@@ -1,0 +1,43 @@
+#pragma once
+// The interface every convolution algorithm implements, and the ordered registry of them.
+// Algorithms see every problem as 3D (problem.h) and every tensor as a 5D strided view.
+#include <array>
+#include <string>
+#include <vector>
+
+#include "vconv/conv.h"
+
+namespace vconv {
+
+// A tensor seen as 5D: input [N, D, H, W, C], weight [O, KD, KH, KW, C/groups],
+// output [N, OD, OH, OW, O]. Strides in elements; the innermost one is 1.
+struct View5 {
+  void* data;
+  std::array<int64_t, 5> shape, strides;
+  int64_t offset(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e) const {
+    return a * strides[0] + b * strides[1] + c * strides[2] + d * strides[3] + e * strides[4];
+  }
+};
+
+struct ConvArgs {
+  const Problem& problem;
+  View5 input, weight, output;
+  Device device;
+  const Options& options;
+};
+
+class Algorithm {
+ public:
+  virtual ~Algorithm() = default;
+  virtual const char* name() const = 0;
+  // Empty when this algorithm can run `problem` on `device`, else the reason it cannot.
+  virtual std::string why_not(const Problem& problem, Device device) const = 0;
+  // Estimated run time in milliseconds; called only where why_not() is empty.
+  virtual double estimate_ms(const Problem& problem, Device device) const = 0;
+  virtual void run(const ConvArgs& args) const = 0;
+};
+
+// Every registered algorithm, in the planner's order (src/algorithm_list.cpp).
+const std::vector<const Algorithm*>& algorithms();
+
+}  // namespace vconv

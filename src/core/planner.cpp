@@ -1,0 +1,133 @@
+// The planner: asks every registered algorithm whether it can run a problem, picks the valid one
+// with the smallest estimate (or the forced one), and says why.
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+#include "core/algorithm.h"
+#include "core/validate.h"
+#include "vconv/error.h"
+
+namespace vconv {
+namespace {
+
+const Algorithm* find_algorithm(const std::string& name) {
+  for (const Algorithm* a : algorithms())
+    if (name == a->name()) return a;
+  std::string known;
+  for (const Algorithm* a : algorithms())
+    known += std::string(known.empty() ? "" : ", ") + a->name();
+  throw Error("options.algorithm: unknown algorithm '" + name + "', expected one of: " + known);
+}
+
+std::string ms_str(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g ms", ms);
+  return buf;
+}
+
+// [begin, end) byte range a view can touch.
+std::pair<const char*, const char*> byte_range(const View5& v, DType t) {
+  int64_t extent = 1;
+  for (int i = 0; i < 5; ++i) extent += (v.shape[i] - 1) * v.strides[i];
+  const char* p = static_cast<const char*>(v.data);
+  return {p, p + extent * dtype_size(t)};
+}
+
+}  // namespace
+
+std::vector<std::string> algorithm_names() {
+  std::vector<std::string> names;
+  for (const Algorithm* a : algorithms()) names.push_back(a->name());
+  return names;
+}
+
+std::string Plan::to_string() const {
+  std::ostringstream os;
+  os << "algorithm: " << algorithm << "\nreason: " << reason << "\ncandidates:\n";
+  for (const auto& c : candidates) {
+    os << "  " << c.name << ": ";
+    if (c.valid) {
+      os << "valid, estimate " << ms_str(c.estimate_ms);
+    } else {
+      os << "not valid: " << c.why_not;
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+Plan plan_conv(const Problem& problem, Device device, const Options& options) {
+  Plan plan;
+  const Algorithm* best = nullptr;
+  double best_ms = std::numeric_limits<double>::infinity();
+  for (const Algorithm* a : algorithms()) {
+    Candidate c;
+    c.name = a->name();
+    c.why_not = a->why_not(problem, device);
+    c.valid = c.why_not.empty();
+    if (c.valid) {
+      c.estimate_ms = a->estimate_ms(problem, device);
+      if (!best || c.estimate_ms < best_ms) {
+        best = a;
+        best_ms = c.estimate_ms;
+      }
+    }
+    plan.candidates.push_back(c);
+  }
+  if (!options.algorithm.empty()) {
+    const Algorithm* forced = find_algorithm(options.algorithm);
+    const std::string why = forced->why_not(problem, device);
+    if (!why.empty())
+      throw Error("options.algorithm: '" + options.algorithm + "' cannot run '" +
+                  vconv::to_string(problem) + "' on " + device_name(device) + ": " + why);
+    plan.algorithm = forced->name();
+    plan.reason = "forced by options.algorithm";
+    return plan;
+  }
+  if (!best) {
+    std::string reasons;
+    for (const auto& c : plan.candidates) reasons += "\n  " + c.name + ": " + c.why_not;
+    throw Error("no algorithm can run '" + vconv::to_string(problem) + "' on " +
+                device_name(device) + ":" + reasons);
+  }
+  plan.algorithm = best->name();
+  std::string runner_up;
+  double next = std::numeric_limits<double>::infinity();
+  for (const auto& c : plan.candidates)
+    if (c.valid && c.name != plan.algorithm && c.estimate_ms < next) {
+      next = c.estimate_ms;
+      runner_up = c.name;
+    }
+  plan.reason = "smallest estimate among valid algorithms: " + ms_str(best_ms);
+  if (!runner_up.empty())
+    plan.reason += " against " + ms_str(next) + " for " + runner_up;
+  else
+    plan.reason += " (the only valid algorithm)";
+  return plan;
+}
+
+void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
+          const ConvParams& params, const Options& options) {
+  const CheckedArgs a = check_conv_args(input, weight, output, params);
+  const auto out_range = byte_range(a.output, output.dtype);
+  for (const View5* v : {&a.input, &a.weight}) {
+    const auto r = byte_range(*v, input.dtype);
+    if (r.first < out_range.second && out_range.first < r.second)
+      throw Error(std::string("output: overlaps the ") + (v == &a.input ? "input" : "weight") +
+                  " in memory; expected a separate output buffer");
+  }
+  const Plan plan = plan_conv(a.problem, input.device, options);
+  const Algorithm* algo = find_algorithm(plan.algorithm);
+  algo->run(ConvArgs{a.problem, a.input, a.weight, a.output, input.device, options});
+}
+
+void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,
+                    const ConvParams& params, bool accumulate) {
+  Options o;
+  o.algorithm = "reference";
+  o.accumulate = accumulate;
+  conv(input, weight, output, params, o);
+}
+
+}  // namespace vconv

@@ -1,0 +1,106 @@
+#include "core/validate.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/checked.h"
+#include "vconv/error.h"
+
+namespace vconv {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+// Checks the strides of one view; returns them (contiguous ones when none were given).
+std::vector<int64_t> checked_strides(const TensorView& t, const char* name, bool writable) {
+  const std::string arg = name;
+  if (!t.strides.empty() && t.strides.size() != t.shape.size())
+    throw Error(arg + ": " + std::to_string(t.strides.size()) + " strides for a rank " +
+                std::to_string(t.shape.size()) + " shape, expected one stride per dimension");
+  std::vector<int64_t> s = t.strides.empty() ? TensorView::contiguous_strides(t.shape) : t.strides;
+  const int r = t.rank();
+  if (t.shape[r - 1] > 1 && s[r - 1] != 1)
+    throw Error(arg + ": unsupported strides " + shape_str(s) +
+                ": the innermost (channel) stride "
+                "must be 1 (channels-last layout); got " +
+                std::to_string(s[r - 1]));
+  for (int i = 0; i < r; ++i)
+    if (s[i] < 0 || (s[i] == 0 && t.shape[i] > 1 && writable))
+      throw Error(arg + ": unsupported strides " + shape_str(s) + ": stride[" + std::to_string(i) +
+                  "] = " + std::to_string(s[i]) + ", expected " + (writable ? "> 0" : ">= 0"));
+  // The largest offset, in bytes, must fit in int64.
+  int64_t extent = 1;
+  for (int i = 0; i < r; ++i)
+    extent = checked_add(extent, checked_mul(t.shape[i] - 1, s[i], arg), arg);
+  checked_mul(extent, dtype_size(t.dtype), arg + " byte size");
+  if (t.data == nullptr && t.numel() > 0)
+    throw Error(arg + ": data is null for a tensor of shape " + shape_str(t.shape));
+  if (writable) {
+    // No two elements may share memory: sorted by stride, each stride must step over the
+    // whole extent of the dimensions inside it.
+    std::vector<int> order(r);
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return s[a] < s[b]; });
+    int64_t span = 1;
+    for (int i : order) {
+      if (t.shape[i] == 1) continue;
+      if (s[i] < span)
+        throw Error(arg + ": strides " + shape_str(s) + " make elements of shape " +
+                    shape_str(t.shape) + " overlap; the output must not alias itself");
+      span = s[i] * t.shape[i];
+    }
+  }
+  return s;
+}
+
+View5 to_view5(const TensorView& t, const std::vector<int64_t>& strides) {
+  View5 v{t.data, {1, 1, 1, 1, 1}, {0, 0, 0, 0, 1}};
+  const int r = t.rank();
+  const int pad = 5 - r;  // unit spatial dims go right after the leading (N or O) dim
+  v.shape[0] = t.shape[0];
+  v.strides[0] = strides[0];
+  for (int i = 1; i < r; ++i) {
+    v.shape[pad + i] = t.shape[i];
+    v.strides[pad + i] = strides[i];
+  }
+  return v;
+}
+
+}  // namespace
+
+CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
+                            const TensorView& output, const ConvParams& params) {
+  for (auto* t : {&input, &weight, &output}) {
+    const char* name = t == &input ? "input" : t == &weight ? "weight" : "output";
+    for (int i = 0; i < t->rank(); ++i)
+      if (t->shape[i] < 0)
+        throw Error(std::string(name) + ": negative size " + std::to_string(t->shape[i]) +
+                    " at dimension " + std::to_string(i) + " of shape " + shape_str(t->shape));
+  }
+  if (weight.dtype != input.dtype)
+    throw Error(std::string("weight: dtype mismatch: weight is ") + dtype_name(weight.dtype) +
+                ", input is " + dtype_name(input.dtype) + "; expected the same dtype");
+  if (output.dtype != input.dtype)
+    throw Error(std::string("output: dtype mismatch: output is ") + dtype_name(output.dtype) +
+                ", input is " + dtype_name(input.dtype) + "; expected the same dtype");
+  if (weight.device != input.device || output.device != input.device)
+    throw Error("device mismatch: input on " + device_name(input.device) + ", weight on " +
+                device_name(weight.device) + ", output on " + device_name(output.device) +
+                "; expected all on one device");
+  CheckedArgs a;
+  a.problem = make_problem(input.shape, weight.shape, params, input.dtype);
+  if (output.shape != a.problem.output_shape())
+    throw Error("output: shape " + shape_str(output.shape) + ", expected " +
+                shape_str(a.problem.output_shape()) + " for input " + shape_str(input.shape) +
+                " and weight " + shape_str(weight.shape));
+  a.input = to_view5(input, checked_strides(input, "input", false));
+  a.weight = to_view5(weight, checked_strides(weight, "weight", false));
+  a.output = to_view5(output, checked_strides(output, "output", true));
+  return a;
+}
+
+}  // namespace vconv

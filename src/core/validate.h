@@ -1,0 +1,16 @@
+#pragma once
+// Checks the tensors handed to conv() against the problem they describe, and converts them to the
+// 5D views algorithms take.
+#include "core/algorithm.h"
+
+namespace vconv {
+
+struct CheckedArgs {
+  Problem problem;
+  View5 input, weight, output;
+};
+
+CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
+                            const TensorView& output, const ConvParams& params);
+
+}  // namespace vconv

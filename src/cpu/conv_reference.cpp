@@ -1,0 +1,81 @@
+#include "cpu/conv_reference.h"
+
+#include "core/float16.h"
+#include "core/index_map.h"
+
+namespace vconv::cpu {
+namespace {
+
+template <typename T>
+void reference(const ConvArgs& a) {
+  const Problem& p = a.problem;
+  const T* x = static_cast<const T*>(a.input.data);
+  const T* w = static_cast<const T*>(a.weight.data);
+  T* y = static_cast<T*>(a.output.data);
+  DimMap dim[3];
+  for (int i = 0; i < 3; ++i)
+    dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
+  const int64_t rows = p.n * p.out[0] * p.out[1];
+
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t n = row / (p.out[0] * p.out[1]);
+    const int64_t od = row / p.out[1] % p.out[0];
+    const int64_t oh = row % p.out[1];
+    for (int64_t ow = 0; ow < p.out[2]; ++ow) {
+      for (int64_t o = 0; o < p.o; ++o) {
+        const int64_t g = o / p.og();
+        double acc = 0;
+        for (int64_t kd = 0; kd < p.k[0]; ++kd) {
+          const int64_t id = source_index(dim[0], od, kd);
+          if (id < 0) continue;
+          for (int64_t kh = 0; kh < p.k[1]; ++kh) {
+            const int64_t ih = source_index(dim[1], oh, kh);
+            if (ih < 0) continue;
+            for (int64_t kw = 0; kw < p.k[2]; ++kw) {
+              const int64_t iw = source_index(dim[2], ow, kw);
+              if (iw < 0) continue;
+              // Under flip the weight is read mirrored in every spatial dimension.
+              const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
+              const int64_t wh = p.flip ? p.k[1] - 1 - kh : kh;
+              const int64_t ww = p.flip ? p.k[2] - 1 - kw : kw;
+              const T* xs = x + a.input.offset(n, id, ih, iw, g * p.cg());
+              const T* ws = w + a.weight.offset(o, wd, wh, ww, 0);
+              for (int64_t ci = 0; ci < p.cg(); ++ci)
+                acc +=
+                    static_cast<double>(to_float(xs[ci])) * static_cast<double>(to_float(ws[ci]));
+            }
+          }
+        }
+        T* ys = y + a.output.offset(n, od, oh, ow, o);
+        if (a.options.accumulate) acc += static_cast<double>(to_float(*ys));
+        *ys = from_float<T>(static_cast<float>(acc));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string ReferenceAlgorithm::why_not(const Problem&, Device device) const {
+  if (device.type != DeviceType::cpu) return "runs on the CPU only";
+  return {};
+}
+
+double ReferenceAlgorithm::estimate_ms(const Problem& problem, Device) const {
+  // About 0.5 GMAC/s per core in its scalar double loop (2 cores); it is the last resort.
+  return static_cast<double>(problem.macs()) / 1e9 * 1e3;
+}
+
+void ReferenceAlgorithm::run(const ConvArgs& args) const {
+  switch (args.problem.dtype) {
+    case DType::f32:
+      return reference<float>(args);
+    case DType::f16:
+      return reference<Half>(args);
+    case DType::bf16:
+      return reference<BFloat16>(args);
+  }
+}
+
+}  // namespace vconv::cpu

@@ -1,0 +1,173 @@
+#include "common/cases.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "vconv/error.h"
+
+#ifndef VCONV_SUITE_DIR
+#define VCONV_SUITE_DIR "bench/suites"
+#endif
+
+namespace vconv::testing {
+namespace {
+
+int64_t pick(std::mt19937_64& rng, int64_t lo, int64_t hi) {
+  return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+}
+
+bool chance(std::mt19937_64& rng, double p) {
+  return std::bernoulli_distribution(p)(rng);
+}
+
+}  // namespace
+
+Problem random_problem(std::mt19937_64& rng, int64_t max_macs) {
+  for (;;) {
+    const int dims = static_cast<int>(pick(rng, 1, 3));
+    const int64_t groups = chance(rng, 0.3) ? pick(rng, 2, 3) : 1;
+    ConvParams params;
+    params.groups = groups;
+    params.flip = chance(rng, 0.3);
+    std::vector<int64_t> in_shape{pick(rng, 1, 3)}, w_shape{groups * pick(rng, 1, 4)};
+    for (int d = 0; d < dims; ++d) {
+      const int64_t k = pick(rng, 1, 4);
+      in_shape.push_back(pick(rng, 1, 9));
+      w_shape.push_back(k);
+      params.stride.push_back(chance(rng, 0.3) ? pick(rng, 2, 3) : 1);
+      params.kernel_dilation.push_back(chance(rng, 0.25) ? 2 : 1);
+      params.input_dilation.push_back(chance(rng, 0.2) ? pick(rng, 2, 3) : 1);
+      const int r = static_cast<int>(pick(rng, 0, 3));
+      params.pad_mode.push_back(r == 0   ? PadMode::replicate
+                                : r == 1 ? PadMode::reflect
+                                         : PadMode::zeros);
+      if (chance(rng, 0.2)) {  // causal: all padding before
+        params.padding_lo.push_back((k - 1) * params.kernel_dilation.back());
+        params.padding_hi.push_back(0);
+      } else {
+        params.padding_lo.push_back(pick(rng, -1, 3));
+        params.padding_hi.push_back(pick(rng, -1, 3));
+      }
+    }
+    const int64_t cg = pick(rng, 1, 5);
+    in_shape.push_back(cg * groups);
+    w_shape.push_back(cg);
+    const DType dtype = static_cast<DType>(pick(rng, 0, 2));
+    try {
+      const Problem p = make_problem(in_shape, w_shape, params, dtype);
+      if (p.macs() <= max_macs) return p;
+    } catch (const Error&) {
+      // Invalid draw (output size <= 0, reflect wider than the input): draw again.
+    }
+  }
+}
+
+std::vector<SuiteCase> load_suite(const std::string& name) {
+  std::string path = name;
+  if (name.find('/') == std::string::npos && name.find('.') == std::string::npos)
+    path = std::string(VCONV_SUITE_DIR) + "/" + name + ".txt";
+  std::ifstream f(path);
+  if (!f) throw Error("suite: cannot open '" + path + "' (expected seed, vae or a file path)");
+  std::vector<SuiteCase> cases;
+  std::string line;
+  while (std::getline(f, line)) {
+    const size_t hash = line.find('#');
+    std::string comment = hash == std::string::npos ? "" : line.substr(hash + 1);
+    std::string text = line.substr(0, hash);
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    comment.erase(0, comment.find_first_not_of(' '));
+    cases.push_back({parse_problem(text), comment});
+  }
+  return cases;
+}
+
+std::string CpuScale::to_string() const {
+  std::ostringstream os;
+  os << "T/" << time << ", H,W/" << space << ", channels/" << channels << " (at least 3)";
+  return os.str();
+}
+
+Problem scale_problem(const Problem& p, const CpuScale& s) {
+  auto in_shape = p.input_shape();
+  auto w_shape = p.weight_shape();
+  const int r = static_cast<int>(in_shape.size());
+  for (int d = 0; d < p.dims; ++d) {
+    const int i = 3 - p.dims + d;
+    const int64_t f = (p.dims == 3 && d == 0) ? s.time : s.space;
+    const int64_t need = (p.k[i] - 1) * p.kdil[i] + 1;  // keep at least the kernel's extent
+    in_shape[1 + d] = std::max({p.in[i] / f, need, int64_t{1}});
+  }
+  auto scale_channels = [&](int64_t ch) {
+    return ch <= 3 ? ch : std::max<int64_t>(3, ch / s.channels);
+  };
+  const int64_t cg = std::max<int64_t>(1, scale_channels(p.c) / p.groups);
+  in_shape[r - 1] = cg * p.groups;
+  w_shape[r - 1] = cg;
+  w_shape[0] = std::max<int64_t>(1, scale_channels(p.o) / p.groups) * p.groups;
+  return make_problem(in_shape, w_shape, p.params(), p.dtype);
+}
+
+Problem reduce_problem(const Problem& p, int64_t max_macs) {
+  auto in_shape = p.input_shape();
+  auto w_shape = p.weight_shape();
+  in_shape[0] = 1;
+  Problem r = make_problem(in_shape, w_shape, p.params(), p.dtype);
+  // Halve the largest spatial extent that still gives a valid problem, then the output
+  // channels, until the problem is small enough.
+  std::vector<bool> stuck(p.dims, false);
+  while (r.macs() > max_macs) {
+    int best = -1;
+    for (int d = 0; d < p.dims; ++d)
+      if (!stuck[d] && in_shape[1 + d] > 1 && (best < 0 || in_shape[1 + d] > in_shape[1 + best]))
+        best = d;
+    auto next_in = in_shape;
+    auto next_w = w_shape;
+    if (best >= 0) {
+      next_in[1 + best] /= 2;
+    } else if (w_shape[0] / 2 >= p.groups && (w_shape[0] / 2) % p.groups == 0) {
+      next_w[0] /= 2;
+    } else {
+      break;
+    }
+    try {
+      r = make_problem(next_in, next_w, p.params(), p.dtype);
+      in_shape = next_in;
+      w_shape = next_w;
+    } catch (const Error&) {
+      if (best < 0) break;
+      stuck[best] = true;
+    }
+  }
+  return r;
+}
+
+ErrorStats check_algorithm(const Problem& p, const std::string& algorithm, std::mt19937_64& rng,
+                           const CheckOptions& opts) {
+  auto pad = [&](size_t rank) {
+    std::vector<int64_t> v(rank, 0);
+    if (opts.strided)
+      for (size_t i = 0; i + 1 < rank; ++i) v[i] = 1 + static_cast<int64_t>(i % 2);
+    return v;
+  };
+  const auto xs = p.input_shape(), ws = p.weight_shape(), ys = p.output_shape();
+  HostTensor x(p.dtype, xs, pad(xs.size())), w(p.dtype, ws, pad(ws.size()));
+  HostTensor y(p.dtype, ys, pad(ys.size())), ref(p.dtype, ys);
+  x.fill_uniform(rng);
+  w.fill_uniform(rng);
+  if (opts.accumulate) {
+    ref.fill_uniform(rng);
+    y.copy_from(ref);
+  } else {
+    y.fill_nan();
+  }
+  const ConvParams params = p.params();
+  conv_reference(x.view(), w.view(), ref.view(), params, opts.accumulate);
+  Options o;
+  o.algorithm = algorithm;
+  o.accumulate = opts.accumulate;
+  conv(x.view(), w.view(), y.view(), params, o);
+  return compare(y, ref);
+}
+
+}  // namespace vconv::testing

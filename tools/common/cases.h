@@ -1,0 +1,47 @@
+#pragma once
+// Problems for tests, verification and benchmarks: random problems over every semantic, suite
+// files, and the check of one algorithm against the reference.
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/host_tensor.h"
+#include "vconv/conv.h"
+
+namespace vconv::testing {
+
+// A random valid problem exercising every conv_general semantic, with at most `max_macs` MACs.
+Problem random_problem(std::mt19937_64& rng, int64_t max_macs = 200000);
+
+struct SuiteCase {
+  Problem problem;
+  std::string comment;  // where the row comes from
+};
+
+// Reads a suite: one problem per line; '#' starts a comment (a comment after a problem is kept as
+// its source note). `name` is a file path or the name of a file in bench/suites (seed, vae).
+std::vector<SuiteCase> load_suite(const std::string& name);
+
+// Scales a problem down for the CPU: spatial sizes and channels divided by the given factors,
+// never below the kernel's extent or 3 channels, so that a suite runs in seconds on 2 cores.
+struct CpuScale {
+  int64_t time = 2, space = 4, channels = 8;
+  std::string to_string() const;
+};
+Problem scale_problem(const Problem& p, const CpuScale& s);
+
+// A problem of the same parameters cut down to at most `max_macs` MACs (smaller batch, spatial
+// extent and output channels), for checking a case whose full reference is too slow.
+Problem reduce_problem(const Problem& p, int64_t max_macs);
+
+struct CheckOptions {
+  bool strided = false;     // give every tensor padded strides (a view into a larger tensor)
+  bool accumulate = false;  // run with Options::accumulate over a random initial output
+};
+
+// Runs `algorithm` on fresh random data (output poisoned with NaN first) and compares it with
+// conv_reference on the same data.
+ErrorStats check_algorithm(const Problem& p, const std::string& algorithm, std::mt19937_64& rng,
+                           const CheckOptions& opts = {});
+
+}  // namespace vconv::testing

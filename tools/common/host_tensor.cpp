@@ -1,0 +1,122 @@
+#include "common/host_tensor.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "core/float16.h"
+
+namespace vconv::testing {
+
+HostTensor::HostTensor(DType dtype, std::vector<int64_t> shape, std::vector<int64_t> pad)
+    : dtype_(dtype), shape_(std::move(shape)), strides_(shape_.size(), 1) {
+  int64_t span = 1;
+  for (int i = static_cast<int>(shape_.size()) - 1; i >= 0; --i) {
+    strides_[i] = span;
+    span *= shape_[i] + (pad.empty() ? 0 : pad[i]);
+  }
+  bytes_.resize(static_cast<size_t>(span * dtype_size(dtype_)));
+}
+
+TensorView HostTensor::view() {
+  return TensorView(bytes_.data(), dtype_, shape_, strides_);
+}
+
+int64_t HostTensor::numel() const {
+  int64_t n = 1;
+  for (int64_t s : shape_) n *= s;
+  return n;
+}
+
+int64_t HostTensor::offset(int64_t linear) const {
+  int64_t off = 0;
+  for (int i = static_cast<int>(shape_.size()) - 1; i >= 0; --i) {
+    off += linear % shape_[i] * strides_[i];
+    linear /= shape_[i];
+  }
+  return off;
+}
+
+double HostTensor::get(int64_t linear) const {
+  const void* p = bytes_.data() + offset(linear) * dtype_size(dtype_);
+  switch (dtype_) {
+    case DType::f32:
+      return *static_cast<const float*>(p);
+    case DType::f16:
+      return to_float(*static_cast<const Half*>(p));
+    case DType::bf16:
+      return to_float(*static_cast<const BFloat16*>(p));
+  }
+  return 0;
+}
+
+void HostTensor::set(int64_t linear, double v) {
+  void* p = bytes_.data() + offset(linear) * dtype_size(dtype_);
+  const float f = static_cast<float>(v);
+  switch (dtype_) {
+    case DType::f32:
+      *static_cast<float*>(p) = f;
+      break;
+    case DType::f16:
+      *static_cast<Half*>(p) = from_float<Half>(f);
+      break;
+    case DType::bf16:
+      *static_cast<BFloat16*>(p) = from_float<BFloat16>(f);
+      break;
+  }
+}
+
+void HostTensor::fill_uniform(std::mt19937_64& rng, double lo, double hi) {
+  std::uniform_real_distribution<double> u(lo, hi);
+  const int64_t n = numel();
+  for (int64_t i = 0; i < n; ++i) set(i, u(rng));
+}
+
+void HostTensor::fill_nan() {
+  const int64_t n = numel();
+  for (int64_t i = 0; i < n; ++i) set(i, std::numeric_limits<double>::quiet_NaN());
+}
+
+void HostTensor::copy_from(const HostTensor& other) {
+  const int64_t n = numel();
+  for (int64_t i = 0; i < n; ++i) set(i, other.get(i));
+}
+
+ErrorStats compare(const HostTensor& got, const std::vector<double>& ref) {
+  ErrorStats s;
+  double diff2 = 0, ref2 = 0, max_diff = 0, max_ref = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double g = got.get(static_cast<int64_t>(i)), r = ref[i];
+    if (!std::isfinite(g) && std::isfinite(r)) {
+      ++s.nonfinite;
+      continue;
+    }
+    const double d = std::abs(g - r);
+    diff2 += d * d;
+    ref2 += r * r;
+    max_diff = std::max(max_diff, d);
+    max_ref = std::max(max_ref, std::abs(r));
+  }
+  s.rel_l2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
+  s.max_rel = max_ref > 0 ? max_diff / max_ref : max_diff;
+  return s;
+}
+
+ErrorStats compare(const HostTensor& got, const HostTensor& ref) {
+  std::vector<double> r(static_cast<size_t>(ref.numel()));
+  for (size_t i = 0; i < r.size(); ++i) r[i] = ref.get(static_cast<int64_t>(i));
+  return compare(got, r);
+}
+
+std::string ErrorStats::to_string() const {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "rel_l2 %.3g, max_rel %.3g, non-finite %lld", rel_l2, max_rel,
+                static_cast<long long>(nonfinite));
+  return buf;
+}
+
+double tolerance(DType dtype) {
+  return dtype == DType::f32 ? 1e-5 : 1e-2;
+}
+
+}  // namespace vconv::testing

@@ -1,0 +1,53 @@
+#pragma once
+// Owning host tensors with random fills and error measurement, shared by the CLI and the tests.
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "vconv/tensor_view.h"
+
+namespace vconv::testing {
+
+class HostTensor {
+ public:
+  HostTensor() = default;
+  // A tensor of `shape`; `pad` (one entry per dim, or empty) adds unused elements after each
+  // dimension's extent so that the view is strided like a slice of a larger tensor.
+  HostTensor(DType dtype, std::vector<int64_t> shape, std::vector<int64_t> pad = {});
+
+  TensorView view();
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t>& shape() const { return shape_; }
+  const std::vector<int64_t>& strides() const { return strides_; }
+  int64_t numel() const;
+
+  double get(int64_t linear) const;  // element by row-major logical index
+  void set(int64_t linear, double v);
+  void fill_uniform(std::mt19937_64& rng, double lo = -1.0, double hi = 1.0);
+  void fill_nan();  // poison, so that an unwritten output cannot pass a check
+  void copy_from(const HostTensor& other);  // same logical shape, any strides
+
+ private:
+  int64_t offset(int64_t linear) const;
+  DType dtype_ = DType::f32;
+  std::vector<int64_t> shape_, strides_;
+  std::vector<uint8_t> bytes_;
+};
+
+struct ErrorStats {
+  double rel_l2 = 0;      // ||got - ref|| / ||ref||
+  double max_rel = 0;     // max |got - ref| / max |ref|
+  int64_t nonfinite = 0;  // elements of got that are NaN or inf where ref is finite
+  bool within(double tol) const { return nonfinite == 0 && rel_l2 <= tol && max_rel <= tol; }
+  std::string to_string() const;
+};
+
+// Element by element over the logical row-major order.
+ErrorStats compare(const HostTensor& got, const std::vector<double>& ref);
+ErrorStats compare(const HostTensor& got, const HostTensor& ref);
+
+// The tolerance relative to the reference's norm for results computed in `dtype`.
+double tolerance(DType dtype);
+
+}  // namespace vconv::testing

@@ -1,0 +1,151 @@
+// vconv bench: times algorithms over a suite of problems and checks each against the reference.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "commands.h"
+#include "common/cases.h"
+#include "vconv/conv.h"
+#include "vconv/device.h"
+#include "vconv/error.h"
+
+namespace vconv::cli {
+namespace {
+
+// Cases whose reference costs more MACs than this are checked on a reduced copy.
+constexpr int64_t kFullCheckMacs = 300'000'000;
+constexpr int64_t kReducedCheckMacs = 20'000'000;
+
+struct BenchArgs {
+  std::string suite = "seed", device = "auto", dtype, algo = "all", json;
+};
+
+struct Row {
+  std::string problem, algorithm, note;
+  double median_ms = 0, gflops = 0, rel_error = -1;  // rel_error < 0: not checked
+};
+
+double median_ms_of(const std::function<void()>& f) {
+  using clock = std::chrono::steady_clock;
+  f();  // warm-up, apart from the timed runs
+  std::vector<double> ms;
+  const auto start = clock::now();
+  while (ms.size() < 3 ||
+         (ms.size() < 20 && clock::now() - start < std::chrono::milliseconds(300))) {
+    const auto t0 = clock::now();
+    f();
+    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& algos, Device dev,
+                            std::mt19937_64& rng) {
+  std::vector<Row> rows;
+  testing::HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape());
+  testing::HostTensor y(p.dtype, p.output_shape()), ref;
+  x.fill_uniform(rng);
+  w.fill_uniform(rng);
+  const bool full_check = p.macs() <= kFullCheckMacs;
+  const ConvParams params = p.params();
+  for (const std::string& name : algos) {
+    Row r{to_string(p), name, "", 0, 0, -1};
+    Options o;
+    o.algorithm = name;
+    try {
+      y.fill_nan();
+      r.median_ms = median_ms_of([&] { conv(x.view(), w.view(), y.view(), params, o); });
+      r.gflops = p.flops() / (r.median_ms * 1e6);
+      if (name == "reference") {
+        r.note = "is the reference";
+        ref = y;
+      } else if (full_check) {
+        if (ref.numel() == 0) {
+          ref = testing::HostTensor(p.dtype, p.output_shape());
+          conv_reference(x.view(), w.view(), ref.view(), params);
+        }
+        r.rel_error = testing::compare(y, ref).rel_l2;
+      } else {
+        const Problem small = testing::reduce_problem(p, kReducedCheckMacs);
+        r.rel_error = testing::check_algorithm(small, name, rng).rel_l2;
+        r.note = "checked on " + to_string(small);
+      }
+    } catch (const Error& e) {
+      r.note = std::string("error: ") + e.what();
+    }
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+void bench(const BenchArgs& a) {
+  Device dev = Device::cpu();
+  if (a.device == "cuda" || (a.device == "auto" && cuda_device_count() > 0)) {
+    dev = Device::cuda(0);
+  } else if (a.device != "cpu" && a.device != "auto") {
+    throw Error("--device: '" + a.device + "', expected cpu, cuda or auto");
+  }
+  auto cases = testing::load_suite(a.suite);
+  const testing::CpuScale scale;
+  std::cout << "suite " << a.suite << " on " << device_name(dev);
+  if (dev.type == DeviceType::cpu) std::cout << ", cases scaled down: " << scale.to_string();
+  std::cout << "\n";
+  std::printf("%-62s %-12s %10s %10s %10s  %s\n", "case", "algorithm", "median_ms", "GFLOP/s",
+              "rel_error", "note");
+  std::mt19937_64 rng(2026);
+  nlohmann::json records = nlohmann::json::array();
+  for (auto& c : cases) {
+    Problem p = c.problem;
+    if (!a.dtype.empty()) p.dtype = parse_dtype(a.dtype, "--dtype");
+    if (dev.type == DeviceType::cpu) p = testing::scale_problem(p, scale);
+    std::vector<std::string> algos;
+    if (a.algo == "all") {
+      for (const Candidate& cand : plan_conv(p, dev).candidates)
+        if (cand.valid) algos.push_back(cand.name);
+    } else {
+      algos.push_back(a.algo);
+    }
+    for (const Row& r : bench_case(p, algos, dev, rng)) {
+      char err[32] = "-";
+      if (r.rel_error >= 0) std::snprintf(err, sizeof err, "%.2e", r.rel_error);
+      std::printf("%-62s %-12s %10.3f %10.1f %10s  %s\n", r.problem.c_str(), r.algorithm.c_str(),
+                  r.median_ms, r.gflops, err, r.note.c_str());
+      std::fflush(stdout);
+      records.push_back({{"case", r.problem},
+                         {"algorithm", r.algorithm},
+                         {"device", device_name(dev)},
+                         {"dtype", dtype_name(p.dtype)},
+                         {"median_ms", r.median_ms},
+                         {"gflops", r.gflops},
+                         {"rel_error", r.rel_error >= 0 ? nlohmann::json(r.rel_error) : nullptr},
+                         {"note", r.note},
+                         {"source", c.comment}});
+    }
+  }
+  if (!a.json.empty()) {
+    std::ofstream f(a.json);
+    if (!f) throw Error("--json: cannot write '" + a.json + "'");
+    f << records.dump(2) << "\n";
+  }
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  auto* cmd = app.add_subcommand("bench", "time algorithms over a suite of problems");
+  cmd->add_option("--suite", args->suite, "seed, vae or a suite file");
+  cmd->add_option("--device", args->device, "cpu|cuda (default: the GPU when present)");
+  cmd->add_option("--dtype", args->dtype, "f32|f16|bf16 (default: each case's own)");
+  cmd->add_option("--algo", args->algo, "an algorithm name, or all (every valid one)");
+  cmd->add_option("--json", args->json, "write one record per (case, algorithm) to FILE");
+  cmd->callback([args] { bench(*args); });
+}
+
+}  // namespace vconv::cli
