@@ -14,6 +14,11 @@ struct Options {
   std::string algorithm;    // force an algorithm by name; empty lets the planner choose
   void* stream = nullptr;   // cudaStream_t for CUDA algorithms; nullptr is the default stream
   bool accumulate = false;  // output += conv(input, weight) instead of output = conv(...)
+  // Scratch memory an algorithm may allocate on the CPU (im2col chunks, transformed tiles).
+  int64_t cpu_workspace_bytes = int64_t{256} << 20;
+  // Time every valid algorithm once per problem and device, and keep the fastest: in memory, and
+  // in the file named by the environment variable VCONV_CACHE when it is set.
+  bool autotune = false;
 };
 
 struct Candidate {

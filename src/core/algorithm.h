@@ -24,6 +24,9 @@ struct ConvArgs {
   View5 input, weight, output;
   Device device;
   const Options& options;
+  // The output's dtype: the problem's, or f32 where an algorithm runs under another one that keeps
+  // partial sums in fp32 (depth_tap). Only algorithms with accepts_f32_output() see the latter.
+  DType output_dtype;
 };
 
 class Algorithm {
@@ -35,7 +38,13 @@ class Algorithm {
   // Estimated run time in milliseconds; called only where why_not() is empty.
   virtual double estimate_ms(const Problem& problem, Device device) const = 0;
   virtual void run(const ConvArgs& args) const = 0;
+  // True when run() takes an f32 output for bf16/f16 inputs (ConvArgs::output_dtype).
+  virtual bool accepts_f32_output() const { return false; }
 };
+
+// The valid algorithm with the smallest estimate, for algorithms that run a sub-problem (the 2D
+// convs under depth_tap). Throws vconv::Error when none is valid.
+const Algorithm& choose_algorithm(const Problem& problem, Device device, bool need_f32_output);
 
 // Every registered algorithm, in the planner's order (src/algorithm_list.cpp).
 const std::vector<const Algorithm*>& algorithms();

@@ -107,6 +107,23 @@ Plan plan_conv(const Problem& problem, Device device, const Options& options) {
   return plan;
 }
 
+const Algorithm& choose_algorithm(const Problem& problem, Device device, bool need_f32_output) {
+  const Algorithm* best = nullptr;
+  double best_ms = std::numeric_limits<double>::infinity();
+  for (const Algorithm* a : algorithms()) {
+    if (need_f32_output && !a->accepts_f32_output()) continue;
+    if (!a->why_not(problem, device).empty()) continue;
+    const double ms = a->estimate_ms(problem, device);
+    if (!best || ms < best_ms) {
+      best = a;
+      best_ms = ms;
+    }
+  }
+  if (!best)
+    throw Error("no algorithm can run the sub-problem '" + vconv::to_string(problem) + "'");
+  return *best;
+}
+
 void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
           const ConvParams& params, const Options& options) {
   const CheckedArgs a = check_conv_args(input, weight, output, params);
@@ -119,7 +136,7 @@ void conv(const TensorView& input, const TensorView& weight, const TensorView& o
   }
   const Plan plan = plan_conv(a.problem, input.device, options);
   const Algorithm* algo = find_algorithm(plan.algorithm);
-  algo->run(ConvArgs{a.problem, a.input, a.weight, a.output, input.device, options});
+  algo->run(ConvArgs{a.problem, a.input, a.weight, a.output, input.device, options, input.dtype});
 }
 
 void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,

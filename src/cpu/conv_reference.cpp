@@ -2,6 +2,7 @@
 
 #include "core/float16.h"
 #include "core/index_map.h"
+#include "cpu/cost_model.h"
 
 namespace vconv::cpu {
 namespace {
@@ -63,8 +64,7 @@ std::string ReferenceAlgorithm::why_not(const Problem&, Device device) const {
 }
 
 double ReferenceAlgorithm::estimate_ms(const Problem& problem, Device) const {
-  // About 0.5 GMAC/s per core in its scalar double loop (2 cores); it is the last resort.
-  return static_cast<double>(problem.macs()) / 1e9 * 1e3;
+  return problem.flops() / (cost::kReferenceGflops * 1e6);
 }
 
 void ReferenceAlgorithm::run(const ConvArgs& args) const {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 
 #include "commands.h"
@@ -23,6 +24,7 @@ constexpr int64_t kReducedCheckMacs = 20'000'000;
 
 struct BenchArgs {
   std::string suite = "seed", device = "auto", dtype, algo = "all", json;
+  bool no_scale = false;
 };
 
 struct Row {
@@ -49,10 +51,12 @@ std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& al
                             std::mt19937_64& rng) {
   std::vector<Row> rows;
   testing::HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape());
-  testing::HostTensor y(p.dtype, p.output_shape()), ref;
+  testing::HostTensor y(p.dtype, p.output_shape());
+  std::optional<testing::HostTensor> ref;
   x.fill_uniform(rng);
   w.fill_uniform(rng);
-  const bool full_check = p.macs() <= kFullCheckMacs;
+  const bool reference_runs = std::find(algos.begin(), algos.end(), "reference") != algos.end();
+  const bool full_check = reference_runs || p.macs() <= kFullCheckMacs;
   const ConvParams params = p.params();
   for (const std::string& name : algos) {
     Row r{to_string(p), name, "", 0, 0, -1};
@@ -66,11 +70,11 @@ std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& al
         r.note = "is the reference";
         ref = y;
       } else if (full_check) {
-        if (ref.numel() == 0) {
+        if (!ref) {
           ref = testing::HostTensor(p.dtype, p.output_shape());
-          conv_reference(x.view(), w.view(), ref.view(), params);
+          conv_reference(x.view(), w.view(), ref->view(), params);
         }
-        r.rel_error = testing::compare(y, ref).rel_l2;
+        r.rel_error = testing::compare(y, *ref).rel_l2;
       } else {
         const Problem small = testing::reduce_problem(p, kReducedCheckMacs);
         r.rel_error = testing::check_algorithm(small, name, rng).rel_l2;
@@ -93,8 +97,9 @@ void bench(const BenchArgs& a) {
   }
   auto cases = testing::load_suite(a.suite);
   const testing::CpuScale scale;
+  const bool scaled = dev.type == DeviceType::cpu && !a.no_scale;
   std::cout << "suite " << a.suite << " on " << device_name(dev);
-  if (dev.type == DeviceType::cpu) std::cout << ", cases scaled down: " << scale.to_string();
+  if (scaled) std::cout << ", cases scaled down: " << scale.to_string();
   std::cout << "\n";
   std::printf("%-62s %-12s %10s %10s %10s  %s\n", "case", "algorithm", "median_ms", "GFLOP/s",
               "rel_error", "note");
@@ -103,11 +108,13 @@ void bench(const BenchArgs& a) {
   for (auto& c : cases) {
     Problem p = c.problem;
     if (!a.dtype.empty()) p.dtype = parse_dtype(a.dtype, "--dtype");
-    if (dev.type == DeviceType::cpu) p = testing::scale_problem(p, scale);
+    if (scaled) p = testing::scale_problem(p, scale);
     std::vector<std::string> algos;
     if (a.algo == "all") {
+      // The reference first, so that its output checks the others on the full case.
       for (const Candidate& cand : plan_conv(p, dev).candidates)
-        if (cand.valid) algos.push_back(cand.name);
+        if (cand.valid)
+          algos.insert(cand.name == "reference" ? algos.begin() : algos.end(), cand.name);
     } else {
       algos.push_back(a.algo);
     }
@@ -145,6 +152,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--dtype", args->dtype, "f32|f16|bf16 (default: each case's own)");
   cmd->add_option("--algo", args->algo, "an algorithm name, or all (every valid one)");
   cmd->add_option("--json", args->json, "write one record per (case, algorithm) to FILE");
+  cmd->add_flag("--no-scale", args->no_scale, "run the cases at full size on the CPU too");
   cmd->callback([args] { bench(*args); });
 }
 

@@ -1,0 +1,196 @@
+#include "cpu/conv_gemm.h"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "core/index_map.h"
+#include "cpu/blas.h"
+#include "cpu/cost_model.h"
+#include "cpu/gemm_epilogue.h"
+
+namespace vconv::cpu {
+namespace {
+
+constexpr int64_t kChunkBytes = int64_t{1} << 20;
+
+// One stride phase: the output positions it covers and, per dimension, the taps they read.
+struct Phase {
+  RowGrid rows;
+  std::array<std::vector<int64_t>, 3> taps;
+  int64_t tap_count() const { return int64_t(taps[0].size() * taps[1].size() * taps[2].size()); }
+};
+
+std::vector<Phase> phases(const Problem& p) {
+  // Per dimension: the phase period and each phase's taps.
+  std::array<std::vector<std::pair<int64_t, std::vector<int64_t>>>, 3> per_dim;
+  for (int i = 0; i < 3; ++i) {
+    const bool split = p.idil[i] > 1 && p.mode[i] == PadMode::zeros;
+    const int64_t period = split ? p.idil[i] / std::gcd(p.stride[i], p.idil[i]) : 1;
+    for (int64_t r = 0; r < std::min(period, p.out[i]); ++r) {
+      std::vector<int64_t> taps;
+      for (int64_t k = 0; k < p.k[i]; ++k) {
+        const int64_t q = r * p.stride[i] + k * p.kdil[i] - p.pad_lo[i];
+        if (!split || ((q % p.idil[i]) + p.idil[i]) % p.idil[i] == 0) taps.push_back(k);
+      }
+      per_dim[i].push_back({r, taps});
+    }
+  }
+  std::vector<Phase> result;
+  for (auto& d : per_dim[0])
+    for (auto& h : per_dim[1])
+      for (auto& w : per_dim[2]) {
+        Phase ph;
+        const int64_t period[3] = {int64_t(per_dim[0].size()), int64_t(per_dim[1].size()),
+                                   int64_t(per_dim[2].size())};
+        const int64_t start[3] = {d.first, h.first, w.first};
+        ph.rows.n = p.n;
+        for (int i = 0; i < 3; ++i) {
+          ph.rows.start[i] = start[i];
+          ph.rows.step[i] = period[i];
+          ph.rows.count[i] = (p.out[i] - start[i] + period[i] - 1) / period[i];
+        }
+        ph.taps = {d.second, h.second, w.second};
+        result.push_back(ph);
+      }
+  return result;
+}
+
+// Weight rows (tap, ci) x columns (output channel of group g), mirrored under flip.
+std::vector<float> pack_weight(const ConvArgs& a, const Phase& ph, int64_t g) {
+  const Problem& p = a.problem;
+  const int64_t rows = ph.tap_count() * p.cg();
+  std::vector<float> packed(static_cast<size_t>(rows * p.og()));
+  std::vector<float> run(static_cast<size_t>(p.cg()));
+  int64_t t = 0;
+  for (int64_t kd : ph.taps[0])
+    for (int64_t kh : ph.taps[1])
+      for (int64_t kw : ph.taps[2]) {
+        const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
+        const int64_t wh = p.flip ? p.k[1] - 1 - kh : kh;
+        const int64_t ww = p.flip ? p.k[2] - 1 - kw : kw;
+        for (int64_t oo = 0; oo < p.og(); ++oo) {
+          load_f32(
+              p.dtype,
+              byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, wd, wh, ww, 0), p.dtype),
+              p.cg(), run.data());
+          for (int64_t ci = 0; ci < p.cg(); ++ci)
+            packed[static_cast<size_t>((t * p.cg() + ci) * p.og() + oo)] = run[ci];
+        }
+        ++t;
+      }
+  return packed;
+}
+
+// Rows [r0, r1) of the phase's im2col matrix for group g, row-major with `cols` columns.
+void im2col(const ConvArgs& a, const Phase& ph, int64_t g, int64_t r0, int64_t r1, float* col,
+            int64_t cols) {
+  const Problem& p = a.problem;
+  DimMap dim[3];
+  for (int i = 0; i < 3; ++i)
+    dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto c = ph.rows.coord(r);
+    float* dst = col + (r - r0) * cols;
+    for (int64_t kd : ph.taps[0]) {
+      const int64_t id = source_index(dim[0], c[1], kd);
+      for (int64_t kh : ph.taps[1]) {
+        const int64_t ih = source_index(dim[1], c[2], kh);
+        for (int64_t kw : ph.taps[2]) {
+          const int64_t iw = source_index(dim[2], c[3], kw);
+          if (id < 0 || ih < 0 || iw < 0) {
+            std::fill(dst, dst + p.cg(), 0.0f);
+          } else {
+            load_f32(p.dtype,
+                     byte_ptr(a.input.data, a.input.offset(c[0], id, ih, iw, g * p.cg()), p.dtype),
+                     p.cg(), dst);
+          }
+          dst += p.cg();
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int64_t gemm_macs(const Problem& p) {
+  int64_t macs = 0;
+  for (const Phase& ph : phases(p)) macs += ph.rows.size() * ph.tap_count();
+  return macs * p.cg() * p.o;
+}
+
+std::string GemmAlgorithm::why_not(const Problem&, Device device) const {
+  if (device.type != DeviceType::cpu) return "runs on the CPU only";
+  return {};
+}
+
+double GemmAlgorithm::estimate_ms(const Problem& p, Device) const {
+  const double k = static_cast<double>(p.k[0] * p.k[1] * p.k[2] * p.cg());
+  const double rows = static_cast<double>(p.n * p.out[0] * p.out[1] * p.out[2]);
+  // GEMM arithmetic, plus writing and reading the im2col matrix.
+  return cost::gemm_ms(2.0 * static_cast<double>(gemm_macs(p))) +
+         cost::memory_ms(rows * k * 4.0 * 2.0 * p.groups);
+}
+
+void GemmAlgorithm::run(const ConvArgs& a) const {
+  const Problem& p = a.problem;
+  const int64_t frame_rows = p.out[0] * p.out[1] * p.out[2];
+  for (const Phase& ph : phases(p)) {
+    const int64_t cols = ph.tap_count() * p.cg();
+    const int64_t total = ph.rows.size();
+    // fp32 output whose rows lie at one stride: the GEMM writes (or, with beta = 1, accumulates
+    // into) the output itself. Otherwise it writes a buffer that store_rows casts.
+    const bool direct = a.output_dtype == DType::f32 && total == p.n * frame_rows &&
+                        rows_uniform(a.output) && cols > 0;
+    // Chunks of about kChunkBytes keep a thread's im2col block in cache between its writing and
+    // the GEMM; their size does not depend on the thread count, so neither do the results.
+    const int64_t row_bytes = (cols + (direct ? 0 : p.og())) * 4;
+    const int64_t budget = std::min(a.options.cpu_workspace_bytes, kChunkBytes);
+    const int64_t chunk = std::max<int64_t>(1, std::min(total, budget / row_bytes));
+    struct Chunk {
+      int64_t g, r0, r1;
+    };
+    std::vector<Chunk> chunks;
+    for (int64_t g = 0; g < p.groups; ++g)
+      for (int64_t r0 = 0, r1 = 0; r0 < total; r0 = r1) {
+        r1 = std::min(total, r0 + chunk);
+        if (direct) r1 = std::min(r1, (r0 / frame_rows + 1) * frame_rows);  // one batch index
+        chunks.push_back({g, r0, r1});
+      }
+    std::vector<std::vector<float>> weights;
+    for (int64_t g = 0; g < p.groups; ++g) weights.push_back(pack_weight(a, ph, g));
+
+#pragma omp parallel
+    {
+      std::vector<float> col(static_cast<size_t>(chunk * cols));
+      std::vector<float> out(direct ? 0 : static_cast<size_t>(chunk * p.og()));
+#pragma omp for schedule(dynamic)
+      for (size_t i = 0; i < chunks.size(); ++i) {
+        const auto [g, r0, r1] = chunks[i];
+        const float* w = weights[g].data();
+        if (cols > 0) im2col(a, ph, g, r0, r1, col.data(), cols);
+        if (direct) {
+          const auto c = ph.rows.coord(r0);
+          float* dst = static_cast<float*>(a.output.data) +
+                       a.output.offset(c[0], c[1], c[2], c[3], g * p.og());
+          // A single row's leading dimension is free; BLAS still wants it >= the row length.
+          const int64_t ldc =
+              r1 - r0 == 1 ? std::max(a.output.strides[3], p.og()) : a.output.strides[3];
+          sgemm(r1 - r0, p.og(), cols, col.data(), cols, w, p.og(),
+                a.options.accumulate ? 1.0f : 0.0f, dst, ldc);
+          continue;
+        }
+        if (cols > 0) {
+          sgemm(r1 - r0, p.og(), cols, col.data(), cols, w, p.og(), 0.0f, out.data(), p.og());
+        } else {
+          std::fill(out.begin(), out.end(), 0.0f);  // every tap of this phase reads a zero
+        }
+        store_rows(ph.rows, r0, r1, out.data(), p.og(), a.output, a.output_dtype, g * p.og(),
+                   p.og(), a.options.accumulate);
+      }
+    }
+  }
+}
+
+}  // namespace vconv::cpu
