@@ -14,6 +14,11 @@ constexpr double kCallOverheadMs = 0.01;          // per GEMM call and per sub-p
 inline double gemm_ms(double flops) {
   return flops / (kGemmGflops * 1e6);
 }
+// GEMMs with few channels run below the large-GEMM rate.
+inline double small_gemm_penalty(double k, double n) {
+  const double smallest = k < n ? k : n;
+  return smallest >= 64 ? 1.0 : 64.0 / (smallest > 8 ? smallest : 8);
+}
 inline double memory_ms(double bytes) {
   return bytes / (kMemoryGBps * 1e6);
 }

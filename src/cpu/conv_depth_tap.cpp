@@ -1,0 +1,142 @@
+#include "cpu/conv_depth_tap.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/index_map.h"
+#include "cpu/convert.h"
+#include "cpu/cost_model.h"
+
+namespace vconv::cpu {
+namespace {
+
+// A run of output frames [od0, od0 + len) of one batch index whose input frames for tap kd are
+// src0, src0 + stride, ...: one 2D conv over a strided batch of frames.
+struct FrameRun {
+  int64_t n, od0, len, src0;
+};
+
+std::vector<FrameRun> frame_runs(const Problem& p, int64_t kd) {
+  const DimMap depth{p.in[0], p.stride[0], p.pad_lo[0], p.kdil[0], p.idil[0], p.mode[0]};
+  std::vector<FrameRun> runs;
+  for (int64_t n = 0; n < p.n; ++n)
+    for (int64_t od = 0; od < p.out[0]; ++od) {
+      const int64_t src = source_index(depth, od, kd);
+      if (src < 0) continue;  // this tap reads zero padding for this frame
+      FrameRun* last = runs.empty() ? nullptr : &runs.back();
+      if (last && last->n == n && last->od0 + last->len == od &&
+          last->src0 + last->len * p.stride[0] == src) {
+        ++last->len;
+      } else {
+        runs.push_back({n, od, 1, src});
+      }
+    }
+  return runs;
+}
+
+// The 2D problem of one tap over `batch` frames.
+Problem frame_problem(const Problem& p, int64_t batch) {
+  ConvParams q;
+  for (int i = 1; i < 3; ++i) {
+    q.stride.push_back(p.stride[i]);
+    q.padding_lo.push_back(p.pad_lo[i]);
+    q.padding_hi.push_back(p.pad_hi[i]);
+    q.kernel_dilation.push_back(p.kdil[i]);
+    q.input_dilation.push_back(p.idil[i]);
+    q.pad_mode.push_back(p.mode[i]);
+  }
+  q.groups = p.groups;
+  q.flip = p.flip;
+  return make_problem({batch, p.in[1], p.in[2], p.c}, {p.o, p.k[1], p.k[2], p.cg()}, q, p.dtype);
+}
+
+}  // namespace
+
+std::string DepthTapAlgorithm::why_not(const Problem& p, Device device) const {
+  if (device.type != DeviceType::cpu) return "runs on the CPU only";
+  if (p.dims != 3) return "needs a 3D problem";
+  if (p.idil[0] != 1) return "needs depth input dilation 1 (cpu_gemm splits it by stride phase)";
+  return {};
+}
+
+double DepthTapAlgorithm::estimate_ms(const Problem& p, Device device) const {
+  double ms = 0;
+  for (int64_t kd = 0; kd < p.k[0]; ++kd) {
+    int64_t frames = 0;
+    const auto runs = frame_runs(p, kd);
+    for (const FrameRun& r : runs) frames += r.len;
+    if (frames == 0) continue;
+    const Problem sub = frame_problem(p, frames);
+    ms += choose_algorithm(sub, device, true).estimate_ms(sub, device) +
+          cost::kCallOverheadMs * static_cast<double>(runs.size());
+  }
+  // Zeroing (or loading) the fp32 accumulator, and rounding it once when the output is not fp32.
+  const double out_bytes = static_cast<double>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o) * 4.0;
+  return ms + cost::memory_ms(out_bytes * (p.dtype == DType::f32 ? 1.0 : 3.0));
+}
+
+void DepthTapAlgorithm::run(const ConvArgs& a) const {
+  const Problem& p = a.problem;
+  // The fp32 accumulator: the output itself when it is fp32, else a contiguous buffer.
+  View5 acc = a.output;
+  std::vector<float> buffer;
+  const bool own_buffer = a.output_dtype != DType::f32;
+  if (own_buffer) {
+    buffer.resize(static_cast<size_t>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o));
+    acc.data = buffer.data();
+    acc.strides = {p.out[0] * p.out[1] * p.out[2] * p.o, p.out[1] * p.out[2] * p.o,
+                   p.out[2] * p.o, p.o, 1};
+  }
+  // Start from the output (accumulate) or zero; every tap then accumulates with beta = 1.
+  const int64_t pixels = p.n * p.out[0] * p.out[1] * p.out[2];
+  std::vector<float> row(static_cast<size_t>(p.o));
+#pragma omp parallel for firstprivate(row) schedule(static)
+  for (int64_t r = 0; r < pixels; ++r) {
+    const int64_t ow = r % p.out[2], oh = r / p.out[2] % p.out[1],
+                  od = r / (p.out[2] * p.out[1]) % p.out[0], n = r / (p.out[2] * p.out[1] * p.out[0]);
+    float* dst = static_cast<float*>(acc.data) + acc.offset(n, od, oh, ow, 0);
+    if (a.options.accumulate && own_buffer) {
+      load_f32(a.output_dtype, byte_ptr(a.output.data, a.output.offset(n, od, oh, ow, 0), a.output_dtype),
+               p.o, dst);
+    } else if (!a.options.accumulate) {
+      std::fill(dst, dst + p.o, 0.0f);
+    }
+  }
+
+  Options sub_options = a.options;
+  sub_options.algorithm.clear();
+  sub_options.accumulate = true;
+  for (int64_t kd = 0; kd < p.k[0]; ++kd) {
+    const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;  // the depth axis is mirrored too
+    for (const FrameRun& r : frame_runs(p, kd)) {
+      const Problem sub = frame_problem(p, r.len);
+      const Algorithm& algo = choose_algorithm(sub, a.device, true);
+      // Frame-shifted views: frames of the run are one batch dimension at stride * frame stride.
+      View5 in = a.input, w = a.weight, out = acc;
+      in.data = byte_ptr(a.input.data, a.input.offset(r.n, r.src0, 0, 0, 0), p.dtype);
+      in.shape = {r.len, 1, p.in[1], p.in[2], p.c};
+      in.strides = {p.stride[0] * a.input.strides[1], 0, a.input.strides[2], a.input.strides[3], 1};
+      w.data = byte_ptr(a.weight.data, a.weight.offset(0, wd, 0, 0, 0), p.dtype);
+      w.shape[1] = 1;
+      w.strides[1] = 0;
+      out.data = static_cast<float*>(acc.data) + acc.offset(r.n, r.od0, 0, 0, 0);
+      out.shape = {r.len, 1, p.out[1], p.out[2], p.o};
+      out.strides = {acc.strides[1], 0, acc.strides[2], acc.strides[3], 1};
+      algo.run(ConvArgs{sub, in, w, out, a.device, sub_options, DType::f32});
+    }
+  }
+
+  if (own_buffer) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < pixels; ++r) {
+      const int64_t ow = r % p.out[2], oh = r / p.out[2] % p.out[1],
+                    od = r / (p.out[2] * p.out[1]) % p.out[0],
+                    n = r / (p.out[2] * p.out[1] * p.out[0]);
+      store_f32(a.output_dtype, buffer.data() + r * p.o, p.o,
+                byte_ptr(a.output.data, a.output.offset(n, od, oh, ow, 0), a.output_dtype), false);
+    }
+  }
+}
+
+}  // namespace vconv::cpu

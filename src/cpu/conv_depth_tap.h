@@ -1,0 +1,23 @@
+#pragma once
+// depth_tap: a 3D conv as a sum over depth taps of 2D convs,
+//   out[n, od] = sum_kd conv2d(frame(n, od, kd), w[:, kd]),
+// where frame() is the index map over frames (depth stride, dilation, padding in every mode).
+// Each tap runs the 2D algorithm the planner picks for that 2D problem over a batch of frames
+// that lie at one stride in memory (a frame-shifted view; never a copy), accumulating (beta = 1)
+// into an fp32 accumulator: the output itself when it is fp32, else one fp32 buffer rounded once
+// at the end, so that bf16/f16 partial sums are never rounded between taps. A tap that lands in
+// zero padding is skipped for that frame. Under flip tap kd reads weight slice KD-1-kd.
+#include "core/algorithm.h"
+
+namespace vconv::cpu {
+
+class DepthTapAlgorithm final : public Algorithm {
+ public:
+  const char* name() const override { return "depth_tap"; }
+  std::string why_not(const Problem& problem, Device device) const override;
+  double estimate_ms(const Problem& problem, Device device) const override;
+  void run(const ConvArgs& args) const override;
+  bool accepts_f32_output() const override { return true; }
+};
+
+}  // namespace vconv::cpu

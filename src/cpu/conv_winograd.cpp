@@ -1,0 +1,235 @@
+#include "cpu/conv_winograd.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/index_map.h"
+#include "cpu/blas.h"
+#include "cpu/convert.h"
+#include "cpu/cost_model.h"
+#include "cpu/winograd_transforms.h"
+
+namespace vconv::cpu {
+namespace {
+
+// Transformed tiles of one chunk (input and GEMM result) stay within about this many bytes.
+constexpr int64_t kChunkBytes = int64_t{1} << 20;
+
+struct Tiles {
+  int64_t th, tw, count;  // tiles per column, per row, in all (over N * OD frames)
+};
+
+template <int M>
+Tiles tiles_of(const Problem& p) {
+  const int64_t th = (p.out[1] + M - 1) / M, tw = (p.out[2] + M - 1) / M;
+  return {th, tw, p.n * p.out[0] * th * tw};
+}
+
+// U[a][ci][o] = (G g G^T)[a] for each (ci, o) of group g; the kernel is mirrored under flip.
+template <int M>
+std::vector<float> transform_weight(const ConvArgs& a, int64_t g) {
+  using W = WinogradF3<M>;
+  constexpr int A = W::kAlpha;
+  const Problem& p = a.problem;
+  std::vector<float> u(static_cast<size_t>(A * A * p.cg() * p.og()));
+  std::vector<float> ch(static_cast<size_t>(p.cg()));
+  for (int64_t oo = 0; oo < p.og(); ++oo) {
+    std::vector<float> taps(static_cast<size_t>(9 * p.cg()));
+    for (int kh = 0; kh < 3; ++kh)
+      for (int kw = 0; kw < 3; ++kw) {
+        const int wh = p.flip ? 2 - kh : kh, ww = p.flip ? 2 - kw : kw;
+        load_f32(p.dtype,
+                 byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, 0, wh, ww, 0), p.dtype),
+                 p.cg(), taps.data() + (kh * 3 + kw) * p.cg());
+      }
+    for (int64_t ci = 0; ci < p.cg(); ++ci) {
+      float gk[A][3];  // G g
+      for (int i = 0; i < A; ++i)
+        for (int l = 0; l < 3; ++l) {
+          float s = 0;
+          for (int kk = 0; kk < 3; ++kk) s += W::G[i][kk] * taps[(kk * 3 + l) * p.cg() + ci];
+          gk[i][l] = s;
+        }
+      for (int i = 0; i < A; ++i)
+        for (int j = 0; j < A; ++j) {
+          float s = 0;
+          for (int l = 0; l < 3; ++l) s += gk[i][l] * W::G[j][l];
+          u[static_cast<size_t>(((i * A + j) * p.cg() + ci) * p.og() + oo)] = s;
+        }
+    }
+  }
+  return u;
+}
+
+template <int M>
+struct TileContext {
+  const ConvArgs& a;
+  Tiles tiles;
+  DimMap dim[3];
+  int64_t g;
+
+  // (n, od, oh0, ow0) of tile t.
+  std::array<int64_t, 4> origin(int64_t t) const {
+    const Problem& p = a.problem;
+    const int64_t tw = t % tiles.tw, th = t / tiles.tw % tiles.th;
+    const int64_t frame = t / (tiles.tw * tiles.th);
+    return {frame / p.out[0], frame % p.out[0], th * M, tw * M};
+  }
+
+  // v[a][c] (stride ldv between a) = B^T d B of tile t's alpha x alpha input patch.
+  void input_transform(int64_t t, float* patch, float* v, int64_t ldv) const {
+    using W = WinogradF3<M>;
+    constexpr int A = W::kAlpha;
+    const Problem& p = a.problem;
+    const int64_t cg = p.cg();
+    const auto o = origin(t);
+    const int64_t id = source_index(dim[0], o[1], 0);
+    // Patch rows/columns past the last valid output + 2 feed no output: leave them zero rather
+    // than read outside the padded input.
+    const int64_t rows = std::min<int64_t>(M, p.out[1] - o[2]) + 2;
+    const int64_t cols = std::min<int64_t>(M, p.out[2] - o[3]) + 2;
+    for (int i = 0; i < A; ++i) {
+      const int64_t ih = i < rows ? source_index(dim[1], o[2], i) : -1;
+      for (int j = 0; j < A; ++j) {
+        const int64_t iw = j < cols ? source_index(dim[2], o[3], j) : -1;
+        float* dst = patch + (i * A + j) * cg;
+        if (id < 0 || ih < 0 || iw < 0) {
+          std::fill(dst, dst + cg, 0.0f);
+        } else {
+          load_f32(p.dtype,
+                   byte_ptr(a.input.data, a.input.offset(o[0], id, ih, iw, g * cg), p.dtype), cg,
+                   dst);
+        }
+      }
+    }
+    // Rows then columns, with the channel loop innermost so that it vectorises.
+    float* tmp = patch + A * A * cg;  // second half of the scratch
+    for (int i = 0; i < A; ++i)
+      for (int j = 0; j < A; ++j) {
+        float* dst = tmp + (i * A + j) * cg;
+        std::fill(dst, dst + cg, 0.0f);
+        for (int k = 0; k < A; ++k) {
+          const float b = W::BT[i][k];
+          if (b == 0) continue;
+          const float* src = patch + (k * A + j) * cg;
+          for (int64_t c = 0; c < cg; ++c) dst[c] += b * src[c];
+        }
+      }
+    for (int i = 0; i < A; ++i)
+      for (int j = 0; j < A; ++j) {
+        float* dst = v + (i * A + j) * ldv;
+        std::fill(dst, dst + cg, 0.0f);
+        for (int k = 0; k < A; ++k) {
+          const float b = W::BT[j][k];
+          if (b == 0) continue;
+          const float* src = tmp + (i * A + k) * cg;
+          for (int64_t c = 0; c < cg; ++c) dst[c] += b * src[c];
+        }
+      }
+  }
+
+  // Y = A^T m A for tile t, written to (or accumulated into) the valid output pixels.
+  void output_transform(int64_t t, const float* m, int64_t ldm, float* y) const {
+    using W = WinogradF3<M>;
+    constexpr int A = W::kAlpha;
+    const Problem& p = a.problem;
+    const int64_t og = p.og();
+    const auto o = origin(t);
+    // y holds M x A rows of og channels first (A^T m), then the M x M result (A^T m A).
+    float* tmp = y + M * M * og;
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < A; ++j) {
+        float* dst = tmp + (i * A + j) * og;
+        std::fill(dst, dst + og, 0.0f);
+        for (int k = 0; k < A; ++k) {
+          const float b = W::AT[i][k];
+          if (b == 0) continue;
+          const float* src = m + (k * A + j) * ldm;
+          for (int64_t c = 0; c < og; ++c) dst[c] += b * src[c];
+        }
+      }
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < M; ++j) {
+        float* dst = y + (i * M + j) * og;
+        std::fill(dst, dst + og, 0.0f);
+        for (int k = 0; k < A; ++k) {
+          const float b = W::AT[j][k];
+          if (b == 0) continue;
+          const float* src = tmp + (i * A + k) * og;
+          for (int64_t c = 0; c < og; ++c) dst[c] += b * src[c];
+        }
+      }
+    for (int i = 0; i < M && o[2] + i < p.out[1]; ++i)
+      for (int j = 0; j < M && o[3] + j < p.out[2]; ++j)
+        store_f32(a.output_dtype, y + (i * M + j) * og, og,
+                  byte_ptr(a.output.data, a.output.offset(o[0], o[1], o[2] + i, o[3] + j, g * og),
+                           a.output_dtype),
+                  a.options.accumulate);
+  }
+};
+
+}  // namespace
+
+template <int M>
+std::string WinogradAlgorithm<M>::why_not(const Problem& p, Device device) const {
+  if (device.type != DeviceType::cpu) return "runs on the CPU only";
+  if (p.k[0] != 1 || p.k[1] != 3 || p.k[2] != 3) return "needs a 3x3 kernel (1x3x3 in 3D)";
+  if (p.stride[1] != 1 || p.stride[2] != 1) return "needs spatial stride 1";
+  if (p.kdil[1] != 1 || p.kdil[2] != 1) return "needs kernel dilation 1";
+  if (p.idil[0] != 1 || p.idil[1] != 1 || p.idil[2] != 1) return "needs input dilation 1";
+  return {};
+}
+
+template <int M>
+double WinogradAlgorithm<M>::estimate_ms(const Problem& p, Device) const {
+  constexpr double A = WinogradF3<M>::kAlpha;
+  const double tiles = static_cast<double>(tiles_of<M>(p).count) * p.groups;
+  const double gemm_flops = 2.0 * tiles * A * A * p.cg() * p.og();
+  const double transform_flops =
+      tiles * (p.cg() * 4.0 * A * A * A + p.og() * 2.0 * (M * A * A + M * M * A));
+  return cost::gemm_ms(gemm_flops) * cost::small_gemm_penalty(p.cg(), p.og()) +
+         transform_flops / (cost::kWinogradTransformGflops * 1e6);
+}
+
+template <int M>
+void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
+  constexpr int A = WinogradF3<M>::kAlpha;
+  const Problem& p = a.problem;
+  const Tiles tiles = tiles_of<M>(p);
+  const int64_t cg = p.cg(), og = p.og();
+  // Tiles per chunk: a fixed size (independent of the thread count, so are the results).
+  const int64_t tc =
+      std::max<int64_t>(4, std::min(tiles.count, kChunkBytes / (A * A * (cg + og) * 4)));
+  const int64_t chunks = (tiles.count + tc - 1) / tc;
+  for (int64_t g = 0; g < p.groups; ++g) {
+    const std::vector<float> u = transform_weight<M>(a, g);
+    TileContext<M> ctx{a, tiles, {}, g};
+    for (int i = 0; i < 3; ++i)
+      ctx.dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
+#pragma omp parallel
+    {
+      std::vector<float> v(static_cast<size_t>(A * A * tc * cg));  // [a][tile][ci]
+      std::vector<float> m(static_cast<size_t>(A * A * tc * og));  // [a][tile][o]
+      // Scratch for one tile: the gathered patch and its half-transformed copy; the output tile
+      // and its half-transformed copy.
+      std::vector<float> patch(static_cast<size_t>(2 * A * A * cg));
+      std::vector<float> y(static_cast<size_t>((M * M + M * A) * og));
+#pragma omp for schedule(dynamic)
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t t0 = c * tc, n = std::min(tc, tiles.count - t0);
+        for (int64_t t = 0; t < n; ++t)
+          ctx.input_transform(t0 + t, patch.data(), v.data() + t * cg, tc * cg);
+        for (int e = 0; e < A * A; ++e)
+          sgemm(n, og, cg, v.data() + e * tc * cg, cg, u.data() + e * cg * og, og, 0.0f,
+                m.data() + e * tc * og, og);
+        for (int64_t t = 0; t < n; ++t)
+          ctx.output_transform(t0 + t, m.data() + t * og, tc * og, y.data());
+      }
+    }
+  }
+}
+
+template class WinogradAlgorithm<2>;
+template class WinogradAlgorithm<4>;
+
+}  // namespace vconv::cpu
