@@ -13,7 +13,7 @@ namespace vconv::cpu {
 namespace {
 
 // Transformed tiles of one chunk (input and GEMM result) stay within about this many bytes.
-constexpr int64_t kChunkBytes = int64_t{1} << 20;
+constexpr int64_t kChunkBytes = int64_t{256} << 10;
 
 struct Tiles {
   int64_t th, tw, count;  // tiles per column, per row, in all (over N * OD frames)
@@ -25,21 +25,24 @@ Tiles tiles_of(const Problem& p) {
   return {th, tw, p.n * p.out[0] * th * tw};
 }
 
-// U[a][ci][o] = (G g G^T)[a] for each (ci, o) of group g; the kernel is mirrored under flip.
+// U[a][kd * cg + ci][o] = (G g G^T)[a] for each depth tap kd and (ci, o) of group g: the depth
+// taps are stacked along the GEMM's K dimension. The kernel is mirrored under flip (depth too).
 template <int M>
 std::vector<float> transform_weight(const ConvArgs& a, int64_t g) {
   using W = WinogradF3<M>;
   constexpr int A = W::kAlpha;
   const Problem& p = a.problem;
-  std::vector<float> u(static_cast<size_t>(A * A * p.cg() * p.og()));
-  std::vector<float> ch(static_cast<size_t>(p.cg()));
+  const int64_t kdim = p.k[0] * p.cg();
+  std::vector<float> u(static_cast<size_t>(A * A * kdim * p.og()));
+  for (int64_t kd = 0; kd < p.k[0]; ++kd)
   for (int64_t oo = 0; oo < p.og(); ++oo) {
+    const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
     std::vector<float> taps(static_cast<size_t>(9 * p.cg()));
     for (int kh = 0; kh < 3; ++kh)
       for (int kw = 0; kw < 3; ++kw) {
         const int wh = p.flip ? 2 - kh : kh, ww = p.flip ? 2 - kw : kw;
         load_f32(p.dtype,
-                 byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, 0, wh, ww, 0), p.dtype),
+                 byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, wd, wh, ww, 0), p.dtype),
                  p.cg(), taps.data() + (kh * 3 + kw) * p.cg());
       }
     for (int64_t ci = 0; ci < p.cg(); ++ci) {
@@ -54,7 +57,7 @@ std::vector<float> transform_weight(const ConvArgs& a, int64_t g) {
         for (int j = 0; j < A; ++j) {
           float s = 0;
           for (int l = 0; l < 3; ++l) s += gk[i][l] * W::G[j][l];
-          u[static_cast<size_t>(((i * A + j) * p.cg() + ci) * p.og() + oo)] = s;
+          u[static_cast<size_t>(((i * A + j) * kdim + kd * p.cg() + ci) * p.og() + oo)] = s;
         }
     }
   }
@@ -76,14 +79,19 @@ struct TileContext {
     return {frame / p.out[0], frame % p.out[0], th * M, tw * M};
   }
 
-  // v[a][c] (stride ldv between a) = B^T d B of tile t's alpha x alpha input patch.
-  void input_transform(int64_t t, float* patch, float* v, int64_t ldv) const {
+  // v[a][c] (stride ldv between a) = B^T d B of tile t's alpha x alpha input patch in the frame
+  // that depth tap kd reads.
+  void input_transform(int64_t t, int64_t kd, float* patch, float* v, int64_t ldv) const {
     using W = WinogradF3<M>;
     constexpr int A = W::kAlpha;
     const Problem& p = a.problem;
     const int64_t cg = p.cg();
     const auto o = origin(t);
-    const int64_t id = source_index(dim[0], o[1], 0);
+    const int64_t id = source_index(dim[0], o[1], kd);
+    if (id < 0) {  // the tap lands in zero padding: its transformed patch is zero
+      for (int e = 0; e < A * A; ++e) std::fill(v + e * ldv, v + e * ldv + cg, 0.0f);
+      return;
+    }
     // Patch rows/columns past the last valid output + 2 feed no output: leave them zero rather
     // than read outside the padded input.
     const int64_t rows = std::min<int64_t>(M, p.out[1] - o[2]) + 2;
@@ -93,7 +101,7 @@ struct TileContext {
       for (int j = 0; j < A; ++j) {
         const int64_t iw = j < cols ? source_index(dim[2], o[3], j) : -1;
         float* dst = patch + (i * A + j) * cg;
-        if (id < 0 || ih < 0 || iw < 0) {
+        if (ih < 0 || iw < 0) {
           std::fill(dst, dst + cg, 0.0f);
         } else {
           load_f32(p.dtype,
@@ -173,7 +181,7 @@ struct TileContext {
 template <int M>
 std::string WinogradAlgorithm<M>::why_not(const Problem& p, Device device) const {
   if (device.type != DeviceType::cpu) return "runs on the CPU only";
-  if (p.k[0] != 1 || p.k[1] != 3 || p.k[2] != 3) return "needs a 3x3 kernel (1x3x3 in 3D)";
+  if (p.k[1] != 3 || p.k[2] != 3) return "needs a 3x3 spatial kernel";
   if (p.stride[1] != 1 || p.stride[2] != 1) return "needs spatial stride 1";
   if (p.kdil[1] != 1 || p.kdil[2] != 1) return "needs kernel dilation 1";
   if (p.idil[0] != 1 || p.idil[1] != 1 || p.idil[2] != 1) return "needs input dilation 1";
@@ -184,10 +192,11 @@ template <int M>
 double WinogradAlgorithm<M>::estimate_ms(const Problem& p, Device) const {
   constexpr double A = WinogradF3<M>::kAlpha;
   const double tiles = static_cast<double>(tiles_of<M>(p).count) * p.groups;
-  const double gemm_flops = 2.0 * tiles * A * A * p.cg() * p.og();
+  const double kdim = static_cast<double>(p.k[0] * p.cg());
+  const double gemm_flops = 2.0 * tiles * A * A * kdim * p.og();
   const double transform_flops =
-      tiles * (p.cg() * 4.0 * A * A * A + p.og() * 2.0 * (M * A * A + M * M * A));
-  return cost::gemm_ms(gemm_flops) * cost::small_gemm_penalty(p.cg(), p.og()) +
+      tiles * (kdim * 4.0 * A * A * A + p.og() * 2.0 * (M * A * A + M * M * A));
+  return cost::gemm_ms(gemm_flops) * cost::small_gemm_penalty(kdim, p.og()) +
          transform_flops / (cost::kWinogradTransformGflops * 1e6);
 }
 
@@ -196,10 +205,10 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
   constexpr int A = WinogradF3<M>::kAlpha;
   const Problem& p = a.problem;
   const Tiles tiles = tiles_of<M>(p);
-  const int64_t cg = p.cg(), og = p.og();
+  const int64_t cg = p.cg(), og = p.og(), kdim = p.k[0] * cg;
   // Tiles per chunk: a fixed size (independent of the thread count, so are the results).
   const int64_t tc =
-      std::max<int64_t>(4, std::min(tiles.count, kChunkBytes / (A * A * (cg + og) * 4)));
+      std::max<int64_t>(4, std::min(tiles.count, kChunkBytes / (A * A * (kdim + og) * 4)));
   const int64_t chunks = (tiles.count + tc - 1) / tc;
   for (int64_t g = 0; g < p.groups; ++g) {
     const std::vector<float> u = transform_weight<M>(a, g);
@@ -208,7 +217,7 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
       ctx.dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
 #pragma omp parallel
     {
-      std::vector<float> v(static_cast<size_t>(A * A * tc * cg));  // [a][tile][ci]
+      std::vector<float> v(static_cast<size_t>(A * A * tc * kdim));  // [a][tile][kd, ci]
       std::vector<float> m(static_cast<size_t>(A * A * tc * og));  // [a][tile][o]
       // Scratch for one tile: the gathered patch and its half-transformed copy; the output tile
       // and its half-transformed copy.
@@ -218,9 +227,10 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t t0 = c * tc, n = std::min(tc, tiles.count - t0);
         for (int64_t t = 0; t < n; ++t)
-          ctx.input_transform(t0 + t, patch.data(), v.data() + t * cg, tc * cg);
+          for (int64_t kd = 0; kd < p.k[0]; ++kd)
+            ctx.input_transform(t0 + t, kd, patch.data(), v.data() + t * kdim + kd * cg, tc * kdim);
         for (int e = 0; e < A * A; ++e)
-          sgemm(n, og, cg, v.data() + e * tc * cg, cg, u.data() + e * cg * og, og, 0.0f,
+          sgemm(n, og, kdim, v.data() + e * tc * kdim, kdim, u.data() + e * kdim * og, og, 0.0f,
                 m.data() + e * tc * og, og);
         for (int64_t t = 0; t < n; ++t)
           ctx.output_transform(t0 + t, m.data() + t * og, tc * og, y.data());

@@ -1,10 +1,12 @@
 #pragma once
-// winograd_f2x3 and winograd_f4x3: 2D 3x3 stride-1 convs by Winograd F(MxM, 3x3) in fp32, over
-// every frame of a problem whose depth kernel is 1 (the depth axis goes through the index map, so
-// a 1x3x3 3D conv with any depth stride or padding is a batch of frames). Tiles are processed in
-// chunks small enough that a thread's transformed tiles stay in cache: gather and transform the
-// input tiles, alpha^2 GEMMs (OpenBLAS) against the transformed weight, then the output transform
-// writes (or accumulates into) the output directly.
+// winograd_f2x3 and winograd_f4x3: convs with a 3x3 spatial kernel, spatial stride 1, by
+// Winograd F(MxM, 3x3) in fp32. The depth axis goes through the index map: for 3D problems the
+// depth taps are summed inside the GEMM (the transformed patches of the KD frames a tile reads are
+// stacked along K = KD * C), so each output tile is transformed and written once, with any depth
+// kernel, stride, dilation and padding mode. Tiles are processed in chunks small enough that a
+// thread's transformed tiles stay in cache: gather and transform the input patches, alpha^2 GEMMs
+// (OpenBLAS) against the transformed weight, then the output transform writes (or accumulates
+// into) the output directly.
 #include "core/algorithm.h"
 
 namespace vconv::cpu {
