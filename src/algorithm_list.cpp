@@ -4,18 +4,20 @@
 #include "core/algorithm.h"
 #include "cpu/conv_depth_tap.h"
 #include "cpu/conv_gemm.h"
+#include "cpu/conv_pointwise.h"
 #include "cpu/conv_reference.h"
 #include "cpu/conv_winograd.h"
 
 namespace vconv {
 
 const std::vector<const Algorithm*>& algorithms() {
+  static const cpu::PointwiseAlgorithm cpu_pointwise;
   static const cpu::DepthTapAlgorithm depth_tap;
   static const cpu::WinogradAlgorithm<4> winograd_f4x3;
   static const cpu::WinogradAlgorithm<2> winograd_f2x3;
   static const cpu::GemmAlgorithm cpu_gemm;
   static const cpu::ReferenceAlgorithm reference;
-  static const std::vector<const Algorithm*> list{&depth_tap, &winograd_f4x3, &winograd_f2x3, &cpu_gemm,
+  static const std::vector<const Algorithm*> list{&cpu_pointwise, &depth_tap, &winograd_f4x3, &winograd_f2x3, &cpu_gemm,
                                                        &reference};
   return list;
 }

@@ -85,8 +85,8 @@ void DepthTapAlgorithm::run(const ConvArgs& a) const {
   if (own_buffer) {
     buffer.resize(static_cast<size_t>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o));
     acc.data = buffer.data();
-    acc.strides = {p.out[0] * p.out[1] * p.out[2] * p.o, p.out[1] * p.out[2] * p.o,
-                   p.out[2] * p.o, p.o, 1};
+    acc.strides = {p.out[0] * p.out[1] * p.out[2] * p.o, p.out[1] * p.out[2] * p.o, p.out[2] * p.o,
+                   p.o, 1};
   }
   // Start from the output (accumulate) or zero; every tap then accumulates with beta = 1.
   const int64_t pixels = p.n * p.out[0] * p.out[1] * p.out[2];
@@ -94,11 +94,13 @@ void DepthTapAlgorithm::run(const ConvArgs& a) const {
 #pragma omp parallel for firstprivate(row) schedule(static)
   for (int64_t r = 0; r < pixels; ++r) {
     const int64_t ow = r % p.out[2], oh = r / p.out[2] % p.out[1],
-                  od = r / (p.out[2] * p.out[1]) % p.out[0], n = r / (p.out[2] * p.out[1] * p.out[0]);
+                  od = r / (p.out[2] * p.out[1]) % p.out[0],
+                  n = r / (p.out[2] * p.out[1] * p.out[0]);
     float* dst = static_cast<float*>(acc.data) + acc.offset(n, od, oh, ow, 0);
     if (a.options.accumulate && own_buffer) {
-      load_f32(a.output_dtype, byte_ptr(a.output.data, a.output.offset(n, od, oh, ow, 0), a.output_dtype),
-               p.o, dst);
+      load_f32(a.output_dtype,
+               byte_ptr(a.output.data, a.output.offset(n, od, oh, ow, 0), a.output_dtype), p.o,
+               dst);
     } else if (!a.options.accumulate) {
       std::fill(dst, dst + p.o, 0.0f);
     }

@@ -35,32 +35,33 @@ std::vector<float> transform_weight(const ConvArgs& a, int64_t g) {
   const int64_t kdim = p.k[0] * p.cg();
   std::vector<float> u(static_cast<size_t>(A * A * kdim * p.og()));
   for (int64_t kd = 0; kd < p.k[0]; ++kd)
-  for (int64_t oo = 0; oo < p.og(); ++oo) {
-    const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
-    std::vector<float> taps(static_cast<size_t>(9 * p.cg()));
-    for (int kh = 0; kh < 3; ++kh)
-      for (int kw = 0; kw < 3; ++kw) {
-        const int wh = p.flip ? 2 - kh : kh, ww = p.flip ? 2 - kw : kw;
-        load_f32(p.dtype,
-                 byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, wd, wh, ww, 0), p.dtype),
-                 p.cg(), taps.data() + (kh * 3 + kw) * p.cg());
+    for (int64_t oo = 0; oo < p.og(); ++oo) {
+      const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
+      std::vector<float> taps(static_cast<size_t>(9 * p.cg()));
+      for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw) {
+          const int wh = p.flip ? 2 - kh : kh, ww = p.flip ? 2 - kw : kw;
+          load_f32(
+              p.dtype,
+              byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, wd, wh, ww, 0), p.dtype),
+              p.cg(), taps.data() + (kh * 3 + kw) * p.cg());
+        }
+      for (int64_t ci = 0; ci < p.cg(); ++ci) {
+        float gk[A][3];  // G g
+        for (int i = 0; i < A; ++i)
+          for (int l = 0; l < 3; ++l) {
+            float s = 0;
+            for (int kk = 0; kk < 3; ++kk) s += W::G[i][kk] * taps[(kk * 3 + l) * p.cg() + ci];
+            gk[i][l] = s;
+          }
+        for (int i = 0; i < A; ++i)
+          for (int j = 0; j < A; ++j) {
+            float s = 0;
+            for (int l = 0; l < 3; ++l) s += gk[i][l] * W::G[j][l];
+            u[static_cast<size_t>(((i * A + j) * kdim + kd * p.cg() + ci) * p.og() + oo)] = s;
+          }
       }
-    for (int64_t ci = 0; ci < p.cg(); ++ci) {
-      float gk[A][3];  // G g
-      for (int i = 0; i < A; ++i)
-        for (int l = 0; l < 3; ++l) {
-          float s = 0;
-          for (int kk = 0; kk < 3; ++kk) s += W::G[i][kk] * taps[(kk * 3 + l) * p.cg() + ci];
-          gk[i][l] = s;
-        }
-      for (int i = 0; i < A; ++i)
-        for (int j = 0; j < A; ++j) {
-          float s = 0;
-          for (int l = 0; l < 3; ++l) s += gk[i][l] * W::G[j][l];
-          u[static_cast<size_t>(((i * A + j) * kdim + kd * p.cg() + ci) * p.og() + oo)] = s;
-        }
     }
-  }
   return u;
 }
 
@@ -218,7 +219,7 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
 #pragma omp parallel
     {
       std::vector<float> v(static_cast<size_t>(A * A * tc * kdim));  // [a][tile][kd, ci]
-      std::vector<float> m(static_cast<size_t>(A * A * tc * og));  // [a][tile][o]
+      std::vector<float> m(static_cast<size_t>(A * A * tc * og));    // [a][tile][o]
       // Scratch for one tile: the gathered patch and its half-transformed copy; the output tile
       // and its half-transformed copy.
       std::vector<float> patch(static_cast<size_t>(2 * A * A * cg));

@@ -1,0 +1,106 @@
+#include "cpu/conv_pointwise.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "cpu/blas.h"
+#include "cpu/cost_model.h"
+#include "cpu/gemm_epilogue.h"
+
+namespace vconv::cpu {
+namespace {
+
+constexpr int64_t kChunkBytes = int64_t{1} << 20;
+
+}  // namespace
+
+std::string PointwiseAlgorithm::why_not(const Problem& p, Device device) const {
+  if (device.type != DeviceType::cpu) return "runs on the CPU only";
+  for (int i = 0; i < 3; ++i) {
+    if (p.k[i] != 1) return "needs a 1x1x1 kernel";
+    if (p.stride[i] != 1 || p.idil[i] != 1) return "needs stride 1 and input dilation 1";
+    if (p.pad_lo[i] != 0 || p.pad_hi[i] != 0) return "needs no padding";
+  }
+  return {};
+}
+
+double PointwiseAlgorithm::estimate_ms(const Problem& p, Device) const {
+  const double pixels = static_cast<double>(p.n * p.in[0] * p.in[1] * p.in[2]);
+  return cost::gemm_ms(p.flops()) * cost::small_gemm_penalty(p.cg(), p.og()) +
+         cost::memory_ms(pixels * (p.c + p.o) * dtype_size(p.dtype));
+}
+
+void PointwiseAlgorithm::run(const ConvArgs& a) const {
+  const Problem& p = a.problem;
+  const int64_t frame_rows = p.in[0] * p.in[1] * p.in[2];
+  const RowGrid grid = RowGrid::whole(p);
+  const bool in_place = p.dtype == DType::f32 && rows_uniform(a.input);
+  const bool direct = a.output_dtype == DType::f32 && rows_uniform(a.output);
+  // Chunks never cross a batch index, so each has one leading dimension per operand.
+  const int64_t per_row = (in_place ? 0 : p.cg()) + (direct ? 0 : p.og());
+  const int64_t chunk =
+      std::max<int64_t>(1, std::min(frame_rows, kChunkBytes / std::max<int64_t>(1, per_row * 4)));
+  struct Chunk {
+    int64_t g, r0, r1;
+  };
+  std::vector<Chunk> chunks;
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t n = 0; n < p.n; ++n)
+      for (int64_t r0 = n * frame_rows; r0 < (n + 1) * frame_rows; r0 += chunk)
+        chunks.push_back({g, r0, std::min((n + 1) * frame_rows, r0 + chunk)});
+  // W^T per group: [cg, og].
+  std::vector<std::vector<float>> weights(static_cast<size_t>(p.groups));
+  std::vector<float> run(static_cast<size_t>(p.cg()));
+  for (int64_t g = 0; g < p.groups; ++g) {
+    weights[g].resize(static_cast<size_t>(p.cg() * p.og()));
+    for (int64_t oo = 0; oo < p.og(); ++oo) {
+      load_f32(p.dtype,
+               byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, 0, 0, 0, 0), p.dtype),
+               p.cg(), run.data());
+      for (int64_t ci = 0; ci < p.cg(); ++ci) weights[g][ci * p.og() + oo] = run[ci];
+    }
+  }
+  // One row's leading dimension is free; BLAS still wants it >= the row length.
+  auto ld = [](int64_t rows, int64_t stride, int64_t len) {
+    return rows == 1 ? std::max(stride, len) : stride;
+  };
+#pragma omp parallel
+  {
+    std::vector<float> in(in_place ? 0 : static_cast<size_t>(chunk * p.cg()));
+    std::vector<float> out(direct ? 0 : static_cast<size_t>(chunk * p.og()));
+#pragma omp for schedule(dynamic)
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      const auto [g, r0, r1] = chunks[i];
+      const int64_t rows = r1 - r0;
+      const auto c0 = grid.coord(r0);
+      const float* A = nullptr;
+      int64_t lda = p.cg();
+      if (in_place) {
+        A = static_cast<const float*>(a.input.data) +
+            a.input.offset(c0[0], c0[1], c0[2], c0[3], g * p.cg());
+        lda = ld(rows, a.input.strides[3], p.cg());
+      } else {
+        for (int64_t r = r0; r < r1; ++r) {
+          const auto c = grid.coord(r);
+          load_f32(
+              p.dtype,
+              byte_ptr(a.input.data, a.input.offset(c[0], c[1], c[2], c[3], g * p.cg()), p.dtype),
+              p.cg(), in.data() + (r - r0) * p.cg());
+        }
+        A = in.data();
+      }
+      if (direct) {
+        float* C = static_cast<float*>(a.output.data) +
+                   a.output.offset(c0[0], c0[1], c0[2], c0[3], g * p.og());
+        sgemm(rows, p.og(), p.cg(), A, lda, weights[g].data(), p.og(),
+              a.options.accumulate ? 1.0f : 0.0f, C, ld(rows, a.output.strides[3], p.og()));
+      } else {
+        sgemm(rows, p.og(), p.cg(), A, lda, weights[g].data(), p.og(), 0.0f, out.data(), p.og());
+        store_rows(grid, r0, r1, out.data(), p.og(), a.output, a.output_dtype, g * p.og(), p.og(),
+                   a.options.accumulate);
+      }
+    }
+  }
+}
+
+}  // namespace vconv::cpu
