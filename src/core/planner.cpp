@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/algorithm.h"
+#include "core/autotune.h"
 #include "core/validate.h"
 #include "vconv/error.h"
 
@@ -134,9 +135,13 @@ void conv(const TensorView& input, const TensorView& weight, const TensorView& o
       throw Error(std::string("output: overlaps the ") + (v == &a.input ? "input" : "weight") +
                   " in memory; expected a separate output buffer");
   }
+  const ConvArgs args{a.problem, a.input, a.weight, a.output, input.device, options, input.dtype};
+  if (options.autotune && options.algorithm.empty()) {
+    autotuned_algorithm(args).run(args);
+    return;
+  }
   const Plan plan = plan_conv(a.problem, input.device, options);
-  const Algorithm* algo = find_algorithm(plan.algorithm);
-  algo->run(ConvArgs{a.problem, a.input, a.weight, a.output, input.device, options, input.dtype});
+  find_algorithm(plan.algorithm)->run(args);
 }
 
 void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,

@@ -14,6 +14,9 @@ namespace {
 
 // Transformed tiles of one chunk (input and GEMM result) stay within about this many bytes.
 constexpr int64_t kChunkBytes = int64_t{256} << 10;
+// The longest reduction (KD * C/groups) taken for fp32 inputs, per tile size.
+template <int M>
+constexpr int64_t kMaxF32ReductionFor = M == 4 ? 1536 : 8192;
 
 struct Tiles {
   int64_t th, tw, count;  // tiles per column, per row, in all (over N * OD frames)
@@ -186,6 +189,11 @@ std::string WinogradAlgorithm<M>::why_not(const Problem& p, Device device) const
   if (p.stride[1] != 1 || p.stride[2] != 1) return "needs spatial stride 1";
   if (p.kdil[1] != 1 || p.kdil[2] != 1) return "needs kernel dilation 1";
   if (p.idil[0] != 1 || p.idil[1] != 1 || p.idil[2] != 1) return "needs input dilation 1";
+  // fp32 error grows with the reduction length; measured rel. error 7e-6 at K = KD * C = 1536
+  // for F(4x4) (docs/PERFORMANCE.md), so fp32 problems stay within the 1e-5 budget up to there.
+  if (p.dtype == DType::f32 && p.k[0] * p.cg() > kMaxF32ReductionFor<M>)
+    return "fp32 with KD * C/groups = " + std::to_string(p.k[0] * p.cg()) + " > " +
+           std::to_string(kMaxF32ReductionFor<M>) + " would exceed the 1e-5 error budget";
   return {};
 }
 

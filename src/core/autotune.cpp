@@ -1,0 +1,158 @@
+#include "core/autotune.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <vector>
+
+#include "vconv/error.h"
+
+namespace vconv {
+namespace {
+
+constexpr const char* kHeader = "vconv-autotune v1";
+
+struct Cache {
+  std::mutex mutex;
+  std::map<std::string, std::string> winners;  // "problem @ device" -> algorithm
+  bool file_loaded = false;
+};
+
+Cache& cache() {
+  static Cache c;
+  return c;
+}
+
+const Algorithm* find(const std::string& name) {
+  for (const Algorithm* a : algorithms())
+    if (name == a->name()) return a;
+  return nullptr;
+}
+
+void warn(const std::string& path, const std::string& why) {
+  std::cerr << "vconv: warning: ignoring autotune cache '" << path << "': " << why << "\n";
+}
+
+// Loads VCONV_CACHE once; entries that do not check out are skipped with a warning.
+void load_file(Cache& c) {
+  c.file_loaded = true;
+  const char* path = std::getenv("VCONV_CACHE");
+  if (!path || !*path) return;
+  std::ifstream f(path);
+  if (!f) return;  // not written yet
+  std::string line;
+  if (!std::getline(f, line) || line != kHeader) {
+    warn(path,
+         "first line is not '" + std::string(kHeader) + "' (corrupt or from another version)");
+    return;
+  }
+  int number = 1;
+  while (std::getline(f, line)) {
+    ++number;
+    std::istringstream fields(line);
+    std::string key, device, algo;
+    if (!std::getline(fields, key, '\t') || !std::getline(fields, device, '\t') ||
+        !std::getline(fields, algo) || algo.empty()) {
+      warn(path, "line " + std::to_string(number) + " is malformed");
+      continue;
+    }
+    try {
+      parse_problem(key);
+    } catch (const Error&) {
+      warn(path, "line " + std::to_string(number) + " holds no valid problem");
+      continue;
+    }
+    if (!find(algo)) {
+      warn(path, "line " + std::to_string(number) + " names unknown algorithm '" + algo + "'");
+      continue;
+    }
+    c.winners[key + " @ " + device] = algo;
+  }
+}
+
+void append_file(const std::string& problem, const std::string& device, const std::string& algo) {
+  const char* path = std::getenv("VCONV_CACHE");
+  if (!path || !*path) return;
+  const bool fresh = !std::ifstream(path).good();
+  std::ofstream f(path, std::ios::app);
+  if (!f) {
+    std::cerr << "vconv: warning: cannot write autotune cache '" << path << "'\n";
+    return;
+  }
+  if (fresh) f << kHeader << "\n";
+  f << problem << "\t" << device << "\t" << algo << "\n";
+}
+
+double time_ms(const Algorithm& algo, const ConvArgs& args) {
+  using clock = std::chrono::steady_clock;
+  double best = 0;
+  for (int i = 0; i < 2; ++i) {  // the first run warms caches; keep the faster of two
+    const auto t0 = clock::now();
+    algo.run(args);
+    const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    best = i == 0 ? ms : std::min(best, ms);
+  }
+  return best;
+}
+
+}  // namespace
+
+void clear_autotune_cache() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.winners.clear();
+  c.file_loaded = false;
+}
+
+const Algorithm& autotuned_algorithm(const ConvArgs& args) {
+  const Problem& p = args.problem;
+  if (args.device.type != DeviceType::cpu)
+    throw Error("options.autotune: measuring on " + device_name(args.device) +
+                " is not supported yet; plan without autotune or force an algorithm");
+  const std::string key = to_string(p), device = device_name(args.device);
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    if (!c.file_loaded) load_file(c);
+    auto it = c.winners.find(key + " @ " + device);
+    if (it != c.winners.end()) {
+      const Algorithm* a = find(it->second);
+      if (a && a->why_not(p, args.device).empty()) return *a;
+    }
+  }
+  // Measure on the caller's input and weight, writing a contiguous scratch output.
+  std::vector<char> scratch(
+      static_cast<size_t>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o * dtype_size(p.dtype)));
+  View5 out{
+      scratch.data(),
+      {p.n, p.out[0], p.out[1], p.out[2], p.o},
+      {p.out[0] * p.out[1] * p.out[2] * p.o, p.out[1] * p.out[2] * p.o, p.out[2] * p.o, p.o, 1}};
+  Options quiet = args.options;
+  quiet.accumulate = false;
+  const ConvArgs trial{p, args.input, args.weight, out, args.device, quiet, p.dtype};
+  std::vector<const Algorithm*> valid;
+  for (const Algorithm* a : algorithms())
+    if (a->why_not(p, args.device).empty()) valid.push_back(a);
+  const Algorithm* best = nullptr;
+  double best_ms = 0;
+  for (const Algorithm* a : valid) {
+    // The reference is timed only when nothing else can run the problem.
+    if (std::string(a->name()) == "reference" && valid.size() > 1) continue;
+    const double ms = time_ms(*a, trial);
+    if (!best || ms < best_ms) {
+      best = a;
+      best_ms = ms;
+    }
+  }
+  if (!best) throw Error("no algorithm can run '" + key + "' on " + device);
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.winners[key + " @ " + device] = best->name();
+  append_file(key, device, best->name());
+  return *best;
+}
+
+}  // namespace vconv

@@ -1,0 +1,243 @@
+// Every CPU algorithm against the reference on fresh random data with poisoned outputs, plus the
+// properties the CPU issue names: zeros of input dilation skipped, Winograd's fp32 error at
+// C = 512, results independent of the thread count, the autotune cache.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "common/cases.h"
+#include "core/autotune.h"
+#include "cpu/conv_gemm.h"
+#include "vconv/vconv.h"
+
+using vconv::DType;
+using vconv::PadMode;
+using vconv::Problem;
+using vconv::testing::HostTensor;
+
+namespace {
+
+const std::vector<std::string> kCpuAlgorithms{"cpu_pointwise", "depth_tap", "winograd_f4x3",
+                                              "winograd_f2x3", "cpu_gemm"};
+
+bool valid_on_cpu(const std::string& algo, const Problem& p) {
+  for (const auto& c : vconv::plan_conv(p, vconv::Device::cpu()).candidates)
+    if (c.name == algo) return c.valid;
+  ADD_FAILURE() << "unknown algorithm " << algo;
+  return false;
+}
+
+// A 3D problem over the grid of the issue: KD 1..7, depth stride and dilation 1..2, depth
+// padding (causal included) in every mode, N 1..3, groups, odd channels, flip, input dilation.
+Problem random_video_problem(std::mt19937_64& rng) {
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  for (;;) {
+    vconv::ConvParams q;
+    // Half the draws have the 3x3 stride-1 spatial shape the Winograd path takes.
+    const bool square = pick(0, 1) == 1;
+    const int64_t kd = pick(1, 7), kh = square ? 3 : pick(1, 3), kw = square ? 3 : pick(1, 3);
+    const int64_t groups = pick(1, 2), sd = pick(1, 2), dd = pick(1, 2);
+    q.stride = {sd, square ? 1 : pick(1, 2), 1};
+    q.kernel_dilation = {dd, 1, square ? 1 : pick(1, 2)};
+    q.input_dilation = {1, !square && pick(0, 2) == 0 ? pick(2, 3) : 1, 1};
+    const PadMode modes[3] = {PadMode::zeros, PadMode::replicate, PadMode::reflect};
+    q.pad_mode = {modes[pick(0, 2)], modes[pick(0, 2)], modes[pick(0, 2)]};
+    const int64_t causal = (kd - 1) * dd;
+    switch (pick(0, 2)) {
+      case 0:
+        q.padding_lo = {causal, kh / 2, kw / 2};
+        q.padding_hi = {0, kh / 2, kw / 2};
+        break;
+      case 1:
+        q.padding_lo = {pick(0, 2), pick(0, 1), 1};
+        q.padding_hi = {pick(0, 2), 1, pick(0, 1)};
+        break;
+      default:
+        q.padding_lo = {0, 0, 0};
+        q.padding_hi = {0, 0, 0};
+        break;
+    }
+    q.groups = groups;
+    q.flip = pick(0, 3) == 0;
+    const int64_t cg = pick(1, 7), og = pick(1, 5);
+    const DType dtype = static_cast<DType>(pick(0, 2));
+    try {
+      const Problem p = vconv::make_problem(
+          {pick(1, 3), causal + pick(1, 6), pick(2, 8), pick(2, 9), cg * groups},
+          {og * groups, kd, kh, kw, cg}, q, dtype);
+      if (p.macs() < 400000) return p;
+    } catch (const vconv::Error&) {
+    }
+  }
+}
+
+void check_all(const Problem& p, std::mt19937_64& rng, int& checked) {
+  for (const auto& algo : kCpuAlgorithms) {
+    if (!valid_on_cpu(algo, p)) continue;
+    vconv::testing::CheckOptions o;
+    o.strided = std::bernoulli_distribution(0.4)(rng);
+    o.accumulate = std::bernoulli_distribution(0.25)(rng);
+    const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
+    ++checked;
+    ASSERT_TRUE(e.within(vconv::testing::tolerance(p.dtype)))
+        << algo << (o.strided ? " strided" : "") << (o.accumulate ? " accumulate" : "") << " on '"
+        << to_string(p) << "': " << e.to_string();
+  }
+}
+
+}  // namespace
+
+TEST(CpuAlgorithms, RandomProblemsOverEverySemantic) {
+  std::mt19937_64 rng(21);
+  int checked = 0;
+  for (int i = 0; i < 600; ++i) check_all(vconv::testing::random_problem(rng), rng, checked);
+  EXPECT_GT(checked, 600);
+}
+
+TEST(CpuAlgorithms, VideoGrid) {
+  std::mt19937_64 rng(22);
+  int checked = 0, winograd = 0;
+  for (int i = 0; i < 250; ++i) {
+    const Problem p = random_video_problem(rng);
+    winograd += valid_on_cpu("winograd_f4x3", p);
+    check_all(p, rng, checked);
+  }
+  EXPECT_GT(checked, 600);
+  EXPECT_GT(winograd, 10);  // the grid must reach the Winograd path too
+}
+
+TEST(CpuAlgorithms, SeedCorrectnessTable) {
+  // The seed's table recomputed: the decomposed paths against the reference, fp32, KD 1, 2, 3, 5.
+  std::mt19937_64 rng(23);
+  for (int64_t kd : {1, 2, 3, 5}) {
+    const Problem p = vconv::parse_problem("f32 in=" + std::to_string(kd + 6) +
+                                           "x12x12 c=32 o=16 k=" + std::to_string(kd) + "x3x3");
+    for (const std::string algo : {"depth_tap", "winograd_f4x3", "cpu_gemm"}) {
+      const auto e = vconv::testing::check_algorithm(p, algo, rng);
+      std::printf("seed table KD=%lld %-14s %s\n", static_cast<long long>(kd), algo.c_str(),
+                  e.to_string().c_str());
+      EXPECT_TRUE(e.within(1e-5)) << algo << " KD=" << kd << ": " << e.to_string();
+    }
+  }
+}
+
+TEST(CpuAlgorithms, WinogradErrorAtC512) {
+  std::mt19937_64 rng(24);
+  for (const char* line :
+       {"f32 in=12x12 c=512 o=32 k=3x3 p=1", "f32 in=3x8x8 c=512 o=16 k=3x3x3 p=1"}) {
+    const Problem p = vconv::parse_problem(line);
+    for (const std::string algo : {"winograd_f4x3", "winograd_f2x3"}) {
+      const auto e = vconv::testing::check_algorithm(p, algo, rng);
+      std::printf("%s %s: %s\n", algo.c_str(), line, e.to_string().c_str());
+      EXPECT_LE(e.rel_l2, 1e-5) << algo << " " << line;
+    }
+  }
+}
+
+TEST(CpuAlgorithms, FlipMirrorsDepthInDepthTap) {
+  // MLX's decomposition returned wrong results under flip; check flip with asymmetric KD taps.
+  std::mt19937_64 rng(25);
+  for (const char* line :
+       {"f32 in=7x5x5 c=3 o=2 k=3x3x3 p=2:0x1x1 flip", "bf16 n=2 in=6x4x4 c=4 o=4 k=2x1x1 flip"})
+    for (const std::string algo : {"depth_tap", "winograd_f4x3", "cpu_gemm"}) {
+      const Problem p = vconv::parse_problem(line);
+      if (!valid_on_cpu(algo, p)) continue;
+      const auto e = vconv::testing::check_algorithm(p, algo, rng);
+      EXPECT_TRUE(e.within(vconv::testing::tolerance(p.dtype)))
+          << algo << " " << line << ": " << e.to_string();
+    }
+}
+
+TEST(CpuAlgorithms, InputDilationSkipsInsertedZeros) {
+  // A stride-2, kernel-2 transposed conv: each output reads one real sample per dimension, so the
+  // phase split does 1/8 of the dense multiply-accumulates.
+  const auto params =
+      vconv::conv_transpose_params({2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0});
+  const Problem p = vconv::make_problem({1, 4, 5, 6, 8}, {4, 2, 2, 2, 8}, params);
+  EXPECT_EQ(vconv::cpu::gemm_macs(p) * 8, p.macs());
+  std::mt19937_64 rng(26);
+  EXPECT_TRUE(vconv::testing::check_algorithm(p, "cpu_gemm", rng).within(1e-5));
+}
+
+TEST(CpuAlgorithms, PlannerSendsPointwiseToOneGemm) {
+  const auto plan = vconv::plan_conv(vconv::parse_problem("f32 in=9x16x16 c=64 o=64 k=1x1x1"),
+                                     vconv::Device::cpu());
+  EXPECT_EQ(plan.algorithm, "cpu_pointwise") << plan.to_string();
+}
+
+TEST(CpuAlgorithms, BitwiseIdenticalForAnyThreadCount) {
+  std::mt19937_64 rng(27);
+  const int threads = omp_get_max_threads();
+  for (const char* line :
+       {"f32 n=2 in=5x17x19 c=24 o=20 k=3x3x3 p=2:0x1x1", "bf16 in=9x33 c=16 o=8 k=3x3 p=1",
+        "f32 in=6x7x9 c=40 o=24 k=1x1x1", "f16 in=4x9x9 c=6 o=6 k=3x3x3 s=2 p=1 pm=reflect"}) {
+    const Problem p = vconv::parse_problem(line);
+    HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape());
+    x.fill_uniform(rng);
+    w.fill_uniform(rng);
+    for (const auto& algo : kCpuAlgorithms) {
+      if (!valid_on_cpu(algo, p)) continue;
+      HostTensor y1(p.dtype, p.output_shape()), y2(p.dtype, p.output_shape());
+      vconv::Options o;
+      o.algorithm = algo;
+      omp_set_num_threads(1);
+      vconv::conv(x.view(), w.view(), y1.view(), p.params(), o);
+      omp_set_num_threads(2);
+      vconv::conv(x.view(), w.view(), y2.view(), p.params(), o);
+      const size_t bytes = static_cast<size_t>(y1.numel() * vconv::dtype_size(p.dtype));
+      EXPECT_EQ(std::memcmp(y1.view().data, y2.view().data, bytes), 0) << algo << " " << line;
+    }
+  }
+  omp_set_num_threads(threads);
+}
+
+TEST(Autotune, PicksAValidAlgorithmAndCachesItInAFile) {
+  const std::string path = ::testing::TempDir() + "vconv_autotune_cache.txt";
+  std::remove(path.c_str());
+  setenv("VCONV_CACHE", path.c_str(), 1);
+  vconv::clear_autotune_cache();
+  std::mt19937_64 rng(28);
+  const Problem p = vconv::parse_problem("f32 in=5x12x12 c=16 o=16 k=3x3x3 p=2:0x1x1");
+  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
+      y(p.dtype, p.output_shape()), ref(p.dtype, p.output_shape());
+  x.fill_uniform(rng);
+  w.fill_uniform(rng);
+  y.fill_nan();
+  vconv::Options o;
+  o.autotune = true;
+  vconv::conv(x.view(), w.view(), y.view(), p.params(), o);
+  vconv::conv_reference(x.view(), w.view(), ref.view(), p.params());
+  EXPECT_TRUE(vconv::testing::compare(y, ref).within(1e-5));
+  std::ifstream f(path);
+  std::string header, entry;
+  ASSERT_TRUE(std::getline(f, header) && std::getline(f, entry));
+  EXPECT_EQ(header, "vconv-autotune v1");
+  EXPECT_EQ(entry.rfind(to_string(p) + "\tcpu\t", 0), 0u) << entry;
+
+  // A stale entry (unknown algorithm) and a malformed line are ignored with warnings.
+  std::ofstream(path, std::ios::app) << to_string(p) << "\tcpu\tretired_algorithm\nnot a line\n";
+  vconv::clear_autotune_cache();
+  ::testing::internal::CaptureStderr();
+  y.fill_nan();
+  vconv::conv(x.view(), w.view(), y.view(), p.params(), o);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("unknown algorithm 'retired_algorithm'"), std::string::npos) << err;
+  EXPECT_NE(err.find("malformed"), std::string::npos) << err;
+  EXPECT_TRUE(vconv::testing::compare(y, ref).within(1e-5));
+
+  // A file from another version is ignored whole.
+  std::ofstream(path) << "something else\n";
+  vconv::clear_autotune_cache();
+  ::testing::internal::CaptureStderr();
+  vconv::conv(x.view(), w.view(), y.view(), p.params(), o);
+  EXPECT_NE(::testing::internal::GetCapturedStderr().find("corrupt or from another version"),
+            std::string::npos);
+  unsetenv("VCONV_CACHE");
+  vconv::clear_autotune_cache();
+}
