@@ -17,8 +17,8 @@ const std::vector<const Algorithm*>& algorithms() {
   static const cpu::WinogradAlgorithm<2> winograd_f2x3;
   static const cpu::GemmAlgorithm cpu_gemm;
   static const cpu::ReferenceAlgorithm reference;
-  static const std::vector<const Algorithm*> list{&cpu_pointwise, &depth_tap, &winograd_f4x3, &winograd_f2x3, &cpu_gemm,
-                                                       &reference};
+  static const std::vector<const Algorithm*> list{&cpu_pointwise, &depth_tap, &winograd_f4x3,
+                                                  &winograd_f2x3, &cpu_gemm,  &reference};
   return list;
 }
 

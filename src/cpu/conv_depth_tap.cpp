@@ -73,7 +73,7 @@ double DepthTapAlgorithm::estimate_ms(const Problem& p, Device device) const {
   }
   // Zeroing (or loading) the fp32 accumulator, and rounding it once when the output is not fp32.
   const double out_bytes = static_cast<double>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o) * 4.0;
-  return ms + cost::memory_ms(out_bytes * (p.dtype == DType::f32 ? 1.0 : 3.0));
+  return ms + cost::stream_ms(out_bytes * (p.dtype == DType::f32 ? 1.0 : 3.0));
 }
 
 void DepthTapAlgorithm::run(const ConvArgs& a) const {

@@ -128,9 +128,9 @@ std::string GemmAlgorithm::why_not(const Problem&, Device device) const {
 double GemmAlgorithm::estimate_ms(const Problem& p, Device) const {
   const double k = static_cast<double>(p.k[0] * p.k[1] * p.k[2] * p.cg());
   const double rows = static_cast<double>(p.n * p.out[0] * p.out[1] * p.out[2]);
-  // GEMM arithmetic, plus writing and reading the im2col matrix.
-  return cost::gemm_ms(2.0 * static_cast<double>(gemm_macs(p))) +
-         cost::memory_ms(rows * k * 4.0 * 2.0 * p.groups);
+  // GEMM arithmetic, plus gathering the im2col matrix.
+  return cost::gemm_ms(2.0 * static_cast<double>(gemm_macs(p)), static_cast<double>(p.og())) +
+         cost::gather_ms(rows * k * 4.0 * p.groups, p.dtype);
 }
 
 void GemmAlgorithm::run(const ConvArgs& a) const {

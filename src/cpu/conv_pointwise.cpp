@@ -26,8 +26,9 @@ std::string PointwiseAlgorithm::why_not(const Problem& p, Device device) const {
 
 double PointwiseAlgorithm::estimate_ms(const Problem& p, Device) const {
   const double pixels = static_cast<double>(p.n * p.in[0] * p.in[1] * p.in[2]);
-  return cost::gemm_ms(p.flops()) * cost::small_gemm_penalty(p.cg(), p.og()) +
-         cost::memory_ms(pixels * (p.c + p.o) * dtype_size(p.dtype));
+  // fp32 inputs are read in place; others are widened first.
+  return cost::gemm_ms(p.flops(), static_cast<double>(p.og())) +
+         (p.dtype == DType::f32 ? 0.0 : cost::gather_ms(pixels * p.c * 4.0, p.dtype));
 }
 
 void PointwiseAlgorithm::run(const ConvArgs& a) const {

@@ -203,10 +203,11 @@ double WinogradAlgorithm<M>::estimate_ms(const Problem& p, Device) const {
   const double tiles = static_cast<double>(tiles_of<M>(p).count) * p.groups;
   const double kdim = static_cast<double>(p.k[0] * p.cg());
   const double gemm_flops = 2.0 * tiles * A * A * kdim * p.og();
-  const double transform_flops =
-      tiles * (kdim * 4.0 * A * A * A + p.og() * 2.0 * (M * A * A + M * M * A));
-  return cost::gemm_ms(gemm_flops) * cost::small_gemm_penalty(kdim, p.og()) +
-         transform_flops / (cost::kWinogradTransformGflops * 1e6);
+  // Transforms: about 2 * alpha^2 * (alpha - 2) flops per tile and input channel (two passes,
+  // the zeros of B skipped), about 2 * M * alpha * (alpha + M) / 2 per tile and output channel.
+  const double transform_flops = tiles * (kdim * 2.0 * A * A * (A - 2) + p.og() * M * A * (A + M));
+  return cost::gemm_ms(gemm_flops, static_cast<double>(p.og())) +
+         cost::transform_ms(transform_flops, p.dtype);
 }
 
 template <int M>

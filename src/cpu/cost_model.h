@@ -1,26 +1,44 @@
 #pragma once
 // The CPU cost model: time from arithmetic and bytes moved, with throughput constants calibrated
-// once on the development machine (2 cores of an AMD EPYC with AVX2, OpenBLAS 0.3.21).
-// To recalibrate on another machine: run tools/calibrate_cpu.sh and copy the constants it prints
-// (the achieved rates of each algorithm over bench/suites/cpu.txt) here.
+// once on the development machine (2 cores of an AMD EPYC with AVX2 and FMA, OpenBLAS 0.3.21,
+// OpenMP build) from `vconv bench --suite bench/suites/cpu.txt --no-scale` and
+// `vconv bench --suite vae` (docs/PERFORMANCE.md). To recalibrate on another machine, run those
+// two commands, and fit the constants below to the achieved rates they print: kGemmGflops to
+// cpu_gemm on the C = 64 cases, the gather rates to the gap between cpu_gemm and its GEMM time,
+// kTransformGflops to winograd_f4x3 less its GEMM time.
+#include <cmath>
+
+#include "vconv/types.h"
+
 namespace vconv::cpu::cost {
 
-constexpr double kGemmGflops = 60.0;              // OpenBLAS SGEMM at conv shapes
-constexpr double kMemoryGBps = 8.0;               // streaming fp32 read + write through our loops
-constexpr double kReferenceGflops = 3.2;          // the reference's double loop
-constexpr double kWinogradTransformGflops = 8.0;  // input/output tile transforms
-constexpr double kCallOverheadMs = 0.01;          // per GEMM call and per sub-problem
+constexpr double kGemmGflops = 180.0;     // OpenBLAS SGEMM with >= 64 output columns
+constexpr double kReferenceGflops = 3.2;  // the reference's double loop
+constexpr double kCallOverheadMs = 0.01;  // per sub-problem (a depth tap's 2D conv)
 
-inline double gemm_ms(double flops) {
-  return flops / (kGemmGflops * 1e6);
+// SGEMM slows down with few output columns (N); measured 0.8x at N = 32, 0.09x at N = 3.
+inline double gemm_efficiency(double n) {
+  if (n >= 64) return 1.0;
+  return n >= 16 ? std::pow(n / 64.0, 0.3) : std::pow(n / 64.0, 0.8);
 }
-// GEMMs with few channels run below the large-GEMM rate.
-inline double small_gemm_penalty(double k, double n) {
-  const double smallest = k < n ? k : n;
-  return smallest >= 64 ? 1.0 : 64.0 / (smallest > 8 ? smallest : 8);
+
+inline double gemm_ms(double flops, double n) {
+  return flops / (kGemmGflops * gemm_efficiency(n) * 1e6);
 }
-inline double memory_ms(double bytes) {
-  return bytes / (kMemoryGBps * 1e6);
+
+// Gathering input rows into fp32 scratch (im2col, Winograd patches), per fp32 byte written.
+inline double gather_ms(double f32_bytes, DType t) {
+  return f32_bytes / ((t == DType::f32 ? 45.0 : 25.0) * 1e6);
+}
+
+// Winograd's tile transforms, scalar-heavy loops.
+inline double transform_ms(double flops, DType t) {
+  return flops / ((t == DType::f32 ? 12.0 : 9.0) * 1e6);
+}
+
+// Streaming fp32 passes over an output (zeroing, rounding).
+inline double stream_ms(double bytes) {
+  return bytes / (10.0 * 1e6);
 }
 
 }  // namespace vconv::cpu::cost

@@ -25,7 +25,7 @@ std::vector<SuiteCase> load_suite(const std::string& name);
 // Scales a problem down for the CPU: spatial sizes and channels divided by the given factors,
 // never below the kernel's extent or 3 channels, so that a suite runs in seconds on 2 cores.
 struct CpuScale {
-  int64_t time = 2, space = 4, channels = 8;
+  int64_t time = 4, space = 4, channels = 8;
   std::string to_string() const;
 };
 Problem scale_problem(const Problem& p, const CpuScale& s);

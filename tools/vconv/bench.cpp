@@ -88,6 +88,28 @@ std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& al
   return rows;
 }
 
+struct PlanSummary {
+  int cases = 0, within_10pct = 0;
+};
+
+// Prints how the planner's choice compares with the fastest algorithm measured on this case.
+void report_plan(const Problem& p, Device dev, const std::vector<Row>& rows, PlanSummary& summary) {
+  const std::string chosen = plan_conv(p, dev).algorithm;
+  const Row* fastest = nullptr;
+  const Row* planned = nullptr;
+  for (const Row& r : rows) {
+    if (r.note.rfind("error", 0) == 0) continue;
+    if (!fastest || r.median_ms < fastest->median_ms) fastest = &r;
+    if (r.algorithm == chosen) planned = &r;
+  }
+  if (!fastest || !planned) return;
+  const double ratio = planned->median_ms / fastest->median_ms;
+  ++summary.cases;
+  summary.within_10pct += ratio <= 1.10;
+  std::printf("  plan: %s, %.2fx the time of the fastest (%s)\n", chosen.c_str(), ratio,
+              fastest->algorithm.c_str());
+}
+
 void bench(const BenchArgs& a) {
   Device dev = Device::cpu();
   if (a.device == "cuda" || (a.device == "auto" && cuda_device_count() > 0)) {
@@ -105,6 +127,7 @@ void bench(const BenchArgs& a) {
               "rel_error", "note");
   std::mt19937_64 rng(2026);
   nlohmann::json records = nlohmann::json::array();
+  PlanSummary plan_summary;
   for (auto& c : cases) {
     Problem p = c.problem;
     if (!a.dtype.empty()) p.dtype = parse_dtype(a.dtype, "--dtype");
@@ -118,7 +141,9 @@ void bench(const BenchArgs& a) {
     } else {
       algos.push_back(a.algo);
     }
-    for (const Row& r : bench_case(p, algos, dev, rng)) {
+    const std::vector<Row> rows = bench_case(p, algos, dev, rng);
+    if (a.algo == "all") report_plan(p, dev, rows, plan_summary);
+    for (const Row& r : rows) {
       char err[32] = "-";
       if (r.rel_error >= 0) std::snprintf(err, sizeof err, "%.2e", r.rel_error);
       std::printf("%-62s %-12s %10.3f %10.1f %10s  %s\n", r.problem.c_str(), r.algorithm.c_str(),
@@ -135,6 +160,9 @@ void bench(const BenchArgs& a) {
                          {"source", c.comment}});
     }
   }
+  if (plan_summary.cases > 0)
+    std::printf("planner: its choice is the fastest or within 10%% of it on %d of %d cases\n",
+                plan_summary.within_10pct, plan_summary.cases);
   if (!a.json.empty()) {
     std::ofstream f(a.json);
     if (!f) throw Error("--json: cannot write '" + a.json + "'");
