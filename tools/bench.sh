@@ -3,6 +3,7 @@
 # one is present, else on the CPU. Extra arguments go to `vconv bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/install_deps.sh
-bash tools/build.sh
+# oneDNN joins the table as a comparison on the CPU.
+EXTRA_PACKAGES=libdnnl-dev bash tools/install_deps.sh
+bash tools/build.sh -DVCONV_ONEDNN=ON
 "${BUILD_DIR:-build}/vconv" bench --suite seed "$@"

@@ -10,6 +10,9 @@
 #include <random>
 
 #include "commands.h"
+#ifdef VCONV_ONEDNN
+#include "onednn_compare.h"
+#endif
 #include "common/cases.h"
 #include "vconv/conv.h"
 #include "vconv/device.h"
@@ -85,6 +88,22 @@ std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& al
     }
     rows.push_back(r);
   }
+#ifdef VCONV_ONEDNN
+  // oneDNN on the same data, checked against the same reference.
+  if (dev.type == DeviceType::cpu && onednn_why_not(p).empty()) {
+    Row r{to_string(p),
+          "onednn",
+          "comparison (oneDNN), weights reordered outside the timing",
+          0,
+          0,
+          -1};
+    y.fill_nan();
+    r.median_ms = onednn_conv_ms(p, x, w, y);
+    r.gflops = p.flops() / (r.median_ms * 1e6);
+    if (ref) r.rel_error = testing::compare(y, *ref).rel_l2;
+    rows.push_back(r);
+  }
+#endif
   return rows;
 }
 
@@ -98,7 +117,7 @@ void report_plan(const Problem& p, Device dev, const std::vector<Row>& rows, Pla
   const Row* fastest = nullptr;
   const Row* planned = nullptr;
   for (const Row& r : rows) {
-    if (r.note.rfind("error", 0) == 0) continue;
+    if (r.note.rfind("error", 0) == 0 || r.algorithm == "onednn") continue;
     if (!fastest || r.median_ms < fastest->median_ms) fastest = &r;
     if (r.algorithm == chosen) planned = &r;
   }
@@ -111,13 +130,24 @@ void report_plan(const Problem& p, Device dev, const std::vector<Row>& rows, Pla
 }
 
 void bench(const BenchArgs& a) {
-  Device dev = Device::cpu();
-  if (a.device == "cuda" || (a.device == "auto" && cuda_device_count() > 0)) {
-    dev = Device::cuda(0);
-  } else if (a.device != "cpu" && a.device != "auto") {
+  if (a.device != "cpu" && a.device != "cuda" && a.device != "auto")
     throw Error("--device: '" + a.device + "', expected cpu, cuda or auto");
-  }
   auto cases = testing::load_suite(a.suite);
+  Device dev = a.device == "cuda" ? Device::cuda(0) : Device::cpu();
+  if (a.device == "auto" && cuda_device_count() > 0) {
+    // The GPU when one is present and some registered algorithm runs there.
+    bool runs = true;
+    try {
+      plan_conv(cases.at(0).problem, Device::cuda(0));
+    } catch (const Error&) {
+      runs = false;
+    }
+    if (runs)
+      dev = Device::cuda(0);
+    else
+      std::cout
+          << "a GPU is present but no CUDA algorithm is registered in this build; using the CPU\n";
+  }
   const testing::CpuScale scale;
   const bool scaled = dev.type == DeviceType::cpu && !a.no_scale;
   std::cout << "suite " << a.suite << " on " << device_name(dev);
