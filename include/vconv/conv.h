@@ -10,12 +10,18 @@
 
 namespace vconv {
 
+// How fp32 inputs are multiplied on the GPU: exactly (fp32 FMA, the default: fp32 means fp32), or
+// on tensor cores in TF32 (10-bit mantissa products, fp32 accumulation; PyTorch's default for
+// cuDNN convolutions). CPU algorithms always compute in fp32.
+enum class Fp32Math { exact, tf32 };
+
 struct Options {
   std::string algorithm;    // force an algorithm by name; empty lets the planner choose
   void* stream = nullptr;   // cudaStream_t for CUDA algorithms; nullptr is the default stream
   bool accumulate = false;  // output += conv(input, weight) instead of output = conv(...)
-  // Scratch memory an algorithm may allocate on the CPU (im2col chunks, transformed tiles).
-  int64_t cpu_workspace_bytes = int64_t{256} << 20;
+  // Scratch memory an algorithm may allocate on its device (im2col chunks, transformed tiles).
+  int64_t workspace_bytes = int64_t{256} << 20;
+  Fp32Math fp32_math = Fp32Math::exact;
   // Time every valid algorithm once per problem and device, and keep the fastest: in memory, and
   // in the file named by the environment variable VCONV_CACHE when it is set.
   bool autotune = false;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/index_map.h"
+#include "core/stride_phase.h"
 #include "cpu/blas.h"
 #include "cpu/cost_model.h"
 #include "cpu/gemm_epilogue.h"
@@ -14,48 +15,6 @@ namespace {
 
 constexpr int64_t kChunkBytes = int64_t{1} << 20;
 
-// One stride phase: the output positions it covers and, per dimension, the taps they read.
-struct Phase {
-  RowGrid rows;
-  std::array<std::vector<int64_t>, 3> taps;
-  int64_t tap_count() const { return int64_t(taps[0].size() * taps[1].size() * taps[2].size()); }
-};
-
-std::vector<Phase> phases(const Problem& p) {
-  // Per dimension: the phase period and each phase's taps.
-  std::array<std::vector<std::pair<int64_t, std::vector<int64_t>>>, 3> per_dim;
-  for (int i = 0; i < 3; ++i) {
-    const bool split = p.idil[i] > 1 && p.mode[i] == PadMode::zeros;
-    const int64_t period = split ? p.idil[i] / std::gcd(p.stride[i], p.idil[i]) : 1;
-    for (int64_t r = 0; r < std::min(period, p.out[i]); ++r) {
-      std::vector<int64_t> taps;
-      for (int64_t k = 0; k < p.k[i]; ++k) {
-        const int64_t q = r * p.stride[i] + k * p.kdil[i] - p.pad_lo[i];
-        if (!split || ((q % p.idil[i]) + p.idil[i]) % p.idil[i] == 0) taps.push_back(k);
-      }
-      per_dim[i].push_back({r, taps});
-    }
-  }
-  std::vector<Phase> result;
-  for (auto& d : per_dim[0])
-    for (auto& h : per_dim[1])
-      for (auto& w : per_dim[2]) {
-        Phase ph;
-        const int64_t period[3] = {int64_t(per_dim[0].size()), int64_t(per_dim[1].size()),
-                                   int64_t(per_dim[2].size())};
-        const int64_t start[3] = {d.first, h.first, w.first};
-        ph.rows.n = p.n;
-        for (int i = 0; i < 3; ++i) {
-          ph.rows.start[i] = start[i];
-          ph.rows.step[i] = period[i];
-          ph.rows.count[i] = (p.out[i] - start[i] + period[i] - 1) / period[i];
-        }
-        ph.taps = {d.second, h.second, w.second};
-        result.push_back(ph);
-      }
-  return result;
-}
-
 // Weight rows (tap, ci) x columns (output channel of group g), mirrored under flip.
 std::vector<float> pack_weight(const ConvArgs& a, const Phase& ph, int64_t g) {
   const Problem& p = a.problem;
@@ -63,9 +22,10 @@ std::vector<float> pack_weight(const ConvArgs& a, const Phase& ph, int64_t g) {
   std::vector<float> packed(static_cast<size_t>(rows * p.og()));
   std::vector<float> run(static_cast<size_t>(p.cg()));
   int64_t t = 0;
-  for (int64_t kd : ph.taps[0])
-    for (int64_t kh : ph.taps[1])
-      for (int64_t kw : ph.taps[2]) {
+  for (int64_t jd = 0; jd < ph.taps[0].count; ++jd)
+    for (int64_t jh = 0; jh < ph.taps[1].count; ++jh)
+      for (int64_t jw = 0; jw < ph.taps[2].count; ++jw) {
+        const int64_t kd = ph.taps[0].at(jd), kh = ph.taps[1].at(jh), kw = ph.taps[2].at(jw);
         const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
         const int64_t wh = p.flip ? p.k[1] - 1 - kh : kh;
         const int64_t ww = p.flip ? p.k[2] - 1 - kw : kw;
@@ -92,11 +52,14 @@ void im2col(const ConvArgs& a, const Phase& ph, int64_t g, int64_t r0, int64_t r
   for (int64_t r = r0; r < r1; ++r) {
     const auto c = ph.rows.coord(r);
     float* dst = col + (r - r0) * cols;
-    for (int64_t kd : ph.taps[0]) {
+    for (int64_t jd = 0; jd < ph.taps[0].count; ++jd) {
+      const int64_t kd = ph.taps[0].at(jd);
       const int64_t id = source_index(dim[0], c[1], kd);
-      for (int64_t kh : ph.taps[1]) {
+      for (int64_t jh = 0; jh < ph.taps[1].count; ++jh) {
+        const int64_t kh = ph.taps[1].at(jh);
         const int64_t ih = source_index(dim[1], c[2], kh);
-        for (int64_t kw : ph.taps[2]) {
+        for (int64_t jw = 0; jw < ph.taps[2].count; ++jw) {
+          const int64_t kw = ph.taps[2].at(jw);
           const int64_t iw = source_index(dim[2], c[3], kw);
           if (id < 0 || ih < 0 || iw < 0) {
             std::fill(dst, dst + p.cg(), 0.0f);
@@ -116,7 +79,7 @@ void im2col(const ConvArgs& a, const Phase& ph, int64_t g, int64_t r0, int64_t r
 
 int64_t gemm_macs(const Problem& p) {
   int64_t macs = 0;
-  for (const Phase& ph : phases(p)) macs += ph.rows.size() * ph.tap_count();
+  for (const Phase& ph : stride_phases(p)) macs += ph.rows.size() * ph.tap_count();
   return macs * p.cg() * p.o;
 }
 
@@ -136,7 +99,7 @@ double GemmAlgorithm::estimate_ms(const Problem& p, Device) const {
 void GemmAlgorithm::run(const ConvArgs& a) const {
   const Problem& p = a.problem;
   const int64_t frame_rows = p.out[0] * p.out[1] * p.out[2];
-  for (const Phase& ph : phases(p)) {
+  for (const Phase& ph : stride_phases(p)) {
     const int64_t cols = ph.tap_count() * p.cg();
     const int64_t total = ph.rows.size();
     // fp32 output whose rows lie at one stride: the GEMM writes (or, with beta = 1, accumulates
@@ -146,7 +109,7 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
     // Chunks of about kChunkBytes keep a thread's im2col block in cache between its writing and
     // the GEMM; their size does not depend on the thread count, so neither do the results.
     const int64_t row_bytes = (cols + (direct ? 0 : p.og())) * 4;
-    const int64_t budget = std::min(a.options.cpu_workspace_bytes, kChunkBytes);
+    const int64_t budget = std::min(a.options.workspace_bytes, kChunkBytes);
     const int64_t chunk = std::max<int64_t>(1, std::min(total, budget / row_bytes));
     struct Chunk {
       int64_t g, r0, r1;

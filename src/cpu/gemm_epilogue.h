@@ -3,7 +3,7 @@
 // `o0`) to the output view, on the calling thread: cast to the output dtype, accumulating when
 // asked.
 #include "cpu/convert.h"
-#include "cpu/row_grid.h"
+#include "core/row_grid.h"
 
 namespace vconv::cpu {
 

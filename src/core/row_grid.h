@@ -7,7 +7,7 @@
 
 #include "core/algorithm.h"
 
-namespace vconv::cpu {
+namespace vconv {
 
 struct RowGrid {
   int64_t n;
@@ -25,9 +25,9 @@ struct RowGrid {
   static RowGrid whole(const Problem& p) { return {p.n, {0, 0, 0}, {1, 1, 1}, p.out}; }
 };
 
-}  // namespace vconv::cpu
+}  // namespace vconv
 
-namespace vconv::cpu {
+namespace vconv {
 
 // True when the positions of one batch index of `v` lie at a single stride (strides[3]): then
 // rows of a GEMM can address them with one leading dimension.
@@ -36,4 +36,4 @@ inline bool rows_uniform(const View5& v) {
          (v.shape[1] == 1 || v.strides[1] == v.shape[2] * v.shape[3] * v.strides[3]);
 }
 
-}  // namespace vconv::cpu
+}  // namespace vconv
