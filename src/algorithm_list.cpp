@@ -7,6 +7,9 @@
 #include "cpu/conv_pointwise.h"
 #include "cpu/conv_reference.h"
 #include "cpu/conv_winograd.h"
+#ifdef VCONV_WITH_CUDA
+#include "cuda/conv_gemm_fallback.h"
+#endif
 
 namespace vconv {
 
@@ -17,8 +20,14 @@ const std::vector<const Algorithm*>& algorithms() {
   static const cpu::WinogradAlgorithm<2> winograd_f2x3;
   static const cpu::GemmAlgorithm cpu_gemm;
   static const cpu::ReferenceAlgorithm reference;
-  static const std::vector<const Algorithm*> list{&cpu_pointwise, &depth_tap, &winograd_f4x3,
-                                                  &winograd_f2x3, &cpu_gemm,  &reference};
+#ifdef VCONV_WITH_CUDA
+  static const cuda::GemmFallbackAlgorithm cuda_gemm_fallback;
+#endif
+  static const std::vector<const Algorithm*> list{
+#ifdef VCONV_WITH_CUDA
+      &cuda_gemm_fallback,
+#endif
+      &cpu_pointwise,      &depth_tap, &winograd_f4x3, &winograd_f2x3, &cpu_gemm, &reference};
   return list;
 }
 

@@ -31,52 +31,6 @@ bool valid_on_cpu(const std::string& algo, const Problem& p) {
   return false;
 }
 
-// A 3D problem over the grid of the issue: KD 1..7, depth stride and dilation 1..2, depth
-// padding (causal included) in every mode, N 1..3, groups, odd channels, flip, input dilation.
-Problem random_video_problem(std::mt19937_64& rng) {
-  auto pick = [&](int64_t lo, int64_t hi) {
-    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
-  };
-  for (;;) {
-    vconv::ConvParams q;
-    // Half the draws have the 3x3 stride-1 spatial shape the Winograd path takes.
-    const bool square = pick(0, 1) == 1;
-    const int64_t kd = pick(1, 7), kh = square ? 3 : pick(1, 3), kw = square ? 3 : pick(1, 3);
-    const int64_t groups = pick(1, 2), sd = pick(1, 2), dd = pick(1, 2);
-    q.stride = {sd, square ? 1 : pick(1, 2), 1};
-    q.kernel_dilation = {dd, 1, square ? 1 : pick(1, 2)};
-    q.input_dilation = {1, !square && pick(0, 2) == 0 ? pick(2, 3) : 1, 1};
-    const PadMode modes[3] = {PadMode::zeros, PadMode::replicate, PadMode::reflect};
-    q.pad_mode = {modes[pick(0, 2)], modes[pick(0, 2)], modes[pick(0, 2)]};
-    const int64_t causal = (kd - 1) * dd;
-    switch (pick(0, 2)) {
-      case 0:
-        q.padding_lo = {causal, kh / 2, kw / 2};
-        q.padding_hi = {0, kh / 2, kw / 2};
-        break;
-      case 1:
-        q.padding_lo = {pick(0, 2), pick(0, 1), 1};
-        q.padding_hi = {pick(0, 2), 1, pick(0, 1)};
-        break;
-      default:
-        q.padding_lo = {0, 0, 0};
-        q.padding_hi = {0, 0, 0};
-        break;
-    }
-    q.groups = groups;
-    q.flip = pick(0, 3) == 0;
-    const int64_t cg = pick(1, 7), og = pick(1, 5);
-    const DType dtype = static_cast<DType>(pick(0, 2));
-    try {
-      const Problem p = vconv::make_problem(
-          {pick(1, 3), causal + pick(1, 6), pick(2, 8), pick(2, 9), cg * groups},
-          {og * groups, kd, kh, kw, cg}, q, dtype);
-      if (p.macs() < 400000) return p;
-    } catch (const vconv::Error&) {
-    }
-  }
-}
-
 void check_all(const Problem& p, std::mt19937_64& rng, int& checked) {
   for (const auto& algo : kCpuAlgorithms) {
     if (!valid_on_cpu(algo, p)) continue;
@@ -104,7 +58,7 @@ TEST(CpuAlgorithms, VideoGrid) {
   std::mt19937_64 rng(22);
   int checked = 0, winograd = 0;
   for (int i = 0; i < 250; ++i) {
-    const Problem p = random_video_problem(rng);
+    const Problem p = vconv::testing::random_video_problem(rng);
     winograd += valid_on_cpu("winograd_f4x3", p);
     check_all(p, rng, checked);
   }

@@ -45,6 +45,10 @@ struct Plan {
 // when it is not valid, saying why), else the valid algorithm with the smallest estimate.
 Plan plan_conv(const Problem& problem, Device device, const Options& options = {});
 
+// Every registered algorithm's verdict on `problem` (valid or why not, with its estimate); unlike
+// plan_conv() it does not throw when none is valid.
+std::vector<Candidate> conv_candidates(const Problem& problem, Device device);
+
 // output = conv_general(input, weight, params), or output += ... under options.accumulate.
 // The output view must have exactly the shape conv_output_shape() gives and the input's dtype.
 void conv(const TensorView& input, const TensorView& weight, const TensorView& output,

@@ -58,24 +58,25 @@ std::string Plan::to_string() const {
   return os.str();
 }
 
-Plan plan_conv(const Problem& problem, Device device, const Options& options) {
-  Plan plan;
-  const Algorithm* best = nullptr;
-  double best_ms = std::numeric_limits<double>::infinity();
+std::vector<Candidate> conv_candidates(const Problem& problem, Device device) {
+  std::vector<Candidate> list;
   for (const Algorithm* a : algorithms()) {
     Candidate c;
     c.name = a->name();
     c.why_not = a->why_not(problem, device);
     c.valid = c.why_not.empty();
-    if (c.valid) {
-      c.estimate_ms = a->estimate_ms(problem, device);
-      if (!best || c.estimate_ms < best_ms) {
-        best = a;
-        best_ms = c.estimate_ms;
-      }
-    }
-    plan.candidates.push_back(c);
+    if (c.valid) c.estimate_ms = a->estimate_ms(problem, device);
+    list.push_back(c);
   }
+  return list;
+}
+
+Plan plan_conv(const Problem& problem, Device device, const Options& options) {
+  Plan plan;
+  plan.candidates = conv_candidates(problem, device);
+  const Candidate* best = nullptr;
+  for (const Candidate& c : plan.candidates)
+    if (c.valid && (!best || c.estimate_ms < best->estimate_ms)) best = &c;
   if (!options.algorithm.empty()) {
     const Algorithm* forced = find_algorithm(options.algorithm);
     const std::string why = forced->why_not(problem, device);
@@ -92,7 +93,8 @@ Plan plan_conv(const Problem& problem, Device device, const Options& options) {
     throw Error("no algorithm can run '" + vconv::to_string(problem) + "' on " +
                 device_name(device) + ":" + reasons);
   }
-  plan.algorithm = best->name();
+  plan.algorithm = best->name;
+  const double best_ms = best->estimate_ms;
   std::string runner_up;
   double next = std::numeric_limits<double>::infinity();
   for (const auto& c : plan.candidates)

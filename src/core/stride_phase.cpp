@@ -16,7 +16,8 @@ std::vector<Phase> stride_phases(const Problem& p) {
       if (split) {
         taps = {0, s / std::gcd(p.kdil[i], s), 0};
         int64_t k = 0;
-        while (k < p.k[i] && ((r * p.stride[i] + k * p.kdil[i] - p.pad_lo[i]) % s + s) % s != 0) ++k;
+        while (k < p.k[i] && ((r * p.stride[i] + k * p.kdil[i] - p.pad_lo[i]) % s + s) % s != 0)
+          ++k;
         taps.first = k;
         taps.count = k < p.k[i] ? (p.k[i] - 1 - k) / taps.step + 1 : 0;
       }

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/device_copy.h"
 #include "vconv/error.h"
 
 #ifndef VCONV_SUITE_DIR
@@ -59,6 +60,50 @@ Problem random_problem(std::mt19937_64& rng, int64_t max_macs) {
       if (p.macs() <= max_macs) return p;
     } catch (const Error&) {
       // Invalid draw (output size <= 0, reflect wider than the input): draw again.
+    }
+  }
+}
+
+Problem random_video_problem(std::mt19937_64& rng, int64_t max_macs) {
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  for (;;) {
+    ConvParams q;
+    // Half the draws have the 3x3 stride-1 spatial shape the Winograd path takes.
+    const bool square = pick(0, 1) == 1;
+    const int64_t kd = pick(1, 7), kh = square ? 3 : pick(1, 3), kw = square ? 3 : pick(1, 3);
+    const int64_t groups = pick(1, 2), sd = pick(1, 2), dd = pick(1, 2);
+    q.stride = {sd, square ? 1 : pick(1, 2), 1};
+    q.kernel_dilation = {dd, 1, square ? 1 : pick(1, 2)};
+    q.input_dilation = {1, !square && pick(0, 2) == 0 ? pick(2, 3) : 1, 1};
+    const PadMode modes[3] = {PadMode::zeros, PadMode::replicate, PadMode::reflect};
+    q.pad_mode = {modes[pick(0, 2)], modes[pick(0, 2)], modes[pick(0, 2)]};
+    const int64_t causal = (kd - 1) * dd;
+    switch (pick(0, 2)) {
+      case 0:
+        q.padding_lo = {causal, kh / 2, kw / 2};
+        q.padding_hi = {0, kh / 2, kw / 2};
+        break;
+      case 1:
+        q.padding_lo = {pick(0, 2), pick(0, 1), 1};
+        q.padding_hi = {pick(0, 2), 1, pick(0, 1)};
+        break;
+      default:
+        q.padding_lo = {0, 0, 0};
+        q.padding_hi = {0, 0, 0};
+        break;
+    }
+    q.groups = groups;
+    q.flip = pick(0, 3) == 0;
+    const int64_t cg = pick(1, 7), og = pick(1, 5);
+    const DType dtype = static_cast<DType>(pick(0, 2));
+    try {
+      const Problem p =
+          make_problem({pick(1, 3), causal + pick(1, 6), pick(2, 8), pick(2, 9), cg * groups},
+                       {og * groups, kd, kh, kw, cg}, q, dtype);
+      if (p.macs() <= max_macs) return p;
+    } catch (const Error&) {
     }
   }
 }
@@ -166,7 +211,14 @@ ErrorStats check_algorithm(const Problem& p, const std::string& algorithm, std::
   Options o;
   o.algorithm = algorithm;
   o.accumulate = opts.accumulate;
-  conv(x.view(), w.view(), y.view(), params, o);
+  o.fp32_math = opts.fp32_math;
+  if (opts.device.type == DeviceType::cpu) {
+    conv(x.view(), w.view(), y.view(), params, o);
+  } else {
+    DeviceCopy dx(x, opts.device), dw(w, opts.device), dy(y, opts.device);
+    conv(dx.view(), dw.view(), dy.view(), params, o);
+    dy.download();
+  }
   return compare(y, ref);
 }
 

@@ -13,6 +13,11 @@ namespace vconv::testing {
 // A random valid problem exercising every conv_general semantic, with at most `max_macs` MACs.
 Problem random_problem(std::mt19937_64& rng, int64_t max_macs = 200000);
 
+// A random 3D problem over the video grid: KD 1..7, depth stride and dilation 1..2, depth padding
+// (causal included) in every mode, N 1..3, groups, odd channels, flip, spatial input dilation;
+// half of the draws have a 3x3 stride-1 spatial kernel.
+Problem random_video_problem(std::mt19937_64& rng, int64_t max_macs = 400000);
+
 struct SuiteCase {
   Problem problem;
   std::string comment;  // where the row comes from
@@ -37,10 +42,12 @@ Problem reduce_problem(const Problem& p, int64_t max_macs);
 struct CheckOptions {
   bool strided = false;     // give every tensor padded strides (a view into a larger tensor)
   bool accumulate = false;  // run with Options::accumulate over a random initial output
+  Device device = Device::cpu();
+  Fp32Math fp32_math = Fp32Math::exact;
 };
 
-// Runs `algorithm` on fresh random data (output poisoned with NaN first) and compares it with
-// conv_reference on the same data.
+// Runs `algorithm` on fresh random data (output poisoned with NaN first) on opts.device and
+// compares it with conv_reference on the same data.
 ErrorStats check_algorithm(const Problem& p, const std::string& algorithm, std::mt19937_64& rng,
                            const CheckOptions& opts = {});
 

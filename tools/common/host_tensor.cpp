@@ -115,8 +115,9 @@ std::string ErrorStats::to_string() const {
   return buf;
 }
 
-double tolerance(DType dtype) {
-  return dtype == DType::f32 ? 1e-5 : 1e-2;
+double tolerance(DType dtype, bool tf32) {
+  if (dtype != DType::f32) return 1e-2;
+  return tf32 ? 1e-3 : 1e-5;
 }
 
 }  // namespace vconv::testing

@@ -17,6 +17,9 @@ class HostTensor {
   HostTensor(DType dtype, std::vector<int64_t> shape, std::vector<int64_t> pad = {});
 
   TensorView view();
+  // The whole storage, padding included (for copies to and from a device).
+  void* storage() { return bytes_.data(); }
+  size_t storage_bytes() const { return bytes_.size(); }
   DType dtype() const { return dtype_; }
   const std::vector<int64_t>& shape() const { return shape_; }
   const std::vector<int64_t>& strides() const { return strides_; }
@@ -47,7 +50,8 @@ struct ErrorStats {
 ErrorStats compare(const HostTensor& got, const std::vector<double>& ref);
 ErrorStats compare(const HostTensor& got, const HostTensor& ref);
 
-// The tolerance relative to the reference's norm for results computed in `dtype`.
-double tolerance(DType dtype);
+// The tolerance relative to the reference's norm for results computed in `dtype` (fp32 inputs
+// multiplied in TF32 when tf32).
+double tolerance(DType dtype, bool tf32 = false);
 
 }  // namespace vconv::testing

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -14,6 +15,7 @@
 #include "onednn_compare.h"
 #endif
 #include "common/cases.h"
+#include "common/device_copy.h"
 #include "vconv/conv.h"
 #include "vconv/device.h"
 #include "vconv/error.h"
@@ -35,21 +37,6 @@ struct Row {
   double median_ms = 0, gflops = 0, rel_error = -1;  // rel_error < 0: not checked
 };
 
-double median_ms_of(const std::function<void()>& f) {
-  using clock = std::chrono::steady_clock;
-  f();  // warm-up, apart from the timed runs
-  std::vector<double> ms;
-  const auto start = clock::now();
-  while (ms.size() < 3 ||
-         (ms.size() < 20 && clock::now() - start < std::chrono::milliseconds(300))) {
-    const auto t0 = clock::now();
-    f();
-    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
 std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& algos, Device dev,
                             std::mt19937_64& rng) {
   std::vector<Row> rows;
@@ -58,6 +45,15 @@ std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& al
   std::optional<testing::HostTensor> ref;
   x.fill_uniform(rng);
   w.fill_uniform(rng);
+  // On a GPU the same data lives in device copies; views point there.
+  std::unique_ptr<testing::DeviceCopy> dx, dw, dy;
+  if (dev.type == DeviceType::cuda) {
+    dx = std::make_unique<testing::DeviceCopy>(x, dev);
+    dw = std::make_unique<testing::DeviceCopy>(w, dev);
+    dy = std::make_unique<testing::DeviceCopy>(y, dev);
+  }
+  const TensorView xv = dx ? dx->view() : x.view(), wv = dw ? dw->view() : w.view();
+  const TensorView yv = dy ? dy->view() : y.view();
   const bool reference_runs = std::find(algos.begin(), algos.end(), "reference") != algos.end();
   const bool full_check = reference_runs || p.macs() <= kFullCheckMacs;
   const ConvParams params = p.params();
@@ -67,7 +63,9 @@ std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& al
     o.algorithm = name;
     try {
       y.fill_nan();
-      r.median_ms = median_ms_of([&] { conv(x.view(), w.view(), y.view(), params, o); });
+      if (dy) dy->upload();
+      r.median_ms = testing::median_ms(dev, [&] { conv(xv, wv, yv, params, o); });
+      if (dy) dy->download();
       r.gflops = p.flops() / (r.median_ms * 1e6);
       if (name == "reference") {
         r.note = "is the reference";
@@ -80,10 +78,12 @@ std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& al
         r.rel_error = testing::compare(y, *ref).rel_l2;
       } else {
         const Problem small = testing::reduce_problem(p, kReducedCheckMacs);
-        r.rel_error = testing::check_algorithm(small, name, rng).rel_l2;
+        testing::CheckOptions co;
+        co.device = dev;
+        r.rel_error = testing::check_algorithm(small, name, rng, co).rel_l2;
         r.note = "checked on " + to_string(small);
       }
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
       r.note = std::string("error: ") + e.what();
     }
     rows.push_back(r);

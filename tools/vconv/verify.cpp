@@ -29,11 +29,12 @@ int verify(const VerifyArgs& a) {
     auto report = [&](const std::string& algo, const testing::ErrorStats& e,
                       const testing::CheckOptions& o) {
       ++checks;
-      if (e.within(testing::tolerance(p.dtype))) return;
+      const bool tf32 = o.fp32_math == Fp32Math::tf32;
+      if (e.within(testing::tolerance(p.dtype, tf32))) return;
       ++failures;
       std::cout << "FAIL " << algo << (o.strided ? " strided" : "")
-                << (o.accumulate ? " accumulate" : "") << ": " << e.to_string()
-                << "\n  replay: vconv plan --problem '" << to_string(p) << "'\n";
+                << (o.accumulate ? " accumulate" : "") << (tf32 ? " tf32" : "") << ": "
+                << e.to_string() << "\n  replay: vconv plan --problem '" << to_string(p) << "'\n";
     };
     if (dev.type == DeviceType::cpu) {
       // The reference itself, against the unfold formulation.
@@ -45,11 +46,14 @@ int verify(const VerifyArgs& a) {
       conv_reference(x.view(), w.view(), y.view(), p.params());
       report("reference", testing::compare(y, testing::conv_unfold(p, x, w)), {});
     }
-    for (const Candidate& c : plan_conv(p, dev).candidates) {
+    for (const Candidate& c : conv_candidates(p, dev)) {
       if (!c.valid || c.name == "reference") continue;
       testing::CheckOptions o;
       o.strided = std::bernoulli_distribution(0.3)(rng);
       o.accumulate = std::bernoulli_distribution(0.2)(rng);
+      o.device = dev;
+      if (dev.type == DeviceType::cuda && std::bernoulli_distribution(0.5)(rng))
+        o.fp32_math = Fp32Math::tf32;
       report(c.name, testing::check_algorithm(p, c.name, rng, o), o);
     }
   }

@@ -1,0 +1,42 @@
+#pragma once
+// Makes a device current for the lifetime of the scope and restores the caller's device after.
+#include "cuda/check.h"
+
+namespace vconv::cuda {
+
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    VCONV_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) VCONV_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceScope() { cudaSetDevice(previous_); }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+// Stream-ordered scratch memory, freed on the same stream when the scope ends.
+class StreamBuffer {
+ public:
+  StreamBuffer(size_t bytes, cudaStream_t stream) : stream_(stream) {
+    if (bytes) VCONV_CUDA_CHECK(cudaMallocAsync(&ptr_, bytes, stream));
+  }
+  ~StreamBuffer() {
+    if (ptr_) cudaFreeAsync(ptr_, stream_);
+  }
+  StreamBuffer(const StreamBuffer&) = delete;
+  StreamBuffer& operator=(const StreamBuffer&) = delete;
+  template <typename T>
+  T* get() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  cudaStream_t stream_;
+};
+
+}  // namespace vconv::cuda

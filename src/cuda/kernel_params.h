@@ -1,0 +1,90 @@
+#pragma once
+// Plain structs that carry a problem's geometry and tensors into kernels by value.
+#include <cstdint>
+
+#include "core/algorithm.h"
+#include "core/index_map.h"
+#include "core/stride_phase.h"
+
+namespace vconv::cuda {
+
+// A 5D strided tensor (strides in elements).
+struct TensorRef {
+  void* data;
+  int64_t stride[5];
+  VCONV_HOST_DEVICE int64_t offset(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e) const {
+    return a * stride[0] + b * stride[1] + c * stride[2] + d * stride[3] + e * stride[4];
+  }
+};
+
+inline TensorRef tensor_ref(const View5& v) {
+  TensorRef t{v.data, {}};
+  for (int i = 0; i < 5; ++i) t.stride[i] = v.strides[i];
+  return t;
+}
+
+struct Geometry {
+  DimMap dim[3];
+  int64_t k[3], out[3];
+  int64_t n, cg, og;
+  bool flip;
+};
+
+inline Geometry geometry(const Problem& p) {
+  Geometry g{};
+  for (int i = 0; i < 3; ++i) {
+    g.dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
+    g.k[i] = p.k[i];
+    g.out[i] = p.out[i];
+  }
+  g.n = p.n;
+  g.cg = p.cg();
+  g.og = p.og();
+  g.flip = p.flip;
+  return g;
+}
+
+// A set of output positions (see core/row_grid.h).
+struct Rows {
+  int64_t start[3], step[3], count[3];
+  VCONV_HOST_DEVICE void coord(int64_t r, int64_t c[4]) const {
+    const int64_t w = r % count[2], h = r / count[2] % count[1];
+    const int64_t d = r / (count[2] * count[1]) % count[0];
+    c[0] = r / (count[2] * count[1] * count[0]);
+    c[1] = start[0] + step[0] * d;
+    c[2] = start[1] + step[1] * h;
+    c[3] = start[2] + step[2] * w;
+  }
+};
+
+struct Taps {
+  int64_t first[3], step[3], count[3];
+};
+
+inline Rows rows_of(const Phase& ph) {
+  Rows r{};
+  for (int i = 0; i < 3; ++i) {
+    r.start[i] = ph.rows.start[i];
+    r.step[i] = ph.rows.step[i];
+    r.count[i] = ph.rows.count[i];
+  }
+  return r;
+}
+
+inline Taps taps_of(const Phase& ph) {
+  Taps t{};
+  for (int i = 0; i < 3; ++i) {
+    t.first[i] = ph.taps[i].first;
+    t.step[i] = ph.taps[i].step;
+    t.count[i] = ph.taps[i].count;
+  }
+  return t;
+}
+
+// Blocks for a grid-stride loop over `total` items.
+inline unsigned grid_for(int64_t total, int threads) {
+  const int64_t blocks = (total + threads - 1) / threads;
+  return static_cast<unsigned>(blocks < 65536 * 16 ? (blocks > 0 ? blocks : 1) : 65536 * 16);
+}
+
+}  // namespace vconv::cuda

@@ -1,0 +1,218 @@
+// GPU tests: every CUDA algorithm against the CPU reference on fresh random data, outputs
+// poisoned before each call; a bf16 problem of more than 2^31 input elements; two streams.
+// Without a GPU every test skips itself, visibly.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "common/cases.h"
+#include "common/device_copy.h"
+#include "core/float16.h"
+#include "core/index_map.h"
+#include "vconv/vconv.h"
+
+#ifdef VCONV_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+using vconv::DType;
+using vconv::Problem;
+using vconv::testing::HostTensor;
+
+namespace {
+
+#define SKIP_WITHOUT_GPU() \
+  if (vconv::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU test skipped"
+
+const vconv::Device kGpu = vconv::Device::cuda(0);
+
+std::vector<std::string> cuda_algorithms(const Problem& p) {
+  std::vector<std::string> names;
+  for (const auto& c : vconv::conv_candidates(p, kGpu))
+    if (c.valid) names.push_back(c.name);
+  return names;
+}
+
+void check_on_gpu(const Problem& p, std::mt19937_64& rng, int& checked) {
+  for (const auto& algo : cuda_algorithms(p)) {
+    vconv::testing::CheckOptions o;
+    o.device = kGpu;
+    o.strided = std::bernoulli_distribution(0.3)(rng);
+    o.accumulate = std::bernoulli_distribution(0.25)(rng);
+    o.fp32_math =
+        std::bernoulli_distribution(0.5)(rng) ? vconv::Fp32Math::tf32 : vconv::Fp32Math::exact;
+    const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
+    ++checked;
+    const bool tf32 = o.fp32_math == vconv::Fp32Math::tf32;
+    ASSERT_TRUE(e.within(vconv::testing::tolerance(p.dtype, tf32)))
+        << algo << (o.strided ? " strided" : "") << (o.accumulate ? " accumulate" : "")
+        << (tf32 ? " tf32" : "") << " on '" << to_string(p) << "': " << e.to_string();
+  }
+}
+
+}  // namespace
+
+TEST(CudaSmall, RandomProblemsOverEverySemantic) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(31);
+  int checked = 0;
+  for (int i = 0; i < 200; ++i) check_on_gpu(vconv::testing::random_problem(rng), rng, checked);
+  EXPECT_GE(checked, 200);
+}
+
+TEST(CudaSmall, VideoGrid) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(32);
+  int checked = 0;
+  for (int i = 0; i < 150; ++i)
+    check_on_gpu(vconv::testing::random_video_problem(rng), rng, checked);
+  EXPECT_GE(checked, 150);
+}
+
+TEST(CudaSmall, EveryDtypeAndFp32Mode) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(33);
+  for (const char* dt : {"f32", "f16", "bf16"})
+    for (const char* rest :
+         {" n=2 in=9x20x24 c=32 o=48 k=3x3x3 p=2:0x1x1", " in=5x16x16 c=64 o=64 k=1x1x1",
+          " in=7x10x12 c=24 o=16 k=3x1x1 p=2:0x0x0 pm=replicate"})
+      for (auto mode : {vconv::Fp32Math::exact, vconv::Fp32Math::tf32}) {
+        const Problem p = vconv::parse_problem(std::string(dt) + rest);
+        for (const auto& algo : cuda_algorithms(p)) {
+          vconv::testing::CheckOptions o;
+          o.device = kGpu;
+          o.fp32_math = mode;
+          const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
+          const bool tf32 = mode == vconv::Fp32Math::tf32;
+          EXPECT_TRUE(e.within(vconv::testing::tolerance(p.dtype, tf32)))
+              << algo << (tf32 ? " tf32 " : " ") << to_string(p) << ": " << e.to_string();
+        }
+      }
+}
+
+TEST(CudaSmall, CudaAlgorithmRejectsHostTensors) {
+  SKIP_WITHOUT_GPU();
+  const Problem p = vconv::parse_problem("f32 in=4x6x6 c=8 o=8 k=3x3x3");
+  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
+      y(p.dtype, p.output_shape());
+  vconv::Options o;
+  o.algorithm = "cuda_gemm_fallback";
+  try {
+    vconv::conv(x.view(), w.view(), y.view(), p.params(), o);
+    FAIL() << "no error";
+  } catch (const vconv::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("runs on CUDA devices only"), std::string::npos)
+        << e.what();
+  }
+}
+
+#ifdef VCONV_WITH_CUDA
+TEST(CudaSmall, TwoStreamsMatchSerialCalls) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(34);
+  const Problem pa = vconv::parse_problem("bf16 n=2 in=9x32x32 c=64 o=64 k=3x3x3 p=2:0x1x1");
+  const Problem pb = vconv::parse_problem("f32 in=7x24x40 c=32 o=48 k=3x3x3 p=1 pm=replicate");
+  struct Case {
+    Problem p;
+    HostTensor x, w, y_serial, y_streamed;
+  };
+  std::vector<Case> cases;
+  for (const Problem& p : {pa, pb}) {
+    Case c{p, HostTensor(p.dtype, p.input_shape()), HostTensor(p.dtype, p.weight_shape()),
+           HostTensor(p.dtype, p.output_shape()), HostTensor(p.dtype, p.output_shape())};
+    c.x.fill_uniform(rng);
+    c.w.fill_uniform(rng);
+    c.y_serial.fill_nan();
+    c.y_streamed.fill_nan();
+    cases.push_back(std::move(c));
+  }
+  for (const auto& algo : cuda_algorithms(pa)) {
+    std::vector<std::unique_ptr<vconv::testing::DeviceCopy>> buffers;
+    cudaStream_t streams[2];
+    for (auto& s : streams) ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+    for (int pass = 0; pass < 2; ++pass) {  // serial, then both at once on two streams
+      for (size_t i = 0; i < cases.size(); ++i) {
+        Case& c = cases[i];
+        auto& y = pass == 0 ? c.y_serial : c.y_streamed;
+        buffers.push_back(std::make_unique<vconv::testing::DeviceCopy>(c.x, kGpu));
+        auto* x = buffers.back().get();
+        buffers.push_back(std::make_unique<vconv::testing::DeviceCopy>(c.w, kGpu));
+        auto* w = buffers.back().get();
+        buffers.push_back(std::make_unique<vconv::testing::DeviceCopy>(y, kGpu));
+        vconv::Options o;
+        o.algorithm = algo;
+        o.stream = streams[i];
+        vconv::conv(x->view(), w->view(), buffers.back()->view(), c.p.params(), o);
+        if (pass == 0) ASSERT_EQ(cudaStreamSynchronize(streams[i]), cudaSuccess);
+      }
+      for (auto& s : streams) ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+      for (size_t i = 0; i < cases.size(); ++i)
+        buffers[buffers.size() - 3 * cases.size() + 3 * i + 2]->download();
+    }
+    for (auto& s : streams) cudaStreamDestroy(s);
+    for (auto& c : cases)
+      EXPECT_EQ(
+          std::memcmp(c.y_serial.storage(), c.y_streamed.storage(), c.y_serial.storage_bytes()), 0)
+          << algo << " " << to_string(c.p);
+  }
+}
+
+TEST(CudaLarge, Bf16InputOver2To31Elements) {
+  SKIP_WITHOUT_GPU();
+  // 3 x 1024 x 1024 x 700 = 2.2e9 input elements (4.4 GB): every offset needs 64 bits.
+  const Problem p = vconv::parse_problem("bf16 in=3x1024x1024 c=700 o=8 k=3x3x3 p=2:0x1x1");
+  ASSERT_GT(p.n * p.in[0] * p.in[1] * p.in[2] * p.c, int64_t{1} << 31);
+  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
+      y(p.dtype, p.output_shape());
+  // A cheap hash fill: 2.2e9 draws from a generator would take minutes.
+  auto* xs = static_cast<vconv::BFloat16*>(x.storage());
+  const int64_t nx = static_cast<int64_t>(x.storage_bytes() / 2);
+#pragma omp parallel for
+  for (int64_t i = 0; i < nx; ++i) {
+    uint64_t h = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    xs[i] = vconv::from_float<vconv::BFloat16>(static_cast<float>(h % 2001) / 1000.0f - 1.0f);
+  }
+  std::mt19937_64 rng(35);
+  w.fill_uniform(rng);
+  y.fill_nan();
+  vconv::testing::DeviceCopy dx(x, kGpu), dw(w, kGpu), dy(y, kGpu);
+  for (const auto& algo : cuda_algorithms(p)) {
+    vconv::Options o;
+    o.algorithm = algo;
+    vconv::conv(dx.view(), dw.view(), dy.view(), p.params(), o);
+    dy.download();
+    // Sampled output positions against a double-precision sum through the index map.
+    vconv::DimMap dim[3];
+    for (int i = 0; i < 3; ++i)
+      dim[i] = {p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
+    double err2 = 0, ref2 = 0;
+    std::uniform_int_distribution<int64_t> pick(0, y.numel() - 1);
+    for (int s = 0; s < 2000; ++s) {
+      const int64_t idx = pick(rng);
+      const int64_t o = idx % p.o, ow = idx / p.o % p.out[2],
+                    oh = idx / (p.o * p.out[2]) % p.out[1], od = idx / (p.o * p.out[2] * p.out[1]);
+      double acc = 0;
+      for (int64_t kd = 0; kd < 3; ++kd)
+        for (int64_t kh = 0; kh < 3; ++kh)
+          for (int64_t kw = 0; kw < 3; ++kw) {
+            const int64_t id = vconv::source_index(dim[0], od, kd),
+                          ih = vconv::source_index(dim[1], oh, kh),
+                          iw = vconv::source_index(dim[2], ow, kw);
+            if (id < 0 || ih < 0 || iw < 0) continue;
+            const int64_t base = ((id * p.in[1] + ih) * p.in[2] + iw) * p.c;
+            for (int64_t c = 0; c < p.c; ++c)
+              acc += double(vconv::to_float(xs[base + c])) *
+                     w.get((((o * 3 + kd) * 3 + kh) * 3 + kw) * p.c + c);
+          }
+      const double got = y.get(idx);
+      err2 += (got - acc) * (got - acc);
+      ref2 += acc * acc;
+    }
+    EXPECT_LE(std::sqrt(err2 / ref2), 1e-2) << algo;
+  }
+}
+#endif
