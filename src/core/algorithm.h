@@ -38,6 +38,9 @@ class Algorithm {
   // Estimated run time in milliseconds; called only where why_not() is empty.
   virtual double estimate_ms(const Problem& problem, Device device) const = 0;
   virtual void run(const ConvArgs& args) const = 0;
+  // Empty when the tensors themselves suit this algorithm (alignment of pointers and strides),
+  // else why not. Checked after planning; the planner then takes the next valid algorithm.
+  virtual std::string why_not_args(const ConvArgs&) const { return {}; }
   // True when run() takes an f32 output for bf16/f16 inputs (ConvArgs::output_dtype).
   virtual bool accepts_f32_output() const { return false; }
 };

@@ -143,7 +143,19 @@ void conv(const TensorView& input, const TensorView& weight, const TensorView& o
     return;
   }
   const Plan plan = plan_conv(a.problem, input.device, options);
-  find_algorithm(plan.algorithm)->run(args);
+  const Algorithm* chosen = find_algorithm(plan.algorithm);
+  const std::string why = chosen->why_not_args(args);
+  if (why.empty()) return chosen->run(args);
+  if (!options.algorithm.empty())
+    throw Error("options.algorithm: '" + options.algorithm + "' cannot take these tensors: " + why);
+  // The plan's choice rejects these tensors (alignment): the next valid algorithm by estimate.
+  const Candidate* next = nullptr;
+  for (const Candidate& c : plan.candidates)
+    if (c.valid && c.name != plan.algorithm && (!next || c.estimate_ms < next->estimate_ms) &&
+        find_algorithm(c.name)->why_not_args(args).empty())
+      next = &c;
+  if (!next) throw Error("no algorithm takes these tensors: " + plan.algorithm + ": " + why);
+  find_algorithm(next->name)->run(args);
 }
 
 void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,

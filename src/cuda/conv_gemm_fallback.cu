@@ -20,16 +20,17 @@ cudaDataType_t cuda_type(DType t) {
 
 // Row-major C[rows][og] (fp32) = A[rows][k] * W[og][k]^T, as cuBLAS's column-major
 // C^T (og x rows) = W (og x k) * A^T (k x rows).
-void gemm(cublasHandle_t h, const ConvArgs& a, int64_t rows, int64_t og, int64_t k,
-          const void* A, int64_t lda, const void* W, float* C) {
+void gemm(cublasHandle_t h, const ConvArgs& a, int64_t rows, int64_t og, int64_t k, const void* A,
+          int64_t lda, const void* W, float* C) {
   for (int64_t v : {rows, og, k, lda})
-    if (v > INT32_MAX) throw Error("cuda_gemm_fallback: GEMM dimension " + std::to_string(v) +
-                                   " exceeds cuBLAS's 32-bit index; lower options.workspace_bytes");
+    if (v > INT32_MAX)
+      throw Error("cuda_gemm_fallback: GEMM dimension " + std::to_string(v) +
+                  " exceeds cuBLAS's 32-bit index; lower options.workspace_bytes");
   const float alpha = 1.0f, beta = 0.0f;
   const DType t = a.problem.dtype;
-  const cublasComputeType_t compute =
-      t == DType::f32 && a.options.fp32_math == Fp32Math::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                               : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t compute = t == DType::f32 && a.options.fp32_math == Fp32Math::tf32
+                                          ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                          : CUBLAS_COMPUTE_32F;
   VCONV_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(og), int(rows), int(k), &alpha,
                                   W, cuda_type(t), int(k), A, cuda_type(t), int(lda), &beta, C,
                                   CUDA_R_32F, int(og), compute, CUBLAS_GEMM_DEFAULT));
@@ -64,21 +65,28 @@ void launch_store(const ConvArgs& a, const float* buf, int64_t n, const Phase& p
 // Dispatches on the storage type: 2-byte elements are copied as uint16_t.
 void im2col(const ConvArgs& a, const Phase& ph, int64_t g, int64_t r0, int64_t n, void* col,
             cudaStream_t s) {
-  if (a.problem.dtype == DType::f32) launch_im2col<float>(a, ph, g, r0, n, col, s);
-  else launch_im2col<uint16_t>(a, ph, g, r0, n, col, s);
+  if (a.problem.dtype == DType::f32)
+    launch_im2col<float>(a, ph, g, r0, n, col, s);
+  else
+    launch_im2col<uint16_t>(a, ph, g, r0, n, col, s);
 }
 
 void pack(const ConvArgs& a, const Phase& ph, int64_t g, void* packed, cudaStream_t s) {
-  if (a.problem.dtype == DType::f32) launch_pack<float>(a, ph, g, packed, s);
-  else launch_pack<uint16_t>(a, ph, g, packed, s);
+  if (a.problem.dtype == DType::f32)
+    launch_pack<float>(a, ph, g, packed, s);
+  else
+    launch_pack<uint16_t>(a, ph, g, packed, s);
 }
 
 void store(const ConvArgs& a, const float* buf, int64_t n, const Phase& ph, int64_t r0, int64_t g,
            cudaStream_t s) {
   switch (a.problem.dtype) {
-    case DType::f32: return launch_store<float>(a, buf, n, ph, r0, g, s);
-    case DType::f16: return launch_store<Half>(a, buf, n, ph, r0, g, s);
-    case DType::bf16: return launch_store<BFloat16>(a, buf, n, ph, r0, g, s);
+    case DType::f32:
+      return launch_store<float>(a, buf, n, ph, r0, g, s);
+    case DType::f16:
+      return launch_store<Half>(a, buf, n, ph, r0, g, s);
+    case DType::bf16:
+      return launch_store<BFloat16>(a, buf, n, ph, r0, g, s);
   }
 }
 

@@ -7,6 +7,7 @@
 namespace vconv::cuda::cost {
 
 constexpr double kLaunchMs = 0.005;
+constexpr double kImplicitGemmTflops = 300.0;  // cuda_implicit_gemm, bf16/f16, full tiles
 
 inline double gemm_ms(double flops, DType t) {
   const double tflops = t == DType::f32 ? 40.0 : 600.0;  // cuBLAS at conv-like shapes

@@ -14,6 +14,9 @@
 #ifdef VCONV_ONEDNN
 #include "onednn_compare.h"
 #endif
+#ifdef VCONV_CUDNN
+#include "cudnn_compare.h"
+#endif
 #include "common/cases.h"
 #include "common/device_copy.h"
 #include "vconv/conv.h"
@@ -28,7 +31,7 @@ constexpr int64_t kFullCheckMacs = 300'000'000;
 constexpr int64_t kReducedCheckMacs = 20'000'000;
 
 struct BenchArgs {
-  std::string suite = "seed", device = "auto", dtype, algo = "all", json;
+  std::string suite = "seed", device = "auto", dtype, algo = "all", json, fp32_math = "exact";
   bool no_scale = false;
 };
 
@@ -38,7 +41,7 @@ struct Row {
 };
 
 std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& algos, Device dev,
-                            std::mt19937_64& rng) {
+                            Fp32Math fp32_math, std::mt19937_64& rng) {
   std::vector<Row> rows;
   testing::HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape());
   testing::HostTensor y(p.dtype, p.output_shape());
@@ -61,6 +64,7 @@ std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& al
     Row r{to_string(p), name, "", 0, 0, -1};
     Options o;
     o.algorithm = name;
+    o.fp32_math = fp32_math;
     try {
       y.fill_nan();
       if (dy) dy->upload();
@@ -80,6 +84,7 @@ std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& al
         const Problem small = testing::reduce_problem(p, kReducedCheckMacs);
         testing::CheckOptions co;
         co.device = dev;
+        co.fp32_math = fp32_math;
         r.rel_error = testing::check_algorithm(small, name, rng, co).rel_l2;
         r.note = "checked on " + to_string(small);
       }
@@ -88,6 +93,25 @@ std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& al
     }
     rows.push_back(r);
   }
+#ifdef VCONV_CUDNN
+  // cuDNN on the same device memory, checked against the same reference where there is one.
+  if (dev.type == DeviceType::cuda && cudnn_why_not(p).empty()) {
+    Row r{to_string(p), "cudnn", "comparison (cuDNN)", 0, 0, -1};
+    try {
+      y.fill_nan();
+      dy->upload();
+      bool exact = false;
+      r.median_ms = cudnn_conv_ms(p, xv, wv, yv, fp32_math, &exact);
+      r.gflops = p.flops() / (r.median_ms * 1e6);
+      if (!exact) r.note += ", causal padding run symmetric (extra frames computed)";
+      dy->download();
+      if (exact && ref) r.rel_error = testing::compare(y, *ref).rel_l2;
+    } catch (const std::exception& e) {
+      r.note = std::string("error: ") + e.what();
+    }
+    rows.push_back(r);
+  }
+#endif
 #ifdef VCONV_ONEDNN
   // oneDNN on the same data, checked against the same reference.
   if (dev.type == DeviceType::cpu && onednn_why_not(p).empty()) {
@@ -116,8 +140,11 @@ void report_plan(const Problem& p, Device dev, const std::vector<Row>& rows, Pla
   const std::string chosen = plan_conv(p, dev).algorithm;
   const Row* fastest = nullptr;
   const Row* planned = nullptr;
+  const Row* cudnn = nullptr;
   for (const Row& r : rows) {
-    if (r.note.rfind("error", 0) == 0 || r.algorithm == "onednn") continue;
+    if (r.algorithm == "cudnn" && r.note.rfind("error", 0) != 0) cudnn = &r;
+    if (r.note.rfind("error", 0) == 0 || r.algorithm == "onednn" || r.algorithm == "cudnn")
+      continue;
     if (!fastest || r.median_ms < fastest->median_ms) fastest = &r;
     if (r.algorithm == chosen) planned = &r;
   }
@@ -125,14 +152,19 @@ void report_plan(const Problem& p, Device dev, const std::vector<Row>& rows, Pla
   const double ratio = planned->median_ms / fastest->median_ms;
   ++summary.cases;
   summary.within_10pct += ratio <= 1.10;
-  std::printf("  plan: %s, %.2fx the time of the fastest (%s)\n", chosen.c_str(), ratio,
+  std::printf("  plan: %s, %.2fx the time of the fastest (%s)", chosen.c_str(), ratio,
               fastest->algorithm.c_str());
+  if (cudnn) std::printf("; %.2fx cuDNN's speed", cudnn->median_ms / planned->median_ms);
+  std::printf("\n");
 }
 
 void bench(const BenchArgs& a) {
   if (a.device != "cpu" && a.device != "cuda" && a.device != "auto")
     throw Error("--device: '" + a.device + "', expected cpu, cuda or auto");
   auto cases = testing::load_suite(a.suite);
+  if (a.fp32_math != "exact" && a.fp32_math != "tf32")
+    throw Error("--fp32-math: '" + a.fp32_math + "', expected exact or tf32");
+  const Fp32Math math = a.fp32_math == "tf32" ? Fp32Math::tf32 : Fp32Math::exact;
   Device dev = a.device == "cuda" ? Device::cuda(0) : Device::cpu();
   if (a.device == "auto" && cuda_device_count() > 0) {
     // The GPU when one is present and some registered algorithm runs there.
@@ -171,7 +203,7 @@ void bench(const BenchArgs& a) {
     } else {
       algos.push_back(a.algo);
     }
-    const std::vector<Row> rows = bench_case(p, algos, dev, rng);
+    const std::vector<Row> rows = bench_case(p, algos, dev, math, rng);
     if (a.algo == "all") report_plan(p, dev, rows, plan_summary);
     for (const Row& r : rows) {
       char err[32] = "-";
@@ -186,6 +218,7 @@ void bench(const BenchArgs& a) {
                          {"median_ms", r.median_ms},
                          {"gflops", r.gflops},
                          {"rel_error", r.rel_error >= 0 ? nlohmann::json(r.rel_error) : nullptr},
+                         {"fp32_math", a.fp32_math},
                          {"note", r.note},
                          {"source", c.comment}});
     }
@@ -210,6 +243,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--dtype", args->dtype, "f32|f16|bf16 (default: each case's own)");
   cmd->add_option("--algo", args->algo, "an algorithm name, or all (every valid one)");
   cmd->add_option("--json", args->json, "write one record per (case, algorithm) to FILE");
+  cmd->add_option("--fp32-math", args->fp32_math, "exact|tf32: how fp32 is multiplied on the GPU");
   cmd->add_flag("--no-scale", args->no_scale, "run the cases at full size on the CPU too");
   cmd->callback([args] { bench(*args); });
 }

@@ -1,0 +1,169 @@
+#include "cuda/check.h"
+#include "cuda/conv_implicit_gemm.h"
+#include "cuda/cost_model.h"
+#include "cuda/device_scope.h"
+#include "cuda/implicit_gemm/kernel.cuh"
+
+namespace vconv::cuda {
+namespace {
+
+using implicit_gemm::Params;
+using implicit_gemm::TileConfig;
+
+std::string why_not_problem(const Problem& p, Device device) {
+  if (device.type != DeviceType::cuda) return "runs on CUDA devices only";
+  if (p.dtype == DType::f32) return "takes bf16 and f16 (fp32 runs through cuda_gemm_fallback)";
+  for (int i = 0; i < 3; ++i)
+    if (p.idil[i] != 1) return "needs input dilation 1 (cuda_gemm_fallback splits it by phase)";
+  if (p.cg() % 8 != 0) return "needs C/groups divisible by 8 (16-byte copies)";
+  if (p.k[0] > TileConfig::kMaxSkippableTaps)
+    return "needs kernel depth <= " + std::to_string(TileConfig::kMaxSkippableTaps);
+  if (p.groups > 65535) return "needs groups <= 65535 (grid z)";
+  return {};
+}
+
+// 16-byte copies need 16-byte aligned rows: aligned base pointers and strides in multiples of 8.
+std::string why_not_aligned(const ConvArgs& a) {
+  for (const View5* v : {&a.input, &a.weight}) {
+    const char* what = v == &a.input ? "input" : "weight";
+    if (reinterpret_cast<uintptr_t>(v->data) % 16 != 0)
+      return std::string(what) + " data is not 16-byte aligned";
+    for (int i = 0; i < 4; ++i)
+      if (v->shape[i] > 1 && v->strides[i] % 8 != 0)
+        return std::string(what) + " stride " + std::to_string(v->strides[i]) +
+               " is not a multiple of 8 elements";
+  }
+  return {};
+}
+
+Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end, bool accumulate) {
+  const Problem& p = a.problem;
+  return Params{tensor_ref(a.input),
+                tensor_ref(a.weight),
+                tensor_ref(out),
+                geometry(p),
+                p.n * p.out[0] * p.out[1] * p.out[2],
+                kd_begin,
+                kd_end,
+                accumulate};
+}
+
+template <typename E, bool kBf16, typename Out>
+void launch(const Params& prm, int64_t groups, cudaStream_t stream) {
+  using C = TileConfig;
+  auto kernel = implicit_gemm::conv_kernel<E, kBf16, Out>;
+  VCONV_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+  const dim3 grid(static_cast<unsigned>((prm.m + C::kBM - 1) / C::kBM),
+                  static_cast<unsigned>((prm.geo.og + C::kBN - 1) / C::kBN),
+                  static_cast<unsigned>(groups));
+  kernel<<<grid, C::kThreads, C::kSmemBytes, stream>>>(prm);
+  VCONV_CUDA_CHECK_LAUNCH();
+}
+
+// Dispatch on the input type; the output is the input's type or an fp32 accumulator.
+template <bool kF32Out>
+void launch_for(DType t, const Params& prm, int64_t groups, cudaStream_t stream) {
+  if (t == DType::bf16) {
+    launch<uint16_t, true, std::conditional_t<kF32Out, float, BFloat16>>(prm, groups, stream);
+  } else {
+    launch<uint16_t, false, std::conditional_t<kF32Out, float, Half>>(prm, groups, stream);
+  }
+}
+
+// Rounds an fp32 accumulator (contiguous [N, OD, OH, OW, O]) into the output, or loads the
+// output into it (accumulate).
+template <typename T>
+__global__ void accumulator_kernel(float* acc, TensorRef out, Geometry geo, int64_t o, bool load,
+                                   bool from_zero) {
+  const int64_t total = geo.n * geo.out[0] * geo.out[1] * geo.out[2] * o;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t c = i % o, r = i / o;
+    const int64_t ow = r % geo.out[2], oh = r / geo.out[2] % geo.out[1],
+                  od = r / (geo.out[2] * geo.out[1]) % geo.out[0],
+                  n = r / (geo.out[2] * geo.out[1] * geo.out[0]);
+    T* dst = static_cast<T*>(out.data) + out.offset(n, od, oh, ow, c);
+    if (load)
+      acc[i] = from_zero ? 0.0f : to_float(*dst);
+    else
+      *dst = from_float<T>(acc[i]);
+  }
+}
+
+void accumulator_pass(const ConvArgs& a, float* acc, bool load, cudaStream_t s) {
+  const Problem& p = a.problem;
+  const int64_t total = p.n * p.out[0] * p.out[1] * p.out[2] * p.o;
+  const Geometry geo = geometry(p);
+  const bool from_zero = !a.options.accumulate;
+  if (p.dtype == DType::bf16)
+    accumulator_kernel<BFloat16>
+        <<<grid_for(total, 256), 256, 0, s>>>(acc, tensor_ref(a.output), geo, p.o, load, from_zero);
+  else
+    accumulator_kernel<Half>
+        <<<grid_for(total, 256), 256, 0, s>>>(acc, tensor_ref(a.output), geo, p.o, load, from_zero);
+  VCONV_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+std::string ImplicitGemmAlgorithm::why_not(const Problem& p, Device device) const {
+  return why_not_problem(p, device);
+}
+
+std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {
+  return why_not_aligned(a);
+}
+
+double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device) const {
+  // Tensor-core rate reached by this mma.sync kernel, less when channel blocks are partly empty.
+  const double fill =
+      static_cast<double>(p.cg()) /
+      static_cast<double>((p.cg() + TileConfig::kBK - 1) / TileConfig::kBK * TileConfig::kBK);
+  const double ofill =
+      static_cast<double>(p.og()) /
+      static_cast<double>((p.og() + TileConfig::kBN - 1) / TileConfig::kBN * TileConfig::kBN);
+  return p.flops() / (cost::kImplicitGemmTflops * 1e9 * fill * ofill) + cost::kLaunchMs;
+}
+
+void ImplicitGemmAlgorithm::run(const ConvArgs& a) const {
+  DeviceScope scope(a.device.index);
+  const auto stream = static_cast<cudaStream_t>(a.options.stream);
+  const Params prm =
+      params_of(a, a.output, 0, static_cast<int>(a.problem.k[0]), a.options.accumulate);
+  launch_for<false>(a.problem.dtype, prm, a.problem.groups, stream);
+}
+
+std::string DepthTap2dAlgorithm::why_not(const Problem& p, Device device) const {
+  if (p.dims != 3) return "needs a 3D problem";
+  return why_not_problem(p, device);
+}
+
+std::string DepthTap2dAlgorithm::why_not_args(const ConvArgs& a) const {
+  return why_not_aligned(a);
+}
+
+double DepthTap2dAlgorithm::estimate_ms(const Problem& p, Device device) const {
+  // The same arithmetic in KD launches, plus an fp32 accumulator written and read per tap.
+  const double acc_bytes = static_cast<double>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o) * 4.0;
+  return ImplicitGemmAlgorithm().estimate_ms(p, device) +
+         p.k[0] * (cost::memory_ms(2 * acc_bytes) + cost::kLaunchMs);
+}
+
+void DepthTap2dAlgorithm::run(const ConvArgs& a) const {
+  const Problem& p = a.problem;
+  DeviceScope scope(a.device.index);
+  const auto stream = static_cast<cudaStream_t>(a.options.stream);
+  StreamBuffer acc(size_t(p.n * p.out[0] * p.out[1] * p.out[2] * p.o * 4), stream);
+  View5 acc_view{
+      acc.get<float>(),
+      {p.n, p.out[0], p.out[1], p.out[2], p.o},
+      {p.out[0] * p.out[1] * p.out[2] * p.o, p.out[1] * p.out[2] * p.o, p.out[2] * p.o, p.o, 1}};
+  accumulator_pass(a, acc.get<float>(), true, stream);
+  // One launch per depth tap, each adding its 2D conv over the frame-shifted input into fp32.
+  for (int kd = 0; kd < p.k[0]; ++kd)
+    launch_for<true>(p.dtype, params_of(a, acc_view, kd, kd + 1, true), p.groups, stream);
+  accumulator_pass(a, acc.get<float>(), false, stream);
+}
+
+}  // namespace vconv::cuda

@@ -1,0 +1,48 @@
+#pragma once
+// The implicit-GEMM conv kernel: assembles the mainloop's multistage pipeline and the epilogue.
+// E is the 16-bit input storage type, kBf16 selects the MMA, Out the output element type.
+#include "cuda/implicit_gemm/epilogue.cuh"
+
+namespace vconv::cuda::implicit_gemm {
+
+template <typename E, bool kBf16, typename Out>
+__global__ void __launch_bounds__(C::kThreads) conv_kernel(const Params p) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ int taps[C::kMaxSkippableTaps];
+  E* smem_a = reinterpret_cast<E*>(smem);
+  E* smem_b = smem_a + C::kStages * C::kBM * C::kLds;
+
+  const int64_t m0 = int64_t(blockIdx.x) * C::kBM;
+  const int64_t n0 = int64_t(blockIdx.y) * C::kBN;
+  const int64_t g = blockIdx.z;
+  LoaderState s;
+  for (int i = 0; i < 2; ++i) {
+    const int64_t row = m0 + threadIdx.x / 4 + i * 64;
+    s.row_ok[i] = row < p.m;
+    decode_row(p.geo, s.row_ok[i] ? row : 0, s.n[i], s.od[i], s.oh[i], s.ow[i]);
+    s.col_ok[i] = n0 + threadIdx.x / 4 + i * 64 < p.geo.og;
+  }
+  const int ntaps = active_depth_taps(p, s, taps);
+  const int cblocks = static_cast<int>((p.geo.cg + C::kBK - 1) / C::kBK);
+  const int kblocks = ntaps * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks;
+  const Mainloop<E> ml{p, s, taps, g, cblocks, smem_a, smem_b, n0};
+
+  float acc[C::kMI][C::kNI][4] = {};
+#pragma unroll
+  for (int st = 0; st < C::kStages - 1; ++st) {
+    if (st < kblocks) ml.load(st, st);
+    cp_async_commit();
+  }
+  for (int kb = 0; kb < kblocks; ++kb) {
+    cp_async_wait<C::kStages - 2>();
+    __syncthreads();  // stage kb has landed for every thread; stage kb-1 is free for reuse
+    const int next = kb + C::kStages - 1;
+    if (next < kblocks) ml.load(next % C::kStages, next);
+    cp_async_commit();
+    ml.template compute<kBf16>(kb % C::kStages, acc);
+  }
+  cp_async_wait<0>();
+  store_tile<Out>(p, m0, n0, g, acc);
+}
+
+}  // namespace vconv::cuda::implicit_gemm

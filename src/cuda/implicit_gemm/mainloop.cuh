@@ -1,0 +1,122 @@
+#pragma once
+// The mainloop of the implicit-GEMM conv: per CTA, a loop over (depth tap, kh, kw, channel block)
+// k-blocks; each k-block's A tile is gathered from the input through the index map (the frame of
+// depth tap kd for each output row: stride, dilation, causal/zero/replicate/reflect padding) with
+// zero-filling cp.async, its B tile read from the weight slice of that tap, both staged through a
+// multistage cp.async pipeline and multiplied with ldmatrix + mma.sync into fp32 registers.
+#include "core/index_map.h"
+#include "cuda/implicit_gemm/params.h"
+#include "cuda/implicit_gemm/ptx_sm80.cuh"
+#include "cuda/implicit_gemm/tile_config.h"
+
+namespace vconv::cuda::implicit_gemm {
+
+using C = TileConfig;
+
+// The output rows and output channels this thread copies (two of each per stage).
+struct LoaderState {
+  int64_t n[2], od[2], oh[2], ow[2];
+  bool row_ok[2], col_ok[2];
+};
+
+__device__ inline void decode_row(const Geometry& g, int64_t row, int64_t& n, int64_t& od,
+                                  int64_t& oh, int64_t& ow) {
+  ow = row % g.out[2];
+  oh = row / g.out[2] % g.out[1];
+  od = row / (g.out[2] * g.out[1]) % g.out[0];
+  n = row / (g.out[2] * g.out[1] * g.out[0]);
+}
+
+// Depth taps of [kd_begin, kd_end) that some row of this CTA reads real frames through, in
+// shared memory; taps that land in zero padding for every row are skipped. The host keeps
+// kd_end - kd_begin <= kMaxSkippableTaps.
+__device__ inline int active_depth_taps(const Params& p, const LoaderState& s, int* taps) {
+  int active = 0;
+  for (int kd = p.kd_begin; kd < p.kd_end; ++kd) {
+    bool used = false;
+    for (int i = 0; i < 2; ++i) used |= s.row_ok[i] && source_index(p.geo.dim[0], s.od[i], kd) >= 0;
+    if (__syncthreads_or(used)) {
+      if (threadIdx.x == 0) taps[active] = kd;
+      ++active;
+    }
+  }
+  __syncthreads();
+  return active;
+}
+
+template <typename E>
+struct Mainloop {
+  const Params& p;
+  const LoaderState& s;
+  const int* taps;  // active depth taps
+  int64_t g;        // group
+  int cblocks;      // channel blocks per tap
+  E* smem_a;        // [stage][kBM][kLds]
+  E* smem_b;        // [stage][kBN][kLds]
+  int64_t n0;       // first output channel of the CTA within the group
+
+  __device__ void load(int stage, int kb) const {
+    const Geometry& geo = p.geo;
+    const int taps_hw = static_cast<int>(geo.k[1] * geo.k[2]);
+    const int cb = kb % cblocks;
+    const int t = kb / cblocks;
+    const int64_t kw = t % geo.k[2], kh = t / geo.k[2] % geo.k[1];
+    const int64_t kd = taps[t / taps_hw];
+    const int64_t c0 = int64_t(cb) * C::kBK + (threadIdx.x % 4) * 8;
+    const bool c_ok = c0 < geo.cg;
+    const int r = threadIdx.x / 4;
+    E* a = smem_a + stage * C::kBM * C::kLds;
+    E* b = smem_b + stage * C::kBN * C::kLds;
+    for (int i = 0; i < 2; ++i) {
+      const int64_t id = source_index(geo.dim[0], s.od[i], kd);
+      const int64_t ih = source_index(geo.dim[1], s.oh[i], kh);
+      const int64_t iw = source_index(geo.dim[2], s.ow[i], kw);
+      const bool ok = s.row_ok[i] && c_ok && id >= 0 && ih >= 0 && iw >= 0;
+      const E* src = static_cast<const E*>(p.in.data);
+      if (ok) src += p.in.offset(s.n[i], id, ih, iw, g * geo.cg + c0);
+      cp_async_16(a + (r + i * 64) * C::kLds + (threadIdx.x % 4) * 8, src, ok);
+    }
+    // Under flip the kernel is read mirrored in every dimension, depth included.
+    const int64_t wd = geo.flip ? geo.k[0] - 1 - kd : kd;
+    const int64_t wh = geo.flip ? geo.k[1] - 1 - kh : kh;
+    const int64_t ww = geo.flip ? geo.k[2] - 1 - kw : kw;
+    for (int i = 0; i < 2; ++i) {
+      const bool ok = s.col_ok[i] && c_ok;
+      const E* src = static_cast<const E*>(p.w.data);
+      if (ok) src += p.w.offset(g * geo.og + n0 + r + i * 64, wd, wh, ww, c0);
+      cp_async_16(b + (r + i * 64) * C::kLds + (threadIdx.x % 4) * 8, src, ok);
+    }
+  }
+
+  template <bool kBf16>
+  __device__ void compute(int stage, float (&acc)[C::kMI][C::kNI][4]) const {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int wm = warp / C::kWarpsN, wn = warp % C::kWarpsN;
+    const E* a = smem_a + stage * C::kBM * C::kLds + (wm * C::kWM) * C::kLds;
+    const E* b = smem_b + stage * C::kBN * C::kLds + (wn * C::kWN) * C::kLds;
+#pragma unroll
+    for (int ks = 0; ks < C::kBK; ks += 16) {
+      uint32_t af[C::kMI][4], bf[C::kNI][2];
+#pragma unroll
+      for (int mi = 0; mi < C::kMI; ++mi)
+        ldmatrix_x4(af[mi], a + (mi * 16 + lane % 16) * C::kLds + ks + (lane / 16) * 8);
+#pragma unroll
+      for (int nj = 0; nj < C::kNI / 2; ++nj) {
+        uint32_t r[4];
+        ldmatrix_x4(
+            r, b + (nj * 16 + lane % 8 + (lane / 16) * 8) * C::kLds + ks + ((lane / 8) % 2) * 8);
+        bf[2 * nj][0] = r[0];
+        bf[2 * nj][1] = r[1];
+        bf[2 * nj + 1][0] = r[2];
+        bf[2 * nj + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < C::kMI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < C::kNI; ++ni)
+          mma_16816<kBf16>(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+    }
+  }
+};
+
+}  // namespace vconv::cuda::implicit_gemm
