@@ -112,7 +112,7 @@ TEST(CudaSmall, TwoStreamsMatchSerialCalls) {
   SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(34);
   const Problem pa = vconv::parse_problem("bf16 n=2 in=9x32x32 c=64 o=64 k=3x3x3 p=2:0x1x1");
-  const Problem pb = vconv::parse_problem("f32 in=7x24x40 c=32 o=48 k=3x3x3 p=1 pm=replicate");
+  const Problem pb = vconv::parse_problem("f16 in=7x24x40 c=32 o=48 k=3x3x3 p=1 pm=replicate");
   struct Case {
     Problem p;
     HostTensor x, w, y_serial, y_streamed;

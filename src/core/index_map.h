@@ -19,18 +19,21 @@ struct DimMap {
   PadMode mode;
 };
 
+// Position q of a signal of length len extended by `mode`: q itself inside [0, len), else the
+// replicated or reflected position, or -1 for zero padding.
+VCONV_HOST_DEVICE inline int64_t pad_map(int64_t q, int64_t len, PadMode mode) {
+  if (q >= 0 && q < len) return q;
+  if (mode == PadMode::zeros) return -1;
+  if (mode == PadMode::replicate) return q < 0 ? 0 : len - 1;
+  return q < 0 ? -q
+               : 2 * (len - 1) -
+                     q;  // reflect, without repeating the edge; validation keeps padding < len
+}
+
 VCONV_HOST_DEVICE inline int64_t source_index(const DimMap& d, int64_t out, int64_t tap) {
   const int64_t len = (d.in - 1) * d.idil + 1;
-  int64_t q = out * d.stride + tap * d.kdil - d.pad_lo;
-  if (q < 0 || q >= len) {
-    if (d.mode == PadMode::zeros) return -1;
-    if (d.mode == PadMode::replicate) {
-      q = q < 0 ? 0 : len - 1;
-    } else {  // reflect, without repeating the edge; validation keeps padding < len
-      q = q < 0 ? -q : 2 * (len - 1) - q;
-    }
-  }
-  if (q % d.idil != 0) return -1;
+  const int64_t q = pad_map(out * d.stride + tap * d.kdil - d.pad_lo, len, d.mode);
+  if (q < 0 || q % d.idil != 0) return -1;
   return q / d.idil;
 }
 

@@ -24,6 +24,11 @@ void check(cudaError_t e, const char* call) {
 }  // namespace
 
 std::string cudnn_why_not(const Problem& p) {
+  // The legacy API takes int dimensions and refuses tensors of 2^31 elements or more.
+  const int64_t big = int64_t{1} << 31;
+  if (p.n * p.in[0] * p.in[1] * p.in[2] * p.c >= big ||
+      p.n * p.out[0] * p.out[1] * p.out[2] * p.o >= big)
+    return "tensors of 2^31 elements or more";
   for (int i = 0; i < 3; ++i) {
     if (p.idil[i] != 1) return "compared without input dilation";
     if (p.mode[i] != PadMode::zeros && (p.pad_lo[i] > 0 || p.pad_hi[i] > 0))
@@ -67,10 +72,11 @@ double cudnn_conv_ms(const Problem& p, const TensorView& x, const TensorView& w,
                                         CUDNN_DATA_FLOAT),
         "conv desc");
   check(cudnnSetConvolutionGroupCount(cd, int(p.groups)), "groups");
-  check(cudnnSetConvolutionMathType(cd, p.dtype == DType::f32 && math == Fp32Math::exact
-                                            ? CUDNN_FMA_MATH
-                                            : CUDNN_DEFAULT_MATH),
-        "math");
+  // Tensor cores for bf16/f16 (as PyTorch asks), TF32 or plain FMA for fp32.
+  const cudnnMathType_t mt = p.dtype != DType::f32     ? CUDNN_TENSOR_OP_MATH
+                             : math == Fp32Math::exact ? CUDNN_FMA_MATH
+                                                       : CUDNN_DEFAULT_MATH;
+  check(cudnnSetConvolutionMathType(cd, mt), "math");
   int ydims[5];
   check(cudnnGetConvolutionNdForwardOutputDim(cd, xd, wd, 5, ydims), "output dims");
   check(cudnnSetTensorNdDescriptorEx(yd, CUDNN_TENSOR_NHWC, dt, 5, ydims), "y desc");

@@ -20,6 +20,9 @@ __global__ void __launch_bounds__(C::kThreads) conv_kernel(const Params p) {
     const int64_t row = m0 + threadIdx.x / 4 + i * 64;
     s.row_ok[i] = row < p.m;
     decode_row(p.geo, s.row_ok[i] ? row : 0, s.n[i], s.od[i], s.oh[i], s.ow[i]);
+    s.batch_offset[i] = s.n[i] * p.in.stride[0];
+    const int64_t o[3] = {s.od[i], s.oh[i], s.ow[i]};
+    for (int d = 0; d < 3; ++d) s.q0[i][d] = o[d] * p.geo.dim[d].stride - p.geo.dim[d].pad_lo;
     s.col_ok[i] = n0 + threadIdx.x / 4 + i * 64 < p.geo.og;
   }
   const int ntaps = active_depth_taps(p, s, taps);
@@ -28,16 +31,17 @@ __global__ void __launch_bounds__(C::kThreads) conv_kernel(const Params p) {
   const Mainloop<E> ml{p, s, taps, g, cblocks, smem_a, smem_b, n0};
 
   float acc[C::kMI][C::kNI][4] = {};
+  KBlockIter it;
 #pragma unroll
   for (int st = 0; st < C::kStages - 1; ++st) {
-    if (st < kblocks) ml.load(st, st);
+    if (st < kblocks) ml.load(st, it);
     cp_async_commit();
   }
   for (int kb = 0; kb < kblocks; ++kb) {
     cp_async_wait<C::kStages - 2>();
     __syncthreads();  // stage kb has landed for every thread; stage kb-1 is free for reuse
     const int next = kb + C::kStages - 1;
-    if (next < kblocks) ml.load(next % C::kStages, next);
+    if (next < kblocks) ml.load(next % C::kStages, it);
     cp_async_commit();
     ml.template compute<kBf16>(kb % C::kStages, acc);
   }

@@ -13,9 +13,13 @@ namespace vconv::cuda::implicit_gemm {
 
 using C = TileConfig;
 
-// The output rows and output channels this thread copies (two of each per stage).
+// The output rows and output channels this thread copies (two of each per stage). Per row, the
+// batch offset and, per dimension, the padded-input position of tap 0 (out * stride - pad_lo),
+// so that a tap costs one multiply-add and pad_map() per dimension (input dilation is 1 here,
+// so source_index()'s division is not needed).
 struct LoaderState {
   int64_t n[2], od[2], oh[2], ow[2];
+  int64_t batch_offset[2], q0[2][3];
   bool row_ok[2], col_ok[2];
 };
 
@@ -26,6 +30,20 @@ __device__ inline void decode_row(const Geometry& g, int64_t row, int64_t& n, in
   od = row / (g.out[2] * g.out[1]) % g.out[0];
   n = row / (g.out[2] * g.out[1] * g.out[0]);
 }
+
+// The position of the next k-block to load, advanced one block per load() (loads run in order).
+struct KBlockIter {
+  int tap_d = 0, kh = 0, kw = 0, cb = 0;
+  __device__ void advance(const Geometry& g, int cblocks) {
+    if (++cb < cblocks) return;
+    cb = 0;
+    if (++kw < g.k[2]) return;
+    kw = 0;
+    if (++kh < g.k[1]) return;
+    kh = 0;
+    ++tap_d;
+  }
+};
 
 // Depth taps of [kd_begin, kd_end) that some row of this CTA reads real frames through, in
 // shared memory; taps that land in zero padding for every row are skipped. The host keeps
@@ -55,37 +73,40 @@ struct Mainloop {
   E* smem_b;        // [stage][kBN][kLds]
   int64_t n0;       // first output channel of the CTA within the group
 
-  __device__ void load(int stage, int kb) const {
+  // Loads the k-block at `it` into `stage` and advances `it`.
+  __device__ void load(int stage, KBlockIter& it) const {
     const Geometry& geo = p.geo;
-    const int taps_hw = static_cast<int>(geo.k[1] * geo.k[2]);
-    const int cb = kb % cblocks;
-    const int t = kb / cblocks;
-    const int64_t kw = t % geo.k[2], kh = t / geo.k[2] % geo.k[1];
-    const int64_t kd = taps[t / taps_hw];
-    const int64_t c0 = int64_t(cb) * C::kBK + (threadIdx.x % 4) * 8;
+    const int64_t kd = taps[it.tap_d], kh = it.kh, kw = it.kw;
+    const int64_t c0 = int64_t(it.cb) * C::kBK + (threadIdx.x % 4) * 8;
     const bool c_ok = c0 < geo.cg;
     const int r = threadIdx.x / 4;
     E* a = smem_a + stage * C::kBM * C::kLds;
     E* b = smem_b + stage * C::kBN * C::kLds;
+#pragma unroll
     for (int i = 0; i < 2; ++i) {
-      const int64_t id = source_index(geo.dim[0], s.od[i], kd);
-      const int64_t ih = source_index(geo.dim[1], s.oh[i], kh);
-      const int64_t iw = source_index(geo.dim[2], s.ow[i], kw);
+      const int64_t id = pad_map(s.q0[i][0] + kd * geo.dim[0].kdil, geo.dim[0].in, geo.dim[0].mode);
+      const int64_t ih = pad_map(s.q0[i][1] + kh * geo.dim[1].kdil, geo.dim[1].in, geo.dim[1].mode);
+      const int64_t iw = pad_map(s.q0[i][2] + kw * geo.dim[2].kdil, geo.dim[2].in, geo.dim[2].mode);
       const bool ok = s.row_ok[i] && c_ok && id >= 0 && ih >= 0 && iw >= 0;
       const E* src = static_cast<const E*>(p.in.data);
-      if (ok) src += p.in.offset(s.n[i], id, ih, iw, g * geo.cg + c0);
+      if (ok)
+        src += s.batch_offset[i] + id * p.in.stride[1] + ih * p.in.stride[2] + iw * p.in.stride[3] +
+               g * geo.cg + c0;
       cp_async_16(a + (r + i * 64) * C::kLds + (threadIdx.x % 4) * 8, src, ok);
     }
     // Under flip the kernel is read mirrored in every dimension, depth included.
     const int64_t wd = geo.flip ? geo.k[0] - 1 - kd : kd;
     const int64_t wh = geo.flip ? geo.k[1] - 1 - kh : kh;
     const int64_t ww = geo.flip ? geo.k[2] - 1 - kw : kw;
+    const int64_t w_tap = wd * p.w.stride[1] + wh * p.w.stride[2] + ww * p.w.stride[3] + c0;
+#pragma unroll
     for (int i = 0; i < 2; ++i) {
       const bool ok = s.col_ok[i] && c_ok;
       const E* src = static_cast<const E*>(p.w.data);
-      if (ok) src += p.w.offset(g * geo.og + n0 + r + i * 64, wd, wh, ww, c0);
+      if (ok) src += (g * geo.og + n0 + r + i * 64) * p.w.stride[0] + w_tap;
       cp_async_16(b + (r + i * 64) * C::kLds + (threadIdx.x % 4) * 8, src, ok);
     }
+    it.advance(geo, cblocks);
   }
 
   template <bool kBf16>
