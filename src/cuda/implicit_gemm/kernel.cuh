@@ -28,7 +28,7 @@ __global__ void __launch_bounds__(C::kThreads) conv_kernel(const Params p) {
   const int ntaps = active_depth_taps(p, s, taps);
   const int cblocks = static_cast<int>((p.geo.cg + C::kBK - 1) / C::kBK);
   const int kblocks = ntaps * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks;
-  const Mainloop<E> ml{p, s, taps, g, cblocks, smem_a, smem_b, n0};
+  Mainloop<E> ml{p, s, taps, g, cblocks, smem_a, smem_b, n0, {-1, -1}, 0};
 
   float acc[C::kMI][C::kNI][4] = {};
   KBlockIter it;

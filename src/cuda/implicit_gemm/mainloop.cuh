@@ -73,38 +73,53 @@ struct Mainloop {
   E* smem_b;        // [stage][kBN][kLds]
   int64_t n0;       // first output channel of the CTA within the group
 
+  // Per tap: each copied row's input offset (or -1 where the tap reads zero padding) and the
+  // weight offset of the tap, computed when a tap's first channel block loads and reused for its
+  // other channel blocks.
+  int64_t row_offset[2];
+  int64_t weight_offset;
+
   // Loads the k-block at `it` into `stage` and advances `it`.
-  __device__ void load(int stage, KBlockIter& it) const {
+  __device__ void load(int stage, KBlockIter& it) {
     const Geometry& geo = p.geo;
-    const int64_t kd = taps[it.tap_d], kh = it.kh, kw = it.kw;
+    const int r = threadIdx.x / 4;
+    if (it.cb == 0) {
+      const int64_t kd = taps[it.tap_d], kh = it.kh, kw = it.kw;
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int64_t id =
+            pad_map(s.q0[i][0] + kd * geo.dim[0].kdil, geo.dim[0].in, geo.dim[0].mode);
+        const int64_t ih =
+            pad_map(s.q0[i][1] + kh * geo.dim[1].kdil, geo.dim[1].in, geo.dim[1].mode);
+        const int64_t iw =
+            pad_map(s.q0[i][2] + kw * geo.dim[2].kdil, geo.dim[2].in, geo.dim[2].mode);
+        row_offset[i] = s.row_ok[i] && id >= 0 && ih >= 0 && iw >= 0
+                            ? s.batch_offset[i] + id * p.in.stride[1] + ih * p.in.stride[2] +
+                                  iw * p.in.stride[3] + g * geo.cg
+                            : -1;
+      }
+      // Under flip the kernel is read mirrored in every dimension, depth included.
+      const int64_t wd = geo.flip ? geo.k[0] - 1 - kd : kd;
+      const int64_t wh = geo.flip ? geo.k[1] - 1 - kh : kh;
+      const int64_t ww = geo.flip ? geo.k[2] - 1 - kw : kw;
+      weight_offset = wd * p.w.stride[1] + wh * p.w.stride[2] + ww * p.w.stride[3];
+    }
     const int64_t c0 = int64_t(it.cb) * C::kBK + (threadIdx.x % 4) * 8;
     const bool c_ok = c0 < geo.cg;
-    const int r = threadIdx.x / 4;
-    E* a = smem_a + stage * C::kBM * C::kLds;
-    E* b = smem_b + stage * C::kBN * C::kLds;
+    E* a = smem_a + stage * C::kBM * C::kLds + r * C::kLds + (threadIdx.x % 4) * 8;
+    E* b = smem_b + stage * C::kBN * C::kLds + r * C::kLds + (threadIdx.x % 4) * 8;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      const int64_t id = pad_map(s.q0[i][0] + kd * geo.dim[0].kdil, geo.dim[0].in, geo.dim[0].mode);
-      const int64_t ih = pad_map(s.q0[i][1] + kh * geo.dim[1].kdil, geo.dim[1].in, geo.dim[1].mode);
-      const int64_t iw = pad_map(s.q0[i][2] + kw * geo.dim[2].kdil, geo.dim[2].in, geo.dim[2].mode);
-      const bool ok = s.row_ok[i] && c_ok && id >= 0 && ih >= 0 && iw >= 0;
-      const E* src = static_cast<const E*>(p.in.data);
-      if (ok)
-        src += s.batch_offset[i] + id * p.in.stride[1] + ih * p.in.stride[2] + iw * p.in.stride[3] +
-               g * geo.cg + c0;
-      cp_async_16(a + (r + i * 64) * C::kLds + (threadIdx.x % 4) * 8, src, ok);
+      const bool ok = c_ok && row_offset[i] >= 0;
+      const E* src = static_cast<const E*>(p.in.data) + (ok ? row_offset[i] + c0 : 0);
+      cp_async_16(a + i * 64 * C::kLds, src, ok);
     }
-    // Under flip the kernel is read mirrored in every dimension, depth included.
-    const int64_t wd = geo.flip ? geo.k[0] - 1 - kd : kd;
-    const int64_t wh = geo.flip ? geo.k[1] - 1 - kh : kh;
-    const int64_t ww = geo.flip ? geo.k[2] - 1 - kw : kw;
-    const int64_t w_tap = wd * p.w.stride[1] + wh * p.w.stride[2] + ww * p.w.stride[3] + c0;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const bool ok = s.col_ok[i] && c_ok;
       const E* src = static_cast<const E*>(p.w.data);
-      if (ok) src += (g * geo.og + n0 + r + i * 64) * p.w.stride[0] + w_tap;
-      cp_async_16(b + (r + i * 64) * C::kLds + (threadIdx.x % 4) * 8, src, ok);
+      if (ok) src += (g * geo.og + n0 + r + i * 64) * p.w.stride[0] + weight_offset + c0;
+      cp_async_16(b + i * 64 * C::kLds, src, ok);
     }
     it.advance(geo, cblocks);
   }
