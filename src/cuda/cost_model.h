@@ -1,16 +1,18 @@
 #pragma once
-// The GPU cost model: rates for an H100 (the measured matmul and copy ceilings of
-// ../shared/anchors: bf16 764 TFLOP/s, fp32 FFMA ~51, TF32 425, copies ~3 TB/s), with the
-// efficiency each algorithm reaches at conv shapes applied by the algorithm.
+// The GPU cost model, calibrated on an H100 from `vconv bench --suite seed|vae --device cuda`
+// (docs/PERFORMANCE.md): the rates each algorithm reached on 3x3x3 convs with 192-512 channels.
+// To recalibrate, run tools/gpu_check.sh and set each rate to the GFLOP/s its rows print.
 #include "vconv/types.h"
 
 namespace vconv::cuda::cost {
 
 constexpr double kLaunchMs = 0.005;
-constexpr double kImplicitGemmTflops = 300.0;  // cuda_implicit_gemm, bf16/f16, full tiles
+constexpr double kImplicitGemmTflops = 190.0;  // cuda_implicit_gemm, bf16/f16, full tiles
 
-inline double gemm_ms(double flops, DType t) {
-  const double tflops = t == DType::f32 ? 40.0 : 600.0;  // cuBLAS at conv-like shapes
+// cuda_gemm_fallback end to end (im2col, cuBLAS, store): measured 18-37 TFLOP/s in bf16,
+// 13-22 in exact fp32, 17-33 with TF32.
+inline double fallback_ms(double flops, DType t, bool tf32) {
+  const double tflops = t != DType::f32 ? 25.0 : tf32 ? 22.0 : 15.0;
   return flops / (tflops * 1e9);
 }
 

@@ -67,13 +67,25 @@ void HostTensor::set(int64_t linear, double v) {
 }
 
 void HostTensor::fill_uniform(std::mt19937_64& rng, double lo, double hi) {
-  std::uniform_real_distribution<double> u(lo, hi);
+  // One draw seeds a counter-based hash, so that billions of elements fill in parallel and the
+  // result does not depend on the thread count.
+  const uint64_t seed = rng();
   const int64_t n = numel();
-  for (int64_t i = 0; i < n; ++i) set(i, u(rng));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t h = seed ^ (static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull);
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 29;
+    h *= 0x94D049BB133111EBull;
+    h ^= h >> 32;
+    set(i, lo + (hi - lo) * static_cast<double>(h >> 11) * 0x1.0p-53);
+  }
 }
 
 void HostTensor::fill_nan() {
   const int64_t n = numel();
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) set(i, std::numeric_limits<double>::quiet_NaN());
 }
 
