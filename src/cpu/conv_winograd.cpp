@@ -218,7 +218,7 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
   const int64_t cg = p.cg(), og = p.og(), kdim = p.k[0] * cg;
   // Tiles per chunk: a fixed size (independent of the thread count, so are the results).
   const int64_t tc =
-      std::max<int64_t>(4, std::min(tiles.count, kChunkBytes / (A * A * (kdim + og) * 4)));
+      std::max<int64_t>(32, std::min(tiles.count, kChunkBytes / (A * A * (kdim + og) * 4)));
   const int64_t chunks = (tiles.count + tc - 1) / tc;
   for (int64_t g = 0; g < p.groups; ++g) {
     const std::vector<float> u = transform_weight<M>(a, g);

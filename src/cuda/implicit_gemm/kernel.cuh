@@ -6,7 +6,7 @@
 namespace vconv::cuda::implicit_gemm {
 
 template <typename E, bool kBf16, typename Out>
-__global__ void __launch_bounds__(C::kThreads) conv_kernel(const Params p) {
+__global__ void __launch_bounds__(C::kThreads, 2) conv_kernel(const Params p) {
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ int taps[C::kMaxSkippableTaps];
   E* smem_a = reinterpret_cast<E*>(smem);
@@ -19,9 +19,10 @@ __global__ void __launch_bounds__(C::kThreads) conv_kernel(const Params p) {
   for (int i = 0; i < 2; ++i) {
     const int64_t row = m0 + threadIdx.x / 4 + i * 64;
     s.row_ok[i] = row < p.m;
-    decode_row(p.geo, s.row_ok[i] ? row : 0, s.n[i], s.od[i], s.oh[i], s.ow[i]);
-    s.batch_offset[i] = s.n[i] * p.in.stride[0];
-    const int64_t o[3] = {s.od[i], s.oh[i], s.ow[i]};
+    int64_t n, od, oh, ow;
+    decode_row(p.geo, s.row_ok[i] ? row : 0, n, od, oh, ow);
+    s.batch_offset[i] = n * p.in.stride[0];
+    const int64_t o[3] = {od, oh, ow};
     for (int d = 0; d < 3; ++d) s.q0[i][d] = o[d] * p.geo.dim[d].stride - p.geo.dim[d].pad_lo;
     s.col_ok[i] = n0 + threadIdx.x / 4 + i * 64 < p.geo.og;
   }

@@ -18,7 +18,6 @@ using C = TileConfig;
 // so that a tap costs one multiply-add and pad_map() per dimension (input dilation is 1 here,
 // so source_index()'s division is not needed).
 struct LoaderState {
-  int64_t n[2], od[2], oh[2], ow[2];
   int64_t batch_offset[2], q0[2][3];
   bool row_ok[2], col_ok[2];
 };
@@ -52,7 +51,9 @@ __device__ inline int active_depth_taps(const Params& p, const LoaderState& s, i
   int active = 0;
   for (int kd = p.kd_begin; kd < p.kd_end; ++kd) {
     bool used = false;
-    for (int i = 0; i < 2; ++i) used |= s.row_ok[i] && source_index(p.geo.dim[0], s.od[i], kd) >= 0;
+    for (int i = 0; i < 2; ++i)
+      used |= s.row_ok[i] &&
+              pad_map(s.q0[i][0] + kd * p.geo.dim[0].kdil, p.geo.dim[0].in, p.geo.dim[0].mode) >= 0;
     if (__syncthreads_or(used)) {
       if (threadIdx.x == 0) taps[active] = kd;
       ++active;
