@@ -30,7 +30,8 @@ const std::vector<const Algorithm*>& algorithms() {
 #ifdef VCONV_WITH_CUDA
       &cuda_implicit_gemm, &cuda_depth_tap_2d, &cuda_gemm_fallback,
 #endif
-      &cpu_pointwise,      &depth_tap, &winograd_f4x3, &winograd_f2x3, &cpu_gemm, &reference};
+      &cpu_pointwise,      &depth_tap,         &winograd_f4x3,
+      &winograd_f2x3,      &cpu_gemm,          &reference};
   return list;
 }
 

@@ -68,6 +68,24 @@ std::vector<float> transform_weight(const ConvArgs& a, int64_t g) {
   return u;
 }
 
+// dst_r = sum_k mat[r][k] * src_k for r < R, over vectors of n channels; src_k lies at
+// src + k * src_step and dst_r at dst + r * dst_step. The channel loop is innermost so that it
+// vectorises; zero coefficients are skipped.
+template <int R, int K>
+void combine(const float (&mat)[R][K], int64_t n, const float* src, int64_t src_step, float* dst,
+             int64_t dst_step) {
+  for (int r = 0; r < R; ++r) {
+    float* d = dst + r * dst_step;
+    std::fill(d, d + n, 0.0f);
+    for (int k = 0; k < K; ++k) {
+      const float c = mat[r][k];
+      if (c == 0) continue;
+      const float* x = src + k * src_step;
+      for (int64_t i = 0; i < n; ++i) d[i] += c * x[i];
+    }
+  }
+}
+
 template <int M>
 struct TileContext {
   const ConvArgs& a;
@@ -114,30 +132,10 @@ struct TileContext {
         }
       }
     }
-    // Rows then columns, with the channel loop innermost so that it vectorises.
+    // B^T d, then (B^T d) B: each a linear combination of channel vectors.
     float* tmp = patch + A * A * cg;  // second half of the scratch
-    for (int i = 0; i < A; ++i)
-      for (int j = 0; j < A; ++j) {
-        float* dst = tmp + (i * A + j) * cg;
-        std::fill(dst, dst + cg, 0.0f);
-        for (int k = 0; k < A; ++k) {
-          const float b = W::BT[i][k];
-          if (b == 0) continue;
-          const float* src = patch + (k * A + j) * cg;
-          for (int64_t c = 0; c < cg; ++c) dst[c] += b * src[c];
-        }
-      }
-    for (int i = 0; i < A; ++i)
-      for (int j = 0; j < A; ++j) {
-        float* dst = v + (i * A + j) * ldv;
-        std::fill(dst, dst + cg, 0.0f);
-        for (int k = 0; k < A; ++k) {
-          const float b = W::BT[j][k];
-          if (b == 0) continue;
-          const float* src = tmp + (i * A + k) * cg;
-          for (int64_t c = 0; c < cg; ++c) dst[c] += b * src[c];
-        }
-      }
+    for (int j = 0; j < A; ++j) combine(W::BT, cg, patch + j * cg, A * cg, tmp + j * cg, A * cg);
+    for (int i = 0; i < A; ++i) combine(W::BT, cg, tmp + i * A * cg, cg, v + i * A * ldv, ldv);
   }
 
   // Y = A^T m A for tile t, written to (or accumulated into) the valid output pixels.
@@ -147,30 +145,10 @@ struct TileContext {
     const Problem& p = a.problem;
     const int64_t og = p.og();
     const auto o = origin(t);
-    // y holds M x A rows of og channels first (A^T m), then the M x M result (A^T m A).
+    // A^T m into the M x A rows after the result, then (A^T m) A into y's first M x M rows.
     float* tmp = y + M * M * og;
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < A; ++j) {
-        float* dst = tmp + (i * A + j) * og;
-        std::fill(dst, dst + og, 0.0f);
-        for (int k = 0; k < A; ++k) {
-          const float b = W::AT[i][k];
-          if (b == 0) continue;
-          const float* src = m + (k * A + j) * ldm;
-          for (int64_t c = 0; c < og; ++c) dst[c] += b * src[c];
-        }
-      }
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < M; ++j) {
-        float* dst = y + (i * M + j) * og;
-        std::fill(dst, dst + og, 0.0f);
-        for (int k = 0; k < A; ++k) {
-          const float b = W::AT[j][k];
-          if (b == 0) continue;
-          const float* src = tmp + (i * A + k) * og;
-          for (int64_t c = 0; c < og; ++c) dst[c] += b * src[c];
-        }
-      }
+    for (int j = 0; j < A; ++j) combine(W::AT, og, m + j * ldm, A * ldm, tmp + j * og, A * og);
+    for (int i = 0; i < M; ++i) combine(W::AT, og, tmp + i * A * og, og, y + i * M * og, og);
     for (int i = 0; i < M && o[2] + i < p.out[1]; ++i)
       for (int j = 0; j < M && o[3] + j < p.out[2]; ++j)
         store_f32(a.output_dtype, y + (i * M + j) * og, og,

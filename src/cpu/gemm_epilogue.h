@@ -2,8 +2,8 @@
 // Writes fp32 GEMM results (one row per output position, `cols` output channels from channel
 // `o0`) to the output view, on the calling thread: cast to the output dtype, accumulating when
 // asked.
-#include "cpu/convert.h"
 #include "core/row_grid.h"
+#include "cpu/convert.h"
 
 namespace vconv::cpu {
 
