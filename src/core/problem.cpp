@@ -4,16 +4,11 @@
 #include <string>
 
 #include "core/checked.h"
+#include "core/shape_string.h"
 #include "vconv/error.h"
 
 namespace vconv {
 namespace {
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
 
 // Expands a per-dimension field (d values, one value, or none) into `dims` values.
 template <typename T>

@@ -4,16 +4,11 @@
 #include <numeric>
 
 #include "core/checked.h"
+#include "core/shape_string.h"
 #include "vconv/error.h"
 
 namespace vconv {
 namespace {
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
 
 // Checks the strides of one view; returns them (contiguous ones when none were given).
 std::vector<int64_t> checked_strides(const TensorView& t, const char* name, bool writable) {

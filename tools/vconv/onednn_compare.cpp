@@ -1,9 +1,9 @@
 #include "onednn_compare.h"
 
-#include <algorithm>
-#include <chrono>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
+
+#include "common/device_copy.h"
 
 namespace vconv::cli {
 
@@ -50,18 +50,7 @@ double onednn_conv_ms(const Problem& p, testing::HostTensor& x, testing::HostTen
     prim.execute(s, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, w_mem}, {DNNL_ARG_DST, dst_mem}});
     s.wait();
   };
-  run();
-  std::vector<double> ms;
-  using clock = std::chrono::steady_clock;
-  const auto start = clock::now();
-  while (ms.size() < 3 ||
-         (ms.size() < 20 && clock::now() - start < std::chrono::milliseconds(300))) {
-    const auto t0 = clock::now();
-    run();
-    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return testing::median_ms(Device::cpu(), run);
 }
 
 }  // namespace vconv::cli
