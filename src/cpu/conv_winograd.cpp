@@ -94,11 +94,18 @@ struct TileContext {
   int64_t g;
 
   // (n, od, oh0, ow0) of tile t.
+  // Tiles are ordered (n, th, tw, od) with the output frame innermost, so that consecutive tiles
+  // read overlapping input frames through their depth taps and can share transformed patches.
   std::array<int64_t, 4> origin(int64_t t) const {
     const Problem& p = a.problem;
-    const int64_t tw = t % tiles.tw, th = t / tiles.tw % tiles.th;
-    const int64_t frame = t / (tiles.tw * tiles.th);
-    return {frame / p.out[0], frame % p.out[0], th * M, tw * M};
+    const int64_t od = t % p.out[0], pos = t / p.out[0];
+    const int64_t tw = pos % tiles.tw, th = pos / tiles.tw % tiles.th;
+    return {pos / (tiles.tw * tiles.th), od, th * M, tw * M};
+  }
+
+  // The input frame depth tap kd of tile t reads (-1: zero padding).
+  int64_t frame_of(int64_t t, int64_t kd) const {
+    return source_index(dim[0], t % a.problem.out[0], kd);
   }
 
   // v[a][c] (stride ldv between a) = B^T d B of tile t's alpha x alpha input patch in the frame
@@ -183,7 +190,11 @@ double WinogradAlgorithm<M>::estimate_ms(const Problem& p, Device) const {
   const double gemm_flops = 2.0 * tiles * A * A * kdim * p.og();
   // Transforms: about 2 * alpha^2 * (alpha - 2) flops per tile and input channel (two passes,
   // the zeros of B skipped), about 2 * M * alpha * (alpha + M) / 2 per tile and output channel.
-  const double transform_flops = tiles * (kdim * 2.0 * A * A * (A - 2) + p.og() * M * A * (A + M));
+  // Consecutive output frames share transformed input frames: about min(KD, depth stride) new
+  // frames per tile when the kernel dilation is 1.
+  const double fresh = p.kdil[0] == 1 ? static_cast<double>(std::min(p.k[0], p.stride[0])) : p.k[0];
+  const double transform_flops =
+      tiles * (fresh * p.cg() * 2.0 * A * A * (A - 2) + p.og() * M * A * (A + M));
   return cost::gemm_ms(gemm_flops, static_cast<double>(p.og())) +
          cost::transform_ms(transform_flops, p.dtype);
 }
@@ -215,8 +226,23 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t t0 = c * tc, n = std::min(tc, tiles.count - t0);
         for (int64_t t = 0; t < n; ++t)
-          for (int64_t kd = 0; kd < p.k[0]; ++kd)
-            ctx.input_transform(t0 + t, kd, patch.data(), v.data() + t * kdim + kd * cg, tc * kdim);
+          for (int64_t kd = 0; kd < p.k[0]; ++kd) {
+            float* dst = v.data() + t * kdim + kd * cg;
+            // The previous tile of the chunk at the same (n, th, tw) may have transformed this
+            // frame's patch already (for another depth tap): copy it instead of transforming.
+            const int64_t frame = ctx.frame_of(t0 + t, kd);
+            int64_t from = -1;
+            if (t > 0 && frame >= 0 && (t0 + t) % p.out[0] != 0)
+              for (int64_t k2 = 0; k2 < p.k[0] && from < 0; ++k2)
+                if (ctx.frame_of(t0 + t - 1, k2) == frame) from = k2;
+            if (from >= 0) {
+              const float* src = v.data() + (t - 1) * kdim + from * cg;
+              for (int e = 0; e < A * A; ++e)
+                std::copy(src + e * tc * kdim, src + e * tc * kdim + cg, dst + e * tc * kdim);
+            } else {
+              ctx.input_transform(t0 + t, kd, patch.data(), dst, tc * kdim);
+            }
+          }
         for (int e = 0; e < A * A; ++e)
           sgemm(n, og, kdim, v.data() + e * tc * kdim, kdim, u.data() + e * kdim * og, og, 0.0f,
                 m.data() + e * tc * og, og);
