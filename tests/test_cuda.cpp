@@ -27,9 +27,12 @@ namespace {
 
 const vconv::Device kGpu = vconv::Device::cuda(0);
 
-std::vector<std::string> cuda_algorithms(const Problem& p) {
+std::vector<std::string> cuda_algorithms(const Problem& p,
+                                         vconv::Fp32Math mode = vconv::Fp32Math::exact) {
+  vconv::Options o;
+  o.fp32_math = mode;
   std::vector<std::string> names;
-  for (const auto& c : vconv::conv_candidates(p, kGpu))
+  for (const auto& c : vconv::conv_candidates(p, kGpu, o))
     if (c.valid) names.push_back(c.name);
   return names;
 }
@@ -79,7 +82,7 @@ TEST(CudaSmall, EveryDtypeAndFp32Mode) {
           " in=7x10x12 c=24 o=16 k=3x1x1 p=2:0x0x0 pm=replicate"})
       for (auto mode : {vconv::Fp32Math::exact, vconv::Fp32Math::tf32}) {
         const Problem p = vconv::parse_problem(std::string(dt) + rest);
-        for (const auto& algo : cuda_algorithms(p)) {
+        for (const auto& algo : cuda_algorithms(p, mode)) {
           vconv::testing::CheckOptions o;
           o.device = kGpu;
           o.fp32_math = mode;

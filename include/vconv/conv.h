@@ -47,7 +47,8 @@ Plan plan_conv(const Problem& problem, Device device, const Options& options = {
 
 // Every registered algorithm's verdict on `problem` (valid or why not, with its estimate); unlike
 // plan_conv() it does not throw when none is valid.
-std::vector<Candidate> conv_candidates(const Problem& problem, Device device);
+std::vector<Candidate> conv_candidates(const Problem& problem, Device device,
+                                       const Options& options = {});
 
 // output = conv_general(input, weight, params), or output += ... under options.accumulate.
 // The output view must have exactly the shape conv_output_shape() gives and the input's dtype.

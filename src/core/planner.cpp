@@ -58,12 +58,14 @@ std::string Plan::to_string() const {
   return os.str();
 }
 
-std::vector<Candidate> conv_candidates(const Problem& problem, Device device) {
+std::vector<Candidate> conv_candidates(const Problem& problem, Device device,
+                                       const Options& options) {
   std::vector<Candidate> list;
   for (const Algorithm* a : algorithms()) {
     Candidate c;
     c.name = a->name();
     c.why_not = a->why_not(problem, device);
+    if (c.why_not.empty()) c.why_not = a->why_not_options(problem, options);
     c.valid = c.why_not.empty();
     if (c.valid) c.estimate_ms = a->estimate_ms(problem, device);
     list.push_back(c);
@@ -73,13 +75,14 @@ std::vector<Candidate> conv_candidates(const Problem& problem, Device device) {
 
 Plan plan_conv(const Problem& problem, Device device, const Options& options) {
   Plan plan;
-  plan.candidates = conv_candidates(problem, device);
+  plan.candidates = conv_candidates(problem, device, options);
   const Candidate* best = nullptr;
   for (const Candidate& c : plan.candidates)
     if (c.valid && (!best || c.estimate_ms < best->estimate_ms)) best = &c;
   if (!options.algorithm.empty()) {
     const Algorithm* forced = find_algorithm(options.algorithm);
-    const std::string why = forced->why_not(problem, device);
+    std::string why = forced->why_not(problem, device);
+    if (why.empty()) why = forced->why_not_options(problem, options);
     if (!why.empty())
       throw Error("options.algorithm: '" + options.algorithm + "' cannot run '" +
                   vconv::to_string(problem) + "' on " + device_name(device) + ": " + why);

@@ -12,26 +12,37 @@ using implicit_gemm::TileConfig;
 
 std::string why_not_problem(const Problem& p, Device device) {
   if (device.type != DeviceType::cuda) return "runs on CUDA devices only";
-  if (p.dtype == DType::f32) return "takes bf16 and f16 (fp32 runs through cuda_gemm_fallback)";
+
   for (int i = 0; i < 3; ++i)
     if (p.idil[i] != 1) return "needs input dilation 1 (cuda_gemm_fallback splits it by phase)";
-  if (p.cg() % 8 != 0) return "needs C/groups divisible by 8 (16-byte copies)";
+  const int64_t chunk = 16 / dtype_size(p.dtype);
+  if (p.cg() % chunk != 0)
+    return "needs C/groups divisible by " + std::to_string(chunk) + " (16-byte copies)";
   if (p.k[0] > TileConfig::kMaxSkippableTaps)
     return "needs kernel depth <= " + std::to_string(TileConfig::kMaxSkippableTaps);
   if (p.groups > 65535) return "needs groups <= 65535 (grid z)";
   return {};
 }
 
-// 16-byte copies need 16-byte aligned rows: aligned base pointers and strides in multiples of 8.
-std::string why_not_aligned(const ConvArgs& a) {
+// fp32 runs here only in TF32 mode; exact fp32 goes to cuda_gemm_fallback.
+std::string why_not_math(const Problem& p, const Options& o) {
+  if (p.dtype == DType::f32 && o.fp32_math == Fp32Math::exact)
+    return "fp32 with Options::fp32_math = exact (this kernel multiplies fp32 in TF32)";
+  return {};
+}
+
+// 16-byte copies need 16-byte aligned rows: aligned base pointers and strides in multiples of
+// 16 bytes.
+std::string why_not_args_of(const ConvArgs& a) {
+  const int64_t chunk = 16 / dtype_size(a.problem.dtype);
   for (const View5* v : {&a.input, &a.weight}) {
     const char* what = v == &a.input ? "input" : "weight";
     if (reinterpret_cast<uintptr_t>(v->data) % 16 != 0)
       return std::string(what) + " data is not 16-byte aligned";
     for (int i = 0; i < 4; ++i)
-      if (v->shape[i] > 1 && v->strides[i] % 8 != 0)
+      if (v->shape[i] > 1 && v->strides[i] % chunk != 0)
         return std::string(what) + " stride " + std::to_string(v->strides[i]) +
-               " is not a multiple of 8 elements";
+               " is not a multiple of " + std::to_string(chunk) + " elements";
   }
   return {};
 }
@@ -48,10 +59,10 @@ Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end, 
                 accumulate};
 }
 
-template <typename E, bool kBf16, typename Out>
+template <typename Mma, typename Out>
 void launch(const Params& prm, int64_t groups, cudaStream_t stream) {
   using C = TileConfig;
-  auto kernel = implicit_gemm::conv_kernel<E, kBf16, Out>;
+  auto kernel = implicit_gemm::conv_kernel<Mma, Out>;
   VCONV_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
   const dim3 grid(static_cast<unsigned>((prm.m + C::kBM - 1) / C::kBM),
@@ -64,10 +75,16 @@ void launch(const Params& prm, int64_t groups, cudaStream_t stream) {
 // Dispatch on the input type; the output is the input's type or an fp32 accumulator.
 template <bool kF32Out>
 void launch_for(DType t, const Params& prm, int64_t groups, cudaStream_t stream) {
-  if (t == DType::bf16) {
-    launch<uint16_t, true, std::conditional_t<kF32Out, float, BFloat16>>(prm, groups, stream);
-  } else {
-    launch<uint16_t, false, std::conditional_t<kF32Out, float, Half>>(prm, groups, stream);
+  using implicit_gemm::MmaBf16;
+  using implicit_gemm::MmaF16;
+  using implicit_gemm::MmaTf32;
+  switch (t) {
+    case DType::bf16:
+      return launch<MmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(prm, groups, stream);
+    case DType::f16:
+      return launch<MmaF16, std::conditional_t<kF32Out, float, Half>>(prm, groups, stream);
+    case DType::f32:
+      return launch<MmaTf32, float>(prm, groups, stream);
   }
 }
 
@@ -96,7 +113,10 @@ void accumulator_pass(const ConvArgs& a, float* acc, bool load, cudaStream_t s) 
   const int64_t total = p.n * p.out[0] * p.out[1] * p.out[2] * p.o;
   const Geometry geo = geometry(p);
   const bool from_zero = !a.options.accumulate;
-  if (p.dtype == DType::bf16)
+  if (p.dtype == DType::f32)
+    accumulator_kernel<float>
+        <<<grid_for(total, 256), 256, 0, s>>>(acc, tensor_ref(a.output), geo, p.o, load, from_zero);
+  else if (p.dtype == DType::bf16)
     accumulator_kernel<BFloat16>
         <<<grid_for(total, 256), 256, 0, s>>>(acc, tensor_ref(a.output), geo, p.o, load, from_zero);
   else
@@ -111,19 +131,25 @@ std::string ImplicitGemmAlgorithm::why_not(const Problem& p, Device device) cons
   return why_not_problem(p, device);
 }
 
+std::string ImplicitGemmAlgorithm::why_not_options(const Problem& p, const Options& o) const {
+  return why_not_math(p, o);
+}
+
 std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {
-  return why_not_aligned(a);
+  return why_not_args_of(a);
 }
 
 double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device) const {
   // Tensor-core rate reached by this mma.sync kernel, less when channel blocks are partly empty.
+  const int64_t kbk = TileConfig::kRowBytes / dtype_size(p.dtype);
   const double fill =
-      static_cast<double>(p.cg()) /
-      static_cast<double>((p.cg() + TileConfig::kBK - 1) / TileConfig::kBK * TileConfig::kBK);
+      static_cast<double>(p.cg()) / static_cast<double>((p.cg() + kbk - 1) / kbk * kbk);
   const double ofill =
       static_cast<double>(p.og()) /
       static_cast<double>((p.og() + TileConfig::kBN - 1) / TileConfig::kBN * TileConfig::kBN);
-  return p.flops() / (cost::kImplicitGemmTflops * 1e9 * fill * ofill) + cost::kLaunchMs;
+  const double tflops =
+      p.dtype == DType::f32 ? cost::kImplicitGemmTf32Tflops : cost::kImplicitGemmTflops;
+  return p.flops() / (tflops * 1e9 * fill * ofill) + cost::kLaunchMs;
 }
 
 void ImplicitGemmAlgorithm::run(const ConvArgs& a) const {
@@ -139,8 +165,12 @@ std::string DepthTap2dAlgorithm::why_not(const Problem& p, Device device) const 
   return why_not_problem(p, device);
 }
 
+std::string DepthTap2dAlgorithm::why_not_options(const Problem& p, const Options& o) const {
+  return why_not_math(p, o);
+}
+
 std::string DepthTap2dAlgorithm::why_not_args(const ConvArgs& a) const {
-  return why_not_aligned(a);
+  return why_not_args_of(a);
 }
 
 double DepthTap2dAlgorithm::estimate_ms(const Problem& p, Device device) const {

@@ -1,10 +1,11 @@
 #pragma once
 // cuda_implicit_gemm: forward convolution on tensor cores (mma.sync, sm_80 and newer) for bf16 and
-// f16 inputs with fp32 accumulation, channels-last. 3D is a loop over depth taps inside the
-// kernel: for each output tile, for each depth tap kd (skipped when it reads zero padding for the
-// whole tile), for each (kh, kw, channel block), accumulate in registers. Input frames come from
-// the index map (batch, depth stride, dilation, padding in every mode), the same function as the
-// CPU depth_tap. One rounding to the output type at the end; `accumulate` adds to the output.
+// f16 inputs, and fp32 inputs under Options::fp32_math = tf32, with fp32 accumulation. 3D is a loop
+// over depth taps inside the kernel: for each output tile, for each depth tap kd (skipped when it
+// reads zero padding for the whole tile), for each (kh, kw, channel block), accumulate in
+// registers. Input frames come from the index map (batch, depth stride, dilation, padding in every
+// mode), the same function as the CPU depth_tap. One rounding to the output type at the end;
+// `accumulate` adds to the output.
 //
 // cuda_depth_tap_2d: the seed's algorithm literally, as a baseline: KD launches of the same
 // kernel, one depth tap each, accumulating into an fp32 buffer that is rounded once at the end.
@@ -18,6 +19,7 @@ class ImplicitGemmAlgorithm final : public Algorithm {
   std::string why_not(const Problem& problem, Device device) const override;
   double estimate_ms(const Problem& problem, Device device) const override;
   void run(const ConvArgs& args) const override;
+  std::string why_not_options(const Problem& problem, const Options& options) const override;
   std::string why_not_args(const ConvArgs& args) const override;
 };
 
@@ -27,6 +29,7 @@ class DepthTap2dAlgorithm final : public Algorithm {
   std::string why_not(const Problem& problem, Device device) const override;
   double estimate_ms(const Problem& problem, Device device) const override;
   void run(const ConvArgs& args) const override;
+  std::string why_not_options(const Problem& problem, const Options& options) const override;
   std::string why_not_args(const ConvArgs& args) const override;
 };
 

@@ -7,7 +7,8 @@
 namespace vconv::cuda::cost {
 
 constexpr double kLaunchMs = 0.005;
-constexpr double kImplicitGemmTflops = 190.0;  // cuda_implicit_gemm, bf16/f16, full tiles
+constexpr double kImplicitGemmTflops = 230.0;      // cuda_implicit_gemm, bf16/f16, full tiles
+constexpr double kImplicitGemmTf32Tflops = 100.0;  // cuda_implicit_gemm, TF32 (not yet measured)
 
 // cuda_gemm_fallback end to end (im2col, cuBLAS, store): measured 18-37 TFLOP/s in bf16,
 // 13-22 in exact fp32, 17-33 with TF32.

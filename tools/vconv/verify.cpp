@@ -46,14 +46,16 @@ int verify(const VerifyArgs& a) {
       conv_reference(x.view(), w.view(), y.view(), p.params());
       report("reference", testing::compare(y, testing::conv_unfold(p, x, w)), {});
     }
-    for (const Candidate& c : conv_candidates(p, dev)) {
+    Options mode;
+    if (dev.type == DeviceType::cuda && std::bernoulli_distribution(0.5)(rng))
+      mode.fp32_math = Fp32Math::tf32;
+    for (const Candidate& c : conv_candidates(p, dev, mode)) {
       if (!c.valid || c.name == "reference") continue;
       testing::CheckOptions o;
       o.strided = std::bernoulli_distribution(0.3)(rng);
       o.accumulate = std::bernoulli_distribution(0.2)(rng);
       o.device = dev;
-      if (dev.type == DeviceType::cuda && std::bernoulli_distribution(0.5)(rng))
-        o.fp32_math = Fp32Math::tf32;
+      o.fp32_math = mode.fp32_math;
       report(c.name, testing::check_algorithm(p, c.name, rng, o), o);
     }
   }

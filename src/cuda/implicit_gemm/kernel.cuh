@@ -1,16 +1,18 @@
 #pragma once
 // The implicit-GEMM conv kernel: assembles the mainloop's multistage pipeline and the epilogue.
-// E is the 16-bit input storage type, kBf16 selects the MMA, Out the output element type.
+// Mma is the MMA policy of the input type (MmaBf16, MmaF16, MmaTf32), Out the output element type.
 #include "cuda/implicit_gemm/epilogue.cuh"
 
 namespace vconv::cuda::implicit_gemm {
 
-template <typename E, bool kBf16, typename Out>
+template <typename Mma, typename Out>
 __global__ void __launch_bounds__(C::kThreads, 2) conv_kernel(const Params p) {
+  using E = typename Mma::Element;
+  using T = Tile<E>;
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ int taps[C::kMaxSkippableTaps];
   E* smem_a = reinterpret_cast<E*>(smem);
-  E* smem_b = smem_a + C::kStages * C::kBM * C::kLds;
+  E* smem_b = smem_a + C::kStages * C::kBM * T::kLds;
 
   const int64_t m0 = int64_t(blockIdx.x) * C::kBM;
   const int64_t n0 = int64_t(blockIdx.y) * C::kBN;
@@ -27,7 +29,7 @@ __global__ void __launch_bounds__(C::kThreads, 2) conv_kernel(const Params p) {
     s.col_ok[i] = n0 + threadIdx.x / 4 + i * 64 < p.geo.og;
   }
   const int ntaps = active_depth_taps(p, s, taps);
-  const int cblocks = static_cast<int>((p.geo.cg + C::kBK - 1) / C::kBK);
+  const int cblocks = static_cast<int>((p.geo.cg + T::kBK - 1) / T::kBK);
   const int kblocks = ntaps * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks;
   Mainloop<E> ml{p, s, taps, g, cblocks, smem_a, smem_b, n0, {-1, -1}, 0};
 
@@ -44,7 +46,7 @@ __global__ void __launch_bounds__(C::kThreads, 2) conv_kernel(const Params p) {
     const int next = kb + C::kStages - 1;
     if (next < kblocks) ml.load(next % C::kStages, it);
     cp_async_commit();
-    ml.template compute<kBf16>(kb % C::kStages, acc);
+    ml.template compute<Mma>(kb % C::kStages, acc);
   }
   cp_async_wait<0>();
   store_tile<Out>(p, m0, n0, g, acc);

@@ -65,6 +65,7 @@ __device__ inline int active_depth_taps(const Params& p, const LoaderState& s, i
 
 template <typename E>
 struct Mainloop {
+  using T = Tile<E>;
   const Params& p;
   const LoaderState& s;
   const int* taps;  // active depth taps
@@ -105,43 +106,44 @@ struct Mainloop {
       const int64_t ww = geo.flip ? geo.k[2] - 1 - kw : kw;
       weight_offset = wd * p.w.stride[1] + wh * p.w.stride[2] + ww * p.w.stride[3];
     }
-    const int64_t c0 = int64_t(it.cb) * C::kBK + (threadIdx.x % 4) * 8;
+    const int64_t c0 = int64_t(it.cb) * T::kBK + (threadIdx.x % 4) * T::kChunk;
     const bool c_ok = c0 < geo.cg;
-    E* a = smem_a + stage * C::kBM * C::kLds + r * C::kLds + (threadIdx.x % 4) * 8;
-    E* b = smem_b + stage * C::kBN * C::kLds + r * C::kLds + (threadIdx.x % 4) * 8;
+    E* a = smem_a + stage * C::kBM * T::kLds + r * T::kLds + (threadIdx.x % 4) * T::kChunk;
+    E* b = smem_b + stage * C::kBN * T::kLds + r * T::kLds + (threadIdx.x % 4) * T::kChunk;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const bool ok = c_ok && row_offset[i] >= 0;
       const E* src = static_cast<const E*>(p.in.data) + (ok ? row_offset[i] + c0 : 0);
-      cp_async_16(a + i * 64 * C::kLds, src, ok);
+      cp_async_16(a + i * 64 * T::kLds, src, ok);
     }
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const bool ok = s.col_ok[i] && c_ok;
       const E* src = static_cast<const E*>(p.w.data);
       if (ok) src += (g * geo.og + n0 + r + i * 64) * p.w.stride[0] + weight_offset + c0;
-      cp_async_16(b + i * 64 * C::kLds, src, ok);
+      cp_async_16(b + i * 64 * T::kLds, src, ok);
     }
     it.advance(geo, cblocks);
   }
 
-  template <bool kBf16>
+  template <typename Mma>
   __device__ void compute(int stage, float (&acc)[C::kMI][C::kNI][4]) const {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int wm = warp / C::kWarpsN, wn = warp % C::kWarpsN;
-    const E* a = smem_a + stage * C::kBM * C::kLds + (wm * C::kWM) * C::kLds;
-    const E* b = smem_b + stage * C::kBN * C::kLds + (wn * C::kWN) * C::kLds;
+    const E* a = smem_a + stage * C::kBM * T::kLds + (wm * C::kWM) * T::kLds;
+    const E* b = smem_b + stage * C::kBN * T::kLds + (wn * C::kWN) * T::kLds;
 #pragma unroll
-    for (int ks = 0; ks < C::kBK; ks += 16) {
+    // Each k step is one MMA deep: two 16-byte chunks of a row (16 bf16/f16, 8 fp32).
+    for (int ks = 0; ks < T::kBK; ks += Mma::kK) {
       uint32_t af[C::kMI][4], bf[C::kNI][2];
 #pragma unroll
       for (int mi = 0; mi < C::kMI; ++mi)
-        ldmatrix_x4(af[mi], a + (mi * 16 + lane % 16) * C::kLds + ks + (lane / 16) * 8);
+        ldmatrix_x4(af[mi], a + (mi * 16 + lane % 16) * T::kLds + ks + (lane / 16) * T::kChunk);
 #pragma unroll
       for (int nj = 0; nj < C::kNI / 2; ++nj) {
         uint32_t r[4];
-        ldmatrix_x4(
-            r, b + (nj * 16 + lane % 8 + (lane / 16) * 8) * C::kLds + ks + ((lane / 8) % 2) * 8);
+        ldmatrix_x4(r, b + (nj * 16 + lane % 8 + (lane / 16) * 8) * T::kLds + ks +
+                           ((lane / 8) % 2) * T::kChunk);
         bf[2 * nj][0] = r[0];
         bf[2 * nj][1] = r[1];
         bf[2 * nj + 1][0] = r[2];
@@ -150,8 +152,7 @@ struct Mainloop {
 #pragma unroll
       for (int mi = 0; mi < C::kMI; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < C::kNI; ++ni)
-          mma_16816<kBf16>(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+        for (int ni = 0; ni < C::kNI; ++ni) Mma::mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
     }
   }
 };
