@@ -54,4 +54,14 @@ const Algorithm& choose_algorithm(const Problem& problem, Device device, bool ne
 // Every registered algorithm, in the planner's order (src/algorithm_list.cpp).
 const std::vector<const Algorithm*>& algorithms();
 
+// The registered algorithm of that name, or nullptr.
+const Algorithm* find_algorithm(const std::string& name);
+
+// A contiguous [N, OD, OH, OW, O] view of `data` shaped as the problem's output (scratch and
+// fp32 accumulators).
+inline View5 contiguous_output(const Problem& p, void* data) {
+  const int64_t w = p.o, h = p.out[2] * w, d = p.out[1] * h, n = p.out[0] * d;
+  return View5{data, {p.n, p.out[0], p.out[1], p.out[2], p.o}, {n, d, h, w, 1}};
+}
+
 }  // namespace vconv

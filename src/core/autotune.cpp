@@ -27,12 +27,6 @@ Cache& cache() {
   return c;
 }
 
-const Algorithm* find(const std::string& name) {
-  for (const Algorithm* a : algorithms())
-    if (name == a->name()) return a;
-  return nullptr;
-}
-
 void warn(const std::string& path, const std::string& why) {
   std::cerr << "vconv: warning: ignoring autotune cache '" << path << "': " << why << "\n";
 }
@@ -66,7 +60,7 @@ void load_file(Cache& c) {
       warn(path, "line " + std::to_string(number) + " holds no valid problem");
       continue;
     }
-    if (!find(algo)) {
+    if (!find_algorithm(algo)) {
       warn(path, "line " + std::to_string(number) + " names unknown algorithm '" + algo + "'");
       continue;
     }
@@ -85,6 +79,12 @@ void append_file(const std::string& problem, const std::string& device, const st
   }
   if (fresh) f << kHeader << "\n";
   f << problem << "\t" << device << "\t" << algo << "\n";
+}
+
+// Whether `a` can run these arguments: the problem, the options and the tensors (as conv() asks).
+bool usable(const Algorithm& a, const ConvArgs& args) {
+  return a.why_not(args.problem, args.device).empty() &&
+         a.why_not_options(args.problem, args.options).empty() && a.why_not_args(args).empty();
 }
 
 double time_ms(const Algorithm& algo, const ConvArgs& args) {
@@ -120,23 +120,20 @@ const Algorithm& autotuned_algorithm(const ConvArgs& args) {
     if (!c.file_loaded) load_file(c);
     auto it = c.winners.find(key + " @ " + device);
     if (it != c.winners.end()) {
-      const Algorithm* a = find(it->second);
-      if (a && a->why_not(p, args.device).empty()) return *a;
+      const Algorithm* a = find_algorithm(it->second);
+      if (a && usable(*a, args)) return *a;
     }
   }
   // Measure on the caller's input and weight, writing a contiguous scratch output.
   std::vector<char> scratch(
       static_cast<size_t>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o * dtype_size(p.dtype)));
-  View5 out{
-      scratch.data(),
-      {p.n, p.out[0], p.out[1], p.out[2], p.o},
-      {p.out[0] * p.out[1] * p.out[2] * p.o, p.out[1] * p.out[2] * p.o, p.out[2] * p.o, p.o, 1}};
   Options quiet = args.options;
   quiet.accumulate = false;
-  const ConvArgs trial{p, args.input, args.weight, out, args.device, quiet, p.dtype};
+  const ConvArgs trial{p,           args.input, args.weight, contiguous_output(p, scratch.data()),
+                       args.device, quiet,      p.dtype};
   std::vector<const Algorithm*> valid;
   for (const Algorithm* a : algorithms())
-    if (a->why_not(p, args.device).empty()) valid.push_back(a);
+    if (usable(*a, args)) valid.push_back(a);
   const Algorithm* best = nullptr;
   double best_ms = 0;
   for (const Algorithm* a : valid) {

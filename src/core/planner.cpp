@@ -10,11 +10,17 @@
 #include "vconv/error.h"
 
 namespace vconv {
-namespace {
-
 const Algorithm* find_algorithm(const std::string& name) {
   for (const Algorithm* a : algorithms())
     if (name == a->name()) return a;
+  return nullptr;
+}
+
+namespace {
+
+// The algorithm of that name; an unknown name is the caller's error.
+const Algorithm* algorithm_named(const std::string& name) {
+  if (const Algorithm* a = find_algorithm(name)) return a;
   std::string known;
   for (const Algorithm* a : algorithms())
     known += std::string(known.empty() ? "" : ", ") + a->name();
@@ -80,7 +86,7 @@ Plan plan_conv(const Problem& problem, Device device, const Options& options) {
   for (const Candidate& c : plan.candidates)
     if (c.valid && (!best || c.estimate_ms < best->estimate_ms)) best = &c;
   if (!options.algorithm.empty()) {
-    const Algorithm* forced = find_algorithm(options.algorithm);
+    const Algorithm* forced = algorithm_named(options.algorithm);
     std::string why = forced->why_not(problem, device);
     if (why.empty()) why = forced->why_not_options(problem, options);
     if (!why.empty())
@@ -146,7 +152,7 @@ void conv(const TensorView& input, const TensorView& weight, const TensorView& o
     return;
   }
   const Plan plan = plan_conv(a.problem, input.device, options);
-  const Algorithm* chosen = find_algorithm(plan.algorithm);
+  const Algorithm* chosen = algorithm_named(plan.algorithm);
   const std::string why = chosen->why_not_args(args);
   if (why.empty()) return chosen->run(args);
   if (!options.algorithm.empty())
@@ -155,10 +161,10 @@ void conv(const TensorView& input, const TensorView& weight, const TensorView& o
   const Candidate* next = nullptr;
   for (const Candidate& c : plan.candidates)
     if (c.valid && c.name != plan.algorithm && (!next || c.estimate_ms < next->estimate_ms) &&
-        find_algorithm(c.name)->why_not_args(args).empty())
+        algorithm_named(c.name)->why_not_args(args).empty())
       next = &c;
   if (!next) throw Error("no algorithm takes these tensors: " + plan.algorithm + ": " + why);
-  find_algorithm(next->name)->run(args);
+  algorithm_named(next->name)->run(args);
 }
 
 void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,

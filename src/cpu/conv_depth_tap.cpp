@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/index_map.h"
+#include "core/row_grid.h"
 #include "cpu/convert.h"
 #include "cpu/cost_model.h"
 
@@ -79,23 +80,16 @@ double DepthTapAlgorithm::estimate_ms(const Problem& p, Device device) const {
 void DepthTapAlgorithm::run(const ConvArgs& a) const {
   const Problem& p = a.problem;
   // The fp32 accumulator: the output itself when it is fp32, else a contiguous buffer.
-  View5 acc = a.output;
-  std::vector<float> buffer;
   const bool own_buffer = a.output_dtype != DType::f32;
-  if (own_buffer) {
-    buffer.resize(static_cast<size_t>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o));
-    acc.data = buffer.data();
-    acc.strides = {p.out[0] * p.out[1] * p.out[2] * p.o, p.out[1] * p.out[2] * p.o, p.out[2] * p.o,
-                   p.o, 1};
-  }
+  std::vector<float> buffer(
+      own_buffer ? static_cast<size_t>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o) : 0);
+  const View5 acc = own_buffer ? contiguous_output(p, buffer.data()) : a.output;
+  const RowGrid grid = RowGrid::whole(p);
   // Start from the output (accumulate) or zero; every tap then accumulates with beta = 1.
   const int64_t pixels = p.n * p.out[0] * p.out[1] * p.out[2];
-  std::vector<float> row(static_cast<size_t>(p.o));
-#pragma omp parallel for firstprivate(row) schedule(static)
+#pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < pixels; ++r) {
-    const int64_t ow = r % p.out[2], oh = r / p.out[2] % p.out[1],
-                  od = r / (p.out[2] * p.out[1]) % p.out[0],
-                  n = r / (p.out[2] * p.out[1] * p.out[0]);
+    const auto [n, od, oh, ow] = grid.coord(r);
     float* dst = static_cast<float*>(acc.data) + acc.offset(n, od, oh, ow, 0);
     if (a.options.accumulate && own_buffer) {
       load_f32(a.output_dtype,
@@ -132,9 +126,7 @@ void DepthTapAlgorithm::run(const ConvArgs& a) const {
   if (own_buffer) {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < pixels; ++r) {
-      const int64_t ow = r % p.out[2], oh = r / p.out[2] % p.out[1],
-                    od = r / (p.out[2] * p.out[1]) % p.out[0],
-                    n = r / (p.out[2] * p.out[1] * p.out[0]);
+      const auto [n, od, oh, ow] = grid.coord(r);
       store_f32(a.output_dtype, buffer.data() + r * p.o, p.o,
                 byte_ptr(a.output.data, a.output.offset(n, od, oh, ow, 0), a.output_dtype), false);
     }

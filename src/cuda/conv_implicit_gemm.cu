@@ -96,10 +96,9 @@ __global__ void accumulator_kernel(float* acc, TensorRef out, Geometry geo, int6
   const int64_t total = geo.n * geo.out[0] * geo.out[1] * geo.out[2] * o;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t c = i % o, r = i / o;
-    const int64_t ow = r % geo.out[2], oh = r / geo.out[2] % geo.out[1],
-                  od = r / (geo.out[2] * geo.out[1]) % geo.out[0],
-                  n = r / (geo.out[2] * geo.out[1] * geo.out[0]);
+    int64_t n, od, oh, ow;
+    decode_row(geo, i / o, n, od, oh, ow);
+    const int64_t c = i % o;
     T* dst = static_cast<T*>(out.data) + out.offset(n, od, oh, ow, c);
     if (load)
       acc[i] = from_zero ? 0.0f : to_float(*dst);
@@ -185,10 +184,7 @@ void DepthTap2dAlgorithm::run(const ConvArgs& a) const {
   DeviceScope scope(a.device.index);
   const auto stream = static_cast<cudaStream_t>(a.options.stream);
   StreamBuffer acc(size_t(p.n * p.out[0] * p.out[1] * p.out[2] * p.o * 4), stream);
-  View5 acc_view{
-      acc.get<float>(),
-      {p.n, p.out[0], p.out[1], p.out[2], p.o},
-      {p.out[0] * p.out[1] * p.out[2] * p.o, p.out[1] * p.out[2] * p.o, p.out[2] * p.o, p.o, 1}};
+  const View5 acc_view = contiguous_output(p, acc.get<float>());
   accumulator_pass(a, acc.get<float>(), true, stream);
   // One launch per depth tap, each adding its 2D conv over the frame-shifted input into fp32.
   for (int kd = 0; kd < p.k[0]; ++kd)

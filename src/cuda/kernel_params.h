@@ -44,6 +44,15 @@ inline Geometry geometry(const Problem& p) {
   return g;
 }
 
+// (n, od, oh, ow) of output row `row` (rows run over [N, OD, OH, OW] in order).
+VCONV_HOST_DEVICE inline void decode_row(const Geometry& g, int64_t row, int64_t& n, int64_t& od,
+                                         int64_t& oh, int64_t& ow) {
+  ow = row % g.out[2];
+  oh = row / g.out[2] % g.out[1];
+  od = row / (g.out[2] * g.out[1]) % g.out[0];
+  n = row / (g.out[2] * g.out[1] * g.out[0]);
+}
+
 // A set of output positions (see core/row_grid.h).
 struct Rows {
   int64_t start[3], step[3], count[3];

@@ -22,14 +22,6 @@ struct LoaderState {
   bool row_ok[2], col_ok[2];
 };
 
-__device__ inline void decode_row(const Geometry& g, int64_t row, int64_t& n, int64_t& od,
-                                  int64_t& oh, int64_t& ow) {
-  ow = row % g.out[2];
-  oh = row / g.out[2] % g.out[1];
-  od = row / (g.out[2] * g.out[1]) % g.out[0];
-  n = row / (g.out[2] * g.out[1] * g.out[0]);
-}
-
 // The position of the next k-block to load, advanced one block per load() (loads run in order).
 struct KBlockIter {
   int tap_d = 0, kh = 0, kw = 0, cb = 0;
