@@ -79,7 +79,8 @@ TEST(CudaSmall, EveryDtypeAndFp32Mode) {
   for (const char* dt : {"f32", "f16", "bf16"})
     for (const char* rest :
          {" n=2 in=9x20x24 c=32 o=48 k=3x3x3 p=2:0x1x1", " in=5x16x16 c=64 o=64 k=1x1x1",
-          " in=7x10x12 c=24 o=16 k=3x1x1 p=2:0x0x0 pm=replicate"})
+          " in=7x10x12 c=24 o=16 k=3x1x1 p=2:0x0x0 pm=replicate",
+          " in=6x18x20 c=40 o=3 k=3x3x3 p=2:0x1x1"})
       for (auto mode : {vconv::Fp32Math::exact, vconv::Fp32Math::tf32}) {
         const Problem p = vconv::parse_problem(std::string(dt) + rest);
         for (const auto& algo : cuda_algorithms(p, mode)) {

@@ -5,7 +5,8 @@
 #
 # That machine reaches no package registry: the Debian packages the build needs travel in .deps/
 # (fetched here with tools/fetch_gpu_deps.sh, ignored by git, named in the device call's carry).
-# STEPS (default: all) picks steps by name: build gpu sanitizer verify bench cpu.
+# STEPS picks steps by name: build gpu sanitizer verify bench vae cpu (default: all but vae,
+# the long run of the whole vae suite).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/vconv-gpu-out}
@@ -56,19 +57,21 @@ want verify && step "verify --device cuda" verify.log "$cli" verify --device cud
 if want bench; then
   step "bench seed bf16" bench_seed.log "$cli" bench --suite seed --device cuda --json "$OUT/seed.json"
   step "bench seed f32 exact" bench_seed_f32.log "$cli" bench --suite seed --device cuda --dtype f32 \
-    --algo cuda_gemm_fallback --json "$OUT/seed_f32.json"
+    --algo cuda_implicit_gemm,cuda_gemm_fallback --json "$OUT/seed_f32.json"
   step "bench seed f32 tf32" bench_seed_tf32.log "$cli" bench --suite seed --device cuda --dtype f32 \
-    --fp32-math tf32 --algo cuda_gemm_fallback --json "$OUT/seed_tf32.json"
-  step "bench vae bf16" bench_vae.log "$cli" bench --suite vae --device cuda --algo cuda_implicit_gemm \
-    --json "$OUT/vae.json"
+    --fp32-math tf32 --algo cuda_implicit_gemm,cuda_gemm_fallback --json "$OUT/seed_tf32.json"
+  step "bench output_conv bf16" bench_output_conv.log "$cli" bench --suite output_conv --device cuda \
+    --algo cuda_implicit_gemm,cuda_implicit_gemm_narrow --json "$OUT/output_conv.json"
 fi
+want vae && step "bench vae bf16" bench_vae.log "$cli" bench --suite vae --device cuda \
+  --algo cuda_implicit_gemm --json "$OUT/vae.json"
 want cpu && step "cpu tests (ctest)" ctest_cpu.log ctest --test-dir "$build" --output-on-failure -j 8 -LE gpu
 
 echo "== gpu"; cat "$OUT/gpu.txt"
 for f in gpu_tests sanitizer verify; do
   [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAIL|ERROR SUMMARY|failures" "$OUT/$f.log" | head -20; }
 done
-for f in bench_seed bench_seed_f32 bench_seed_tf32 bench_vae; do
+for f in bench_seed bench_seed_f32 bench_seed_tf32 bench_output_conv bench_vae; do
   [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -vE "^(bf16|f32|f16) .*(reference)" "$OUT/$f.log" | cut -c1-160; }
 done
 echo "== summary"; printf '%s\n' "${summary[@]}"

@@ -36,7 +36,8 @@ class Algorithm {
   // Empty when this algorithm can run `problem` on `device`, else the reason it cannot.
   virtual std::string why_not(const Problem& problem, Device device) const = 0;
   // Estimated run time in milliseconds; called only where why_not() is empty.
-  virtual double estimate_ms(const Problem& problem, Device device) const = 0;
+  virtual double estimate_ms(const Problem& problem, Device device,
+                             const Options& options) const = 0;
   virtual void run(const ConvArgs& args) const = 0;
   // Empty when the options suit this algorithm (Options::fp32_math), else why not.
   virtual std::string why_not_options(const Problem&, const Options&) const { return {}; }
@@ -49,7 +50,9 @@ class Algorithm {
 
 // The valid algorithm with the smallest estimate, for algorithms that run a sub-problem (the 2D
 // convs under depth_tap). Throws vconv::Error when none is valid.
-const Algorithm& choose_algorithm(const Problem& problem, Device device, bool need_f32_output);
+// Options say the math (fp32_math) the estimates assume.
+const Algorithm& choose_algorithm(const Problem& problem, Device device, const Options& options,
+                                  bool need_f32_output);
 
 // Every registered algorithm, in the planner's order (src/algorithm_list.cpp).
 const std::vector<const Algorithm*>& algorithms();

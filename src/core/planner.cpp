@@ -73,7 +73,7 @@ std::vector<Candidate> conv_candidates(const Problem& problem, Device device,
     c.why_not = a->why_not(problem, device);
     if (c.why_not.empty()) c.why_not = a->why_not_options(problem, options);
     c.valid = c.why_not.empty();
-    if (c.valid) c.estimate_ms = a->estimate_ms(problem, device);
+    if (c.valid) c.estimate_ms = a->estimate_ms(problem, device, options);
     list.push_back(c);
   }
   return list;
@@ -119,13 +119,15 @@ Plan plan_conv(const Problem& problem, Device device, const Options& options) {
   return plan;
 }
 
-const Algorithm& choose_algorithm(const Problem& problem, Device device, bool need_f32_output) {
+const Algorithm& choose_algorithm(const Problem& problem, Device device, const Options& options,
+                                  bool need_f32_output) {
   const Algorithm* best = nullptr;
   double best_ms = std::numeric_limits<double>::infinity();
   for (const Algorithm* a : algorithms()) {
     if (need_f32_output && !a->accepts_f32_output()) continue;
     if (!a->why_not(problem, device).empty()) continue;
-    const double ms = a->estimate_ms(problem, device);
+    if (!a->why_not_options(problem, options).empty()) continue;
+    const double ms = a->estimate_ms(problem, device, options);
     if (!best || ms < best_ms) {
       best = a;
       best_ms = ms;

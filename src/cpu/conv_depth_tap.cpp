@@ -61,7 +61,8 @@ std::string DepthTapAlgorithm::why_not(const Problem& p, Device device) const {
   return {};
 }
 
-double DepthTapAlgorithm::estimate_ms(const Problem& p, Device device) const {
+double DepthTapAlgorithm::estimate_ms(const Problem& p, Device device,
+                                      const Options& options) const {
   double ms = 0;
   for (int64_t kd = 0; kd < p.k[0]; ++kd) {
     int64_t frames = 0;
@@ -69,7 +70,7 @@ double DepthTapAlgorithm::estimate_ms(const Problem& p, Device device) const {
     for (const FrameRun& r : runs) frames += r.len;
     if (frames == 0) continue;
     const Problem sub = frame_problem(p, frames);
-    ms += choose_algorithm(sub, device, true).estimate_ms(sub, device) +
+    ms += choose_algorithm(sub, device, options, true).estimate_ms(sub, device, options) +
           cost::kCallOverheadMs * static_cast<double>(runs.size());
   }
   // Zeroing (or loading) the fp32 accumulator, and rounding it once when the output is not fp32.
@@ -107,7 +108,7 @@ void DepthTapAlgorithm::run(const ConvArgs& a) const {
     const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;  // the depth axis is mirrored too
     for (const FrameRun& r : frame_runs(p, kd)) {
       const Problem sub = frame_problem(p, r.len);
-      const Algorithm& algo = choose_algorithm(sub, a.device, true);
+      const Algorithm& algo = choose_algorithm(sub, a.device, a.options, true);
       // Frame-shifted views: frames of the run are one batch dimension at stride * frame stride.
       View5 in = a.input, w = a.weight, out = acc;
       in.data = byte_ptr(a.input.data, a.input.offset(r.n, r.src0, 0, 0, 0), p.dtype);

@@ -15,7 +15,7 @@ class DepthTapAlgorithm final : public Algorithm {
  public:
   const char* name() const override { return "depth_tap"; }
   std::string why_not(const Problem& problem, Device device) const override;
-  double estimate_ms(const Problem& problem, Device device) const override;
+  double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   bool accepts_f32_output() const override { return true; }
 };

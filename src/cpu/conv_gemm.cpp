@@ -88,7 +88,7 @@ std::string GemmAlgorithm::why_not(const Problem&, Device device) const {
   return {};
 }
 
-double GemmAlgorithm::estimate_ms(const Problem& p, Device) const {
+double GemmAlgorithm::estimate_ms(const Problem& p, Device, const Options&) const {
   const double k = static_cast<double>(p.k[0] * p.k[1] * p.k[2] * p.cg());
   const double rows = static_cast<double>(p.n * p.out[0] * p.out[1] * p.out[2]);
   // GEMM arithmetic, plus gathering the im2col matrix.

@@ -24,7 +24,7 @@ std::string PointwiseAlgorithm::why_not(const Problem& p, Device device) const {
   return {};
 }
 
-double PointwiseAlgorithm::estimate_ms(const Problem& p, Device) const {
+double PointwiseAlgorithm::estimate_ms(const Problem& p, Device, const Options&) const {
   const double pixels = static_cast<double>(p.n * p.in[0] * p.in[1] * p.in[2]);
   // fp32 inputs are read in place; others are widened first.
   return cost::gemm_ms(p.flops(), static_cast<double>(p.og())) +

@@ -11,7 +11,7 @@ class PointwiseAlgorithm final : public Algorithm {
  public:
   const char* name() const override { return "cpu_pointwise"; }
   std::string why_not(const Problem& problem, Device device) const override;
-  double estimate_ms(const Problem& problem, Device device) const override;
+  double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   bool accepts_f32_output() const override { return true; }
 };

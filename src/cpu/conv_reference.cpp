@@ -63,7 +63,7 @@ std::string ReferenceAlgorithm::why_not(const Problem&, Device device) const {
   return {};
 }
 
-double ReferenceAlgorithm::estimate_ms(const Problem& problem, Device) const {
+double ReferenceAlgorithm::estimate_ms(const Problem& problem, Device, const Options&) const {
   return problem.flops() / (cost::kReferenceGflops * 1e6);
 }
 

@@ -9,7 +9,7 @@ class ReferenceAlgorithm final : public Algorithm {
  public:
   const char* name() const override { return "reference"; }
   std::string why_not(const Problem& problem, Device device) const override;
-  double estimate_ms(const Problem& problem, Device device) const override;
+  double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
 };
 

@@ -183,7 +183,7 @@ std::string WinogradAlgorithm<M>::why_not(const Problem& p, Device device) const
 }
 
 template <int M>
-double WinogradAlgorithm<M>::estimate_ms(const Problem& p, Device) const {
+double WinogradAlgorithm<M>::estimate_ms(const Problem& p, Device, const Options&) const {
   constexpr double A = WinogradF3<M>::kAlpha;
   const double tiles = static_cast<double>(tiles_of<M>(p).count) * p.groups;
   const double kdim = static_cast<double>(p.k[0] * p.cg());

@@ -11,7 +11,7 @@ class GemmFallbackAlgorithm final : public Algorithm {
  public:
   const char* name() const override { return "cuda_gemm_fallback"; }
   std::string why_not(const Problem& problem, Device device) const override;
-  double estimate_ms(const Problem& problem, Device device) const override;
+  double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
 };
 

@@ -7,8 +7,9 @@
 namespace vconv::cuda {
 namespace {
 
+using implicit_gemm::NarrowTile;
 using implicit_gemm::Params;
-using implicit_gemm::TileConfig;
+using implicit_gemm::WideTile;
 
 std::string why_not_problem(const Problem& p, Device device) {
   if (device.type != DeviceType::cuda) return "runs on CUDA devices only";
@@ -18,16 +19,9 @@ std::string why_not_problem(const Problem& p, Device device) {
   const int64_t chunk = 16 / dtype_size(p.dtype);
   if (p.cg() % chunk != 0)
     return "needs C/groups divisible by " + std::to_string(chunk) + " (16-byte copies)";
-  if (p.k[0] > TileConfig::kMaxSkippableTaps)
-    return "needs kernel depth <= " + std::to_string(TileConfig::kMaxSkippableTaps);
+  if (p.k[0] > WideTile::kMaxSkippableTaps)
+    return "needs kernel depth <= " + std::to_string(WideTile::kMaxSkippableTaps);
   if (p.groups > 65535) return "needs groups <= 65535 (grid z)";
-  return {};
-}
-
-// fp32 runs here only in TF32 mode; exact fp32 goes to cuda_gemm_fallback.
-std::string why_not_math(const Problem& p, const Options& o) {
-  if (p.dtype == DType::f32 && o.fp32_math == Fp32Math::exact)
-    return "fp32 with Options::fp32_math = exact (this kernel multiplies fp32 in TF32)";
   return {};
 }
 
@@ -59,10 +53,9 @@ Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end, 
                 accumulate};
 }
 
-template <typename Mma, typename Out>
+template <typename C, typename Mma, typename Out>
 void launch(const Params& prm, int64_t groups, cudaStream_t stream) {
-  using C = TileConfig;
-  auto kernel = implicit_gemm::conv_kernel<Mma, Out>;
+  auto kernel = implicit_gemm::conv_kernel<C, Mma, Out>;
   VCONV_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
   const dim3 grid(static_cast<unsigned>((prm.m + C::kBM - 1) / C::kBM),
@@ -72,19 +65,22 @@ void launch(const Params& prm, int64_t groups, cudaStream_t stream) {
   VCONV_CUDA_CHECK_LAUNCH();
 }
 
-// Dispatch on the input type; the output is the input's type or an fp32 accumulator.
-template <bool kF32Out>
-void launch_for(DType t, const Params& prm, int64_t groups, cudaStream_t stream) {
+// Dispatch on the input type and fp32 mode; the output is the input's type or an fp32
+// accumulator.
+template <typename C, bool kF32Out>
+void launch_for(DType t, Fp32Math math, const Params& prm, int64_t groups, cudaStream_t stream) {
   using implicit_gemm::MmaBf16;
   using implicit_gemm::MmaF16;
   using implicit_gemm::MmaTf32;
+  using implicit_gemm::MmaTf32x3;
   switch (t) {
     case DType::bf16:
-      return launch<MmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(prm, groups, stream);
+      return launch<C, MmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(prm, groups, stream);
     case DType::f16:
-      return launch<MmaF16, std::conditional_t<kF32Out, float, Half>>(prm, groups, stream);
+      return launch<C, MmaF16, std::conditional_t<kF32Out, float, Half>>(prm, groups, stream);
     case DType::f32:
-      return launch<MmaTf32, float>(prm, groups, stream);
+      if (math == Fp32Math::tf32) return launch<C, MmaTf32, float>(prm, groups, stream);
+      return launch<C, MmaTf32x3, float>(prm, groups, stream);
   }
 }
 
@@ -130,25 +126,23 @@ std::string ImplicitGemmAlgorithm::why_not(const Problem& p, Device device) cons
   return why_not_problem(p, device);
 }
 
-std::string ImplicitGemmAlgorithm::why_not_options(const Problem& p, const Options& o) const {
-  return why_not_math(p, o);
-}
-
 std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {
   return why_not_args_of(a);
 }
 
-double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device) const {
-  // Tensor-core rate reached by this mma.sync kernel, less when channel blocks are partly empty.
-  const int64_t kbk = TileConfig::kRowBytes / dtype_size(p.dtype);
+double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Options& o) const {
+  // The rate this kernel reaches with full tiles, less when channel blocks or output-channel
+  // tiles are partly empty.
+  const int64_t kbk = WideTile::kRowBytes / dtype_size(p.dtype);
+  const int64_t bn = shape_ == TileShape::wide ? WideTile::kBN : NarrowTile::kBN;
   const double fill =
       static_cast<double>(p.cg()) / static_cast<double>((p.cg() + kbk - 1) / kbk * kbk);
   const double ofill =
-      static_cast<double>(p.og()) /
-      static_cast<double>((p.og() + TileConfig::kBN - 1) / TileConfig::kBN * TileConfig::kBN);
-  const double tflops =
-      p.dtype == DType::f32 ? cost::kImplicitGemmTf32Tflops : cost::kImplicitGemmTflops;
-  return p.flops() / (tflops * 1e9 * fill * ofill) + cost::kLaunchMs;
+      static_cast<double>(p.og()) / static_cast<double>((p.og() + bn - 1) / bn * bn);
+  return p.flops() /
+             (cost::implicit_gemm_tflops(p.dtype, o.fp32_math, shape_ == TileShape::narrow) * 1e9 *
+              fill * ofill) +
+         cost::kLaunchMs;
 }
 
 void ImplicitGemmAlgorithm::run(const ConvArgs& a) const {
@@ -156,7 +150,12 @@ void ImplicitGemmAlgorithm::run(const ConvArgs& a) const {
   const auto stream = static_cast<cudaStream_t>(a.options.stream);
   const Params prm =
       params_of(a, a.output, 0, static_cast<int>(a.problem.k[0]), a.options.accumulate);
-  launch_for<false>(a.problem.dtype, prm, a.problem.groups, stream);
+  const DType t = a.problem.dtype;
+  const Fp32Math math = a.options.fp32_math;
+  if (shape_ == TileShape::wide)
+    launch_for<WideTile, false>(t, math, prm, a.problem.groups, stream);
+  else
+    launch_for<NarrowTile, false>(t, math, prm, a.problem.groups, stream);
 }
 
 std::string DepthTap2dAlgorithm::why_not(const Problem& p, Device device) const {
@@ -164,18 +163,14 @@ std::string DepthTap2dAlgorithm::why_not(const Problem& p, Device device) const 
   return why_not_problem(p, device);
 }
 
-std::string DepthTap2dAlgorithm::why_not_options(const Problem& p, const Options& o) const {
-  return why_not_math(p, o);
-}
-
 std::string DepthTap2dAlgorithm::why_not_args(const ConvArgs& a) const {
   return why_not_args_of(a);
 }
 
-double DepthTap2dAlgorithm::estimate_ms(const Problem& p, Device device) const {
+double DepthTap2dAlgorithm::estimate_ms(const Problem& p, Device device, const Options& o) const {
   // The same arithmetic in KD launches, plus an fp32 accumulator written and read per tap.
   const double acc_bytes = static_cast<double>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o) * 4.0;
-  return ImplicitGemmAlgorithm().estimate_ms(p, device) +
+  return ImplicitGemmAlgorithm(TileShape::wide).estimate_ms(p, device, o) +
          p.k[0] * (cost::memory_ms(2 * acc_bytes) + cost::kLaunchMs);
 }
 
@@ -188,7 +183,8 @@ void DepthTap2dAlgorithm::run(const ConvArgs& a) const {
   accumulator_pass(a, acc.get<float>(), true, stream);
   // One launch per depth tap, each adding its 2D conv over the frame-shifted input into fp32.
   for (int kd = 0; kd < p.k[0]; ++kd)
-    launch_for<true>(p.dtype, params_of(a, acc_view, kd, kd + 1, true), p.groups, stream);
+    launch_for<WideTile, true>(p.dtype, a.options.fp32_math,
+                               params_of(a, acc_view, kd, kd + 1, true), p.groups, stream);
   accumulator_pass(a, acc.get<float>(), false, stream);
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 // cuda_implicit_gemm: forward convolution on tensor cores (mma.sync, sm_80 and newer) for bf16 and
-// f16 inputs, and fp32 inputs under Options::fp32_math = tf32, with fp32 accumulation. 3D is a loop
+// f16 inputs, and fp32 inputs in TF32 (Options::fp32_math = tf32) or at fp32 accuracy through
+// three TF32 products per multiply (exact), with fp32 accumulation. 3D is a loop
 // over depth taps inside the kernel: for each output tile, for each depth tap kd (skipped when it
 // reads zero padding for the whole tile), for each (kh, kw, channel block), accumulate in
 // registers. Input frames come from the index map (batch, depth stride, dilation, padding in every
 // mode), the same function as the CPU depth_tap. One rounding to the output type at the end;
-// `accumulate` adds to the output.
+// `accumulate` adds to the output. 128 x 128 output tiles; cuda_implicit_gemm_narrow is the same
+// kernel with 128 x 16 tiles, for convs with few output channels per group.
 //
 // cuda_depth_tap_2d: the seed's algorithm literally, as a baseline: KD launches of the same
 // kernel, one depth tap each, accumulating into an fp32 buffer that is rounded once at the end.
@@ -13,23 +15,30 @@
 
 namespace vconv::cuda {
 
+// The output tile of the implicit-GEMM kernel (implicit_gemm/tile_config.h).
+enum class TileShape { wide, narrow };
+
 class ImplicitGemmAlgorithm final : public Algorithm {
  public:
-  const char* name() const override { return "cuda_implicit_gemm"; }
+  explicit ImplicitGemmAlgorithm(TileShape shape) : shape_(shape) {}
+  const char* name() const override {
+    return shape_ == TileShape::wide ? "cuda_implicit_gemm" : "cuda_implicit_gemm_narrow";
+  }
   std::string why_not(const Problem& problem, Device device) const override;
-  double estimate_ms(const Problem& problem, Device device) const override;
+  double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
-  std::string why_not_options(const Problem& problem, const Options& options) const override;
   std::string why_not_args(const ConvArgs& args) const override;
+
+ private:
+  TileShape shape_;
 };
 
 class DepthTap2dAlgorithm final : public Algorithm {
  public:
   const char* name() const override { return "cuda_depth_tap_2d"; }
   std::string why_not(const Problem& problem, Device device) const override;
-  double estimate_ms(const Problem& problem, Device device) const override;
+  double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
-  std::string why_not_options(const Problem& problem, const Options& options) const override;
   std::string why_not_args(const ConvArgs& args) const override;
 };
 

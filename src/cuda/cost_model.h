@@ -7,8 +7,13 @@
 namespace vconv::cuda::cost {
 
 constexpr double kLaunchMs = 0.005;
-constexpr double kImplicitGemmTflops = 230.0;      // cuda_implicit_gemm, bf16/f16, full tiles
-constexpr double kImplicitGemmTf32Tflops = 100.0;  // cuda_implicit_gemm, TF32 (not yet measured)
+// cuda_implicit_gemm with full 128 x 128 tiles: 213-254 TFLOP/s in bf16, 101-106 in TF32; exact
+// fp32 (three TF32 products) not yet measured. The narrow 128 x 16 tile loads as much A per MMA
+// as it computes (shared-memory bound): assumed at 0.4x the wide rate, not yet measured.
+inline double implicit_gemm_tflops(DType t, Fp32Math math, bool narrow) {
+  const double wide = t != DType::f32 ? 230.0 : math == Fp32Math::tf32 ? 100.0 : 40.0;
+  return narrow ? 0.4 * wide : wide;
+}
 
 // cuda_gemm_fallback end to end (im2col, cuBLAS, store): measured 18-37 TFLOP/s in bf16,
 // 13-22 in exact fp32, 17-33 with TF32.

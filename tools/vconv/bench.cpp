@@ -136,8 +136,9 @@ struct PlanSummary {
 };
 
 // Prints how the planner's choice compares with the fastest algorithm measured on this case.
-void report_plan(const Problem& p, Device dev, const std::vector<Row>& rows, PlanSummary& summary) {
-  const std::string chosen = plan_conv(p, dev).algorithm;
+void report_plan(const Problem& p, Device dev, const Options& options, const std::vector<Row>& rows,
+                 PlanSummary& summary) {
+  const std::string chosen = plan_conv(p, dev, options).algorithm;
   const Row* fastest = nullptr;
   const Row* planned = nullptr;
   const Row* cudnn = nullptr;
@@ -158,6 +159,18 @@ void report_plan(const Problem& p, Device dev, const std::vector<Row>& rows, Pla
   std::printf("\n");
 }
 
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> items;
+  size_t begin = 0;
+  while (begin <= list.size()) {
+    const size_t end = std::min(list.find(',', begin), list.size());
+    if (end > begin) items.push_back(list.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  if (items.empty()) throw Error("--algo: empty list, expected names separated by commas");
+  return items;
+}
+
 void bench(const BenchArgs& a) {
   if (a.device != "cpu" && a.device != "cuda" && a.device != "auto")
     throw Error("--device: '" + a.device + "', expected cpu, cuda or auto");
@@ -165,6 +178,8 @@ void bench(const BenchArgs& a) {
   if (a.fp32_math != "exact" && a.fp32_math != "tf32")
     throw Error("--fp32-math: '" + a.fp32_math + "', expected exact or tf32");
   const Fp32Math math = a.fp32_math == "tf32" ? Fp32Math::tf32 : Fp32Math::exact;
+  Options plan_options;
+  plan_options.fp32_math = math;
   Device dev = a.device == "cuda" ? Device::cuda(0) : Device::cpu();
   if (a.device == "auto" && cuda_device_count() > 0) {
     // The GPU when one is present and some registered algorithm runs there.
@@ -197,14 +212,14 @@ void bench(const BenchArgs& a) {
     std::vector<std::string> algos;
     if (a.algo == "all") {
       // The reference first, so that its output checks the others on the full case.
-      for (const Candidate& cand : plan_conv(p, dev).candidates)
+      for (const Candidate& cand : plan_conv(p, dev, plan_options).candidates)
         if (cand.valid)
           algos.insert(cand.name == "reference" ? algos.begin() : algos.end(), cand.name);
     } else {
-      algos.push_back(a.algo);
+      algos = split_list(a.algo);
     }
     const std::vector<Row> rows = bench_case(p, algos, dev, math, rng);
-    if (a.algo == "all") report_plan(p, dev, rows, plan_summary);
+    if (algos.size() > 1) report_plan(p, dev, plan_options, rows, plan_summary);
     for (const Row& r : rows) {
       char err[32] = "-";
       if (r.rel_error >= 0) std::snprintf(err, sizeof err, "%.2e", r.rel_error);
@@ -241,7 +256,8 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--suite", args->suite, "seed, vae or a suite file");
   cmd->add_option("--device", args->device, "cpu|cuda (default: the GPU when present)");
   cmd->add_option("--dtype", args->dtype, "f32|f16|bf16 (default: each case's own)");
-  cmd->add_option("--algo", args->algo, "an algorithm name, or all (every valid one)");
+  cmd->add_option("--algo", args->algo,
+                  "all (every valid one), or algorithm names separated by commas");
   cmd->add_option("--json", args->json, "write one record per (case, algorithm) to FILE");
   cmd->add_option("--fp32-math", args->fp32_math, "exact|tf32: how fp32 is multiplied on the GPU");
   cmd->add_flag("--no-scale", args->no_scale, "run the cases at full size on the CPU too");

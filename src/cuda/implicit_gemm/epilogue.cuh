@@ -6,7 +6,7 @@
 
 namespace vconv::cuda::implicit_gemm {
 
-template <typename Out>
+template <typename C, typename Out>
 __device__ inline void store_tile(const Params& p, int64_t m0, int64_t n0, int64_t g,
                                   const float (&acc)[C::kMI][C::kNI][4]) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;

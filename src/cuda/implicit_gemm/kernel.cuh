@@ -1,14 +1,15 @@
 #pragma once
 // The implicit-GEMM conv kernel: assembles the mainloop's multistage pipeline and the epilogue.
-// Mma is the MMA policy of the input type (MmaBf16, MmaF16, MmaTf32), Out the output element type.
+// Config is the tile shape (tile_config.h), Mma the MMA policy of the input type and fp32 mode
+// (ptx_sm80.cuh), Out the output element type.
 #include "cuda/implicit_gemm/epilogue.cuh"
 
 namespace vconv::cuda::implicit_gemm {
 
-template <typename Mma, typename Out>
-__global__ void __launch_bounds__(C::kThreads, 2) conv_kernel(const Params p) {
+template <typename C, typename Mma, typename Out>
+__global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm) conv_kernel(const Params p) {
   using E = typename Mma::Element;
-  using T = Tile<E>;
+  using T = Tile<C, E>;
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ int taps[C::kMaxSkippableTaps];
   E* smem_a = reinterpret_cast<E*>(smem);
@@ -17,21 +18,22 @@ __global__ void __launch_bounds__(C::kThreads, 2) conv_kernel(const Params p) {
   const int64_t m0 = int64_t(blockIdx.x) * C::kBM;
   const int64_t n0 = int64_t(blockIdx.y) * C::kBN;
   const int64_t g = blockIdx.z;
-  LoaderState s;
-  for (int i = 0; i < 2; ++i) {
-    const int64_t row = m0 + threadIdx.x / 4 + i * 64;
+  LoaderState<C> s;
+  for (int i = 0; i < C::kARows; ++i) {
+    const int64_t row = m0 + threadIdx.x / C::kChunksPerRow + i * C::kRowStep;
     s.row_ok[i] = row < p.m;
     int64_t n, od, oh, ow;
     decode_row(p.geo, s.row_ok[i] ? row : 0, n, od, oh, ow);
     s.batch_offset[i] = n * p.in.stride[0];
     const int64_t o[3] = {od, oh, ow};
     for (int d = 0; d < 3; ++d) s.q0[i][d] = o[d] * p.geo.dim[d].stride - p.geo.dim[d].pad_lo;
-    s.col_ok[i] = n0 + threadIdx.x / 4 + i * 64 < p.geo.og;
   }
+  for (int i = 0; i < C::kBRows; ++i)
+    s.col_ok[i] = n0 + threadIdx.x / C::kChunksPerRow + i * C::kRowStep < p.geo.og;
   const int ntaps = active_depth_taps(p, s, taps);
   const int cblocks = static_cast<int>((p.geo.cg + T::kBK - 1) / T::kBK);
   const int kblocks = ntaps * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks;
-  Mainloop<E> ml{p, s, taps, g, cblocks, smem_a, smem_b, n0, {-1, -1}, 0};
+  Mainloop<C, E> ml{p, s, taps, g, cblocks, smem_a, smem_b, n0, {}, 0};
 
   float acc[C::kMI][C::kNI][4] = {};
   KBlockIter it;
@@ -49,7 +51,7 @@ __global__ void __launch_bounds__(C::kThreads, 2) conv_kernel(const Params p) {
     ml.template compute<Mma>(kb % C::kStages, acc);
   }
   cp_async_wait<0>();
-  store_tile<Out>(p, m0, n0, g, acc);
+  store_tile<C, Out>(p, m0, n0, g, acc);
 }
 
 }  // namespace vconv::cuda::implicit_gemm

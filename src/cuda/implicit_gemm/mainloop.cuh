@@ -11,15 +11,14 @@
 
 namespace vconv::cuda::implicit_gemm {
 
-using C = TileConfig;
-
-// The output rows and output channels this thread copies (two of each per stage). Per row, the
+// The output rows and output channels this thread copies per stage. Per row, the
 // batch offset and, per dimension, the padded-input position of tap 0 (out * stride - pad_lo),
 // so that a tap costs one multiply-add and pad_map() per dimension (input dilation is 1 here,
 // so source_index()'s division is not needed).
+template <typename C>
 struct LoaderState {
-  int64_t batch_offset[2], q0[2][3];
-  bool row_ok[2], col_ok[2];
+  int64_t batch_offset[C::kARows], q0[C::kARows][3];
+  bool row_ok[C::kARows], col_ok[C::kBRows];
 };
 
 // The position of the next k-block to load, advanced one block per load() (loads run in order).
@@ -39,11 +38,12 @@ struct KBlockIter {
 // Depth taps of [kd_begin, kd_end) that some row of this CTA reads real frames through, in
 // shared memory; taps that land in zero padding for every row are skipped. The host keeps
 // kd_end - kd_begin <= kMaxSkippableTaps.
-__device__ inline int active_depth_taps(const Params& p, const LoaderState& s, int* taps) {
+template <typename C>
+__device__ inline int active_depth_taps(const Params& p, const LoaderState<C>& s, int* taps) {
   int active = 0;
   for (int kd = p.kd_begin; kd < p.kd_end; ++kd) {
     bool used = false;
-    for (int i = 0; i < 2; ++i)
+    for (int i = 0; i < C::kARows; ++i)
       used |= s.row_ok[i] &&
               pad_map(s.q0[i][0] + kd * p.geo.dim[0].kdil, p.geo.dim[0].in, p.geo.dim[0].mode) >= 0;
     if (__syncthreads_or(used)) {
@@ -55,11 +55,11 @@ __device__ inline int active_depth_taps(const Params& p, const LoaderState& s, i
   return active;
 }
 
-template <typename E>
+template <typename C, typename E>
 struct Mainloop {
-  using T = Tile<E>;
+  using T = Tile<C, E>;
   const Params& p;
-  const LoaderState& s;
+  const LoaderState<C>& s;
   const int* taps;  // active depth taps
   int64_t g;        // group
   int cblocks;      // channel blocks per tap
@@ -70,17 +70,17 @@ struct Mainloop {
   // Per tap: each copied row's input offset (or -1 where the tap reads zero padding) and the
   // weight offset of the tap, computed when a tap's first channel block loads and reused for its
   // other channel blocks.
-  int64_t row_offset[2];
+  int64_t row_offset[C::kARows];
   int64_t weight_offset;
 
   // Loads the k-block at `it` into `stage` and advances `it`.
   __device__ void load(int stage, KBlockIter& it) {
     const Geometry& geo = p.geo;
-    const int r = threadIdx.x / 4;
+    const int r = threadIdx.x / C::kChunksPerRow, chunk = threadIdx.x % C::kChunksPerRow;
     if (it.cb == 0) {
       const int64_t kd = taps[it.tap_d], kh = it.kh, kw = it.kw;
 #pragma unroll
-      for (int i = 0; i < 2; ++i) {
+      for (int i = 0; i < C::kARows; ++i) {
         const int64_t id =
             pad_map(s.q0[i][0] + kd * geo.dim[0].kdil, geo.dim[0].in, geo.dim[0].mode);
         const int64_t ih =
@@ -98,22 +98,24 @@ struct Mainloop {
       const int64_t ww = geo.flip ? geo.k[2] - 1 - kw : kw;
       weight_offset = wd * p.w.stride[1] + wh * p.w.stride[2] + ww * p.w.stride[3];
     }
-    const int64_t c0 = int64_t(it.cb) * T::kBK + (threadIdx.x % 4) * T::kChunk;
+    const int64_t c0 = int64_t(it.cb) * T::kBK + chunk * T::kChunk;
     const bool c_ok = c0 < geo.cg;
-    E* a = smem_a + stage * C::kBM * T::kLds + r * T::kLds + (threadIdx.x % 4) * T::kChunk;
-    E* b = smem_b + stage * C::kBN * T::kLds + r * T::kLds + (threadIdx.x % 4) * T::kChunk;
+    E* a = smem_a + stage * C::kBM * T::kLds + r * T::kLds + chunk * T::kChunk;
+    E* b = smem_b + stage * C::kBN * T::kLds + r * T::kLds + chunk * T::kChunk;
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < C::kARows; ++i) {
       const bool ok = c_ok && row_offset[i] >= 0;
       const E* src = static_cast<const E*>(p.in.data) + (ok ? row_offset[i] + c0 : 0);
-      cp_async_16(a + i * 64 * T::kLds, src, ok);
+      cp_async_16(a + i * C::kRowStep * T::kLds, src, ok);
     }
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < C::kBRows; ++i) {
+      // A tile narrower than a row step leaves the threads past its last row idle.
+      if (C::kBN % C::kRowStep != 0 && r + i * C::kRowStep >= C::kBN) break;
       const bool ok = s.col_ok[i] && c_ok;
       const E* src = static_cast<const E*>(p.w.data);
-      if (ok) src += (g * geo.og + n0 + r + i * 64) * p.w.stride[0] + weight_offset + c0;
-      cp_async_16(b + i * 64 * T::kLds, src, ok);
+      if (ok) src += (g * geo.og + n0 + r + i * C::kRowStep) * p.w.stride[0] + weight_offset + c0;
+      cp_async_16(b + i * C::kRowStep * T::kLds, src, ok);
     }
     it.advance(geo, cblocks);
   }
@@ -141,10 +143,35 @@ struct Mainloop {
         bf[2 * nj + 1][0] = r[2];
         bf[2 * nj + 1][1] = r[3];
       }
+      if constexpr (Mma::kSplit) {
+        uint32_t bs[C::kNI][2];
 #pragma unroll
-      for (int mi = 0; mi < C::kMI; ++mi)
+        for (int ni = 0; ni < C::kNI; ++ni)
+          for (int j = 0; j < 2; ++j) Mma::split(bf[ni][j], bs[ni][j]);
 #pragma unroll
-        for (int ni = 0; ni < C::kNI; ++ni) Mma::mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+        for (int mi = 0; mi < C::kMI; ++mi) {
+          uint32_t as[4];
+#pragma unroll
+          for (int j = 0; j < 4; ++j) Mma::split(af[mi][j], as[j]);
+#pragma unroll
+          for (int ni = 0; ni < C::kNI; ++ni) {
+            Mma::mma(acc[mi][ni], as, bf[ni][0], bf[ni][1]);
+            Mma::mma(acc[mi][ni], af[mi], bs[ni][0], bs[ni][1]);
+            Mma::mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+          }
+        }
+      } else {
+#pragma unroll
+        for (int mi = 0; mi < C::kMI; ++mi)
+          for (int j = 0; j < 4; ++j) Mma::convert(af[mi][j]);
+#pragma unroll
+        for (int ni = 0; ni < C::kNI; ++ni)
+          for (int j = 0; j < 2; ++j) Mma::convert(bf[ni][j]);
+#pragma unroll
+        for (int mi = 0; mi < C::kMI; ++mi)
+#pragma unroll
+          for (int ni = 0; ni < C::kNI; ++ni) Mma::mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+      }
     }
   }
 };

@@ -46,11 +46,15 @@ __device__ inline void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t
   }
 }
 
-// The MMA of each input type, with its element storage type and k per instruction:
-// m16n8k16 for bf16 and f16, m16n8k8 for TF32 (fp32 operands rounded to TF32 first).
+// The MMA of each input type: its element storage type, k per instruction (m16n8k16 for bf16 and
+// f16, m16n8k8 for TF32), and how fragments loaded from shared memory become MMA operands:
+// convert() once per fragment register (fp32 rounded to TF32), or, for kSplit policies, split()
+// into a big and a small part that three MMAs multiply (big*small + small*big + big*big).
 struct MmaBf16 {
   using Element = uint16_t;
   static constexpr int kK = 16;
+  static constexpr bool kSplit = false;
+  __device__ static void convert(uint32_t&) {}
   __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     mma_16816<true>(d, a, b0, b1);
   }
@@ -59,27 +63,55 @@ struct MmaBf16 {
 struct MmaF16 {
   using Element = uint16_t;
   static constexpr int kK = 16;
+  static constexpr bool kSplit = false;
+  __device__ static void convert(uint32_t&) {}
   __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     mma_16816<false>(d, a, b0, b1);
   }
 };
 
-__device__ inline uint32_t to_tf32(uint32_t x) {
+__device__ inline uint32_t to_tf32(float x) {
   uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(__uint_as_float(x)));
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
   return r;
 }
 
+__device__ inline void mma_1688_tf32(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                     uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// fp32 inputs multiplied in TF32 (10-bit mantissas): Options::fp32_math = tf32.
 struct MmaTf32 {
   using Element = float;
   static constexpr int kK = 8;
+  static constexpr bool kSplit = false;
+  __device__ static void convert(uint32_t& x) { x = to_tf32(__uint_as_float(x)); }
   __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-        "{%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(to_tf32(a[0])), "r"(to_tf32(a[1])), "r"(to_tf32(a[2])), "r"(to_tf32(a[3])),
-          "r"(to_tf32(b0)), "r"(to_tf32(b1)));
+    mma_1688_tf32(d, a, b0, b1);
+  }
+};
+
+// fp32 inputs at fp32 accuracy on tensor cores (Options::fp32_math = exact): x = big + small
+// with big = tf32(x) and small = tf32(x - big) carries 22 of fp32's 24 mantissa bits, and
+// a*b ~ big_a*big_b + big_a*small_b + small_a*big_b drops only small_a*small_b (2^-22 relative).
+// Products are summed in fp32 as in an fp32 FMA loop; the small terms go first so that they are
+// not absorbed by the large partial sum.
+struct MmaTf32x3 {
+  using Element = float;
+  static constexpr int kK = 8;
+  static constexpr bool kSplit = true;
+  __device__ static void split(uint32_t& x, uint32_t& small) {
+    const float v = __uint_as_float(x);
+    x = to_tf32(v);
+    small = to_tf32(v - __uint_as_float(x));
+  }
+  __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    mma_1688_tf32(d, a, b0, b1);
   }
 };
 

@@ -1,35 +1,49 @@
 #pragma once
-// Tile sizes of the implicit-GEMM conv kernel (sm_80 and newer, mma.sync).
+// Tile shapes of the implicit-GEMM conv kernel (sm_80 and newer, mma.sync).
 //   GEMM view: M = output positions, N = output channels of a group, K = taps x input channels.
-//   CTA tile 128 x 128 x (64 bytes of channels: 32 bf16/f16 or 16 fp32): 128 x 128 keeps 8 warps
-//   busy with a 64 x 32 warp tile each (4 x 4 MMAs per k step, 64 fp32 accumulators per thread)
-//   while each k-block is one 64-byte row per output position, four 16-byte cp.async per row.
-//   4 stages of cp.async hide global latency; rows are padded by 16 bytes (80-byte stride) so
-//   that the 8 row addresses of every ldmatrix phase fall in distinct bank groups.
+//   A CTA computes a kBM x kBN output tile; each k-block is one kRowBytes row of channels per
+//   output position (and per output channel of the weight), copied in 16-byte cp.async chunks
+//   through kStages pipeline stages. Rows are padded by 16 bytes so that the 8 row addresses of
+//   every ldmatrix phase fall in distinct bank groups.
 namespace vconv::cuda::implicit_gemm {
 
+template <int BM, int BN, int WarpsM, int WarpsN, int RowBytes, int Stages, int MinBlocksPerSm>
 struct TileConfig {
-  static constexpr int kBM = 128, kBN = 128;
-  static constexpr int kRowBytes = 64, kPadBytes = 16;  // one k-block row, and its padding
-  static constexpr int kStages = 4;
-  static constexpr int kWarpsM = 2, kWarpsN = 4;
+  static constexpr int kBM = BM, kBN = BN;
+  static constexpr int kRowBytes = RowBytes, kPadBytes = 16;  // one k-block row, its padding
+  static constexpr int kStages = Stages;
+  static constexpr int kMinBlocksPerSm = MinBlocksPerSm;  // __launch_bounds__: caps registers
+  static constexpr int kWarpsM = WarpsM, kWarpsN = WarpsN;
   static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
-  static constexpr int kWM = kBM / kWarpsM, kWN = kBN / kWarpsN;  // 64 x 32
+  static constexpr int kWM = kBM / kWarpsM, kWN = kBN / kWarpsN;  // warp tile
   static constexpr int kMI = kWM / 16, kNI = kWN / 8;             // MMA tiles per warp
   static constexpr int kSmemBytes = kStages * (kBM + kBN) * (kRowBytes + kPadBytes);
+  // Loader: thread t copies chunk t % kChunksPerRow of rows t / kChunksPerRow + i * kRowStep.
+  static constexpr int kChunksPerRow = kRowBytes / 16;
+  static constexpr int kRowStep = kThreads / kChunksPerRow;
+  static constexpr int kARows = kBM / kRowStep;                   // A rows per thread
+  static constexpr int kBRows = (kBN + kRowStep - 1) / kRowStep;  // B rows per thread (or fewer)
   // Depth taps that a CTA can skip when all its rows read zero padding through them; kernels
   // with more taps run them all.
   static constexpr int kMaxSkippableTaps = 32;
-  static_assert(kBM * kRowBytes / 16 == 2 * kThreads && kBN * kRowBytes / 16 == 2 * kThreads,
-                "each thread copies two 16-byte chunks of A and two of B per stage");
+  static_assert(kBM % kRowStep == 0, "every thread copies the same number of A rows");
+  static_assert(kMI >= 1 && kNI % 2 == 0, "B fragments load 16 columns per ldmatrix.x4");
 };
 
+// 128 x 128 with 8 warps of 64 x 32 (4 x 4 MMAs per k step, 64 fp32 accumulators per thread),
+// two CTAs per SM: the tile for convs with many output channels.
+using WideTile = TileConfig<128, 128, 2, 4, 64, 4, 2>;
+// 128 x 16 with 8 warps of 16 x 16: for convs with few output channels (the output conv of a VAE
+// decoder, 3 channels), where a 128-wide tile would multiply mostly zeros. Two CTAs per SM: at
+// three or four, ptxas spills the loader's per-row state.
+using NarrowTile = TileConfig<128, 16, 8, 1, 64, 4, 2>;
+
 // The same tile in elements of type E.
-template <typename E>
-struct Tile : TileConfig {
-  static constexpr int kChunk = 16 / int(sizeof(E));             // elements per 16-byte copy
-  static constexpr int kBK = kRowBytes / int(sizeof(E));         // channels per k-block
-  static constexpr int kLds = kBK + kPadBytes / int(sizeof(E));  // smem row length
+template <typename Config, typename E>
+struct Tile : Config {
+  static constexpr int kChunk = 16 / int(sizeof(E));                     // elements per copy
+  static constexpr int kBK = Config::kRowBytes / int(sizeof(E));         // channels per k-block
+  static constexpr int kLds = kBK + Config::kPadBytes / int(sizeof(E));  // smem row length
 };
 
 }  // namespace vconv::cuda::implicit_gemm
