@@ -95,6 +95,24 @@ TEST(CudaSmall, EveryDtypeAndFp32Mode) {
       }
 }
 
+// Exact fp32 must hold fp32's tolerance over long reductions too, where rounding that is biased
+// (a tensor core truncating into its accumulator) grows with the reduction length.
+TEST(CudaSmall, ExactFp32OverLongReductions) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(35);
+  for (const char* text :
+       {"f32 in=4x6x6 c=1024 o=24 k=3x3x3", "f32 in=3x5x40 c=2048 o=8 k=3x3x3"}) {
+    const Problem p = vconv::parse_problem(text);
+    for (const auto& algo : cuda_algorithms(p, vconv::Fp32Math::exact)) {
+      vconv::testing::CheckOptions o;
+      o.device = kGpu;
+      const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
+      EXPECT_TRUE(e.within(vconv::testing::tolerance(DType::f32, false)))
+          << algo << " " << text << ": " << e.to_string();
+    }
+  }
+}
+
 TEST(CudaSmall, CudaAlgorithmRejectsHostTensors) {
   SKIP_WITHOUT_GPU();
   const Problem p = vconv::parse_problem("f32 in=4x6x6 c=8 o=8 k=3x3x3");

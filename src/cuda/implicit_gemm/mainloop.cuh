@@ -155,9 +155,15 @@ struct Mainloop {
           for (int j = 0; j < 4; ++j) Mma::split(af[mi][j], as[j]);
 #pragma unroll
           for (int ni = 0; ni < C::kNI; ++ni) {
-            Mma::mma(acc[mi][ni], as, bf[ni][0], bf[ni][1]);
-            Mma::mma(acc[mi][ni], af[mi], bs[ni][0], bs[ni][1]);
-            Mma::mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+            // The tensor core truncates when it adds to its accumulator; summed into the
+            // running total that way over thousands of k steps, the bias reaches 1e-4. Each
+            // k step starts from zero instead and is added with a rounding fp32 add.
+            float step[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            Mma::mma(step, as, bf[ni][0], bf[ni][1]);
+            Mma::mma(step, af[mi], bs[ni][0], bs[ni][1]);
+            Mma::mma(step, af[mi], bf[ni][0], bf[ni][1]);
+#pragma unroll
+            for (int j = 0; j < 4; ++j) acc[mi][ni][j] += step[j];
           }
         }
       } else {
