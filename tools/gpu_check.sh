@@ -5,12 +5,12 @@
 #
 # That machine reaches no package registry: the Debian packages the build needs travel in .deps/
 # (fetched here with tools/fetch_gpu_deps.sh, ignored by git, named in the device call's carry).
-# STEPS picks steps by name: build gpu sanitizer verify bench vae cpu (default: all but vae,
+# STEPS picks steps by name: build gpu sanitizer verify bench vae python cpu (default: all but vae,
 # the long run of the whole vae suite).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/vconv-gpu-out}
-STEPS=${STEPS:-build gpu sanitizer verify bench cpu}
+STEPS=${STEPS:-build gpu sanitizer verify bench python cpu}
 mkdir -p "$OUT"
 summary=()
 want() { [[ " $STEPS " == *" $1 "* ]]; }
@@ -65,12 +65,28 @@ if want bench; then
 fi
 want vae && step "bench vae bf16" bench_vae.log "$cli" bench --suite vae --device cuda \
   --algo cuda_implicit_gemm --json "$OUT/vae.json"
+if want python; then
+  # The Python package built here the way the README says (no registry: --no-build-isolation),
+  # its tests (the GPU ones included) and its benchmark against torch.
+  pyinstall() {
+    python3 -m pip install --no-build-isolation --no-deps -v . \
+      -Ccmake.define.VCONV_OPENBLAS_DIR="$prefix/usr/lib/$arch/openblas-openmp" \
+      -Ccmake.define.VCONV_CBLAS_INCLUDE="$prefix/usr/include/$arch/openblas-openmp" \
+      -Ccmake.define.CMAKE_CUDA_ARCHITECTURES="80;90a"
+  }
+  step "pip install ." pip_install.log pyinstall
+  step "pytest tests/python" pytest.log python3 -m pytest tests/python -v -rs
+  step "python -m vconv.bench seed" pybench_seed.log python3 -m vconv.bench --suite seed
+  step "python -m vconv.bench output_conv" pybench_output_conv.log python3 -m vconv.bench --suite output_conv
+fi
 want cpu && step "cpu tests (ctest)" ctest_cpu.log ctest --test-dir "$build" --output-on-failure -j 8 -LE gpu
 
 echo "== gpu"; cat "$OUT/gpu.txt"
 for f in gpu_tests sanitizer verify; do
   [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAIL|ERROR SUMMARY|failures" "$OUT/$f.log" | head -20; }
 done
+[ -f "$OUT/pytest.log" ] && { echo "== pytest"; grep -E "FAILED|ERROR|SKIPPED|passed|failed" "$OUT/pytest.log" | tail -15; }
+for f in pybench_seed pybench_output_conv; do [ -f "$OUT/$f.log" ] && { echo "== $f"; cat "$OUT/$f.log"; }; done
 for f in bench_seed bench_seed_f32 bench_seed_tf32 bench_output_conv bench_vae; do
   [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -vE "^(bf16|f32|f16) .*(reference)" "$OUT/$f.log" | cut -c1-160; }
 done

@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test.
+# Installs what is missing, builds, and runs every test: the C++ tests (ctest), then the Python
+# package installed the way a user installs it (pip install . into a fresh virtual environment,
+# build dependencies from PyPI) and its tests (pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install_deps.sh
 bash tools/build.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
+
+venv=${BUILD_DIR:-build}/venv
+if ! python3 -m venv --help >/dev/null 2>&1; then
+  EXTRA_PACKAGES="python3-venv python3-pip" bash tools/install_deps.sh
+fi
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check . pytest
+"$venv/bin/python" -m pytest tests/python -q -rs

@@ -1,0 +1,240 @@
+"""vconv: convolutions for video models, on the CPU and CUDA GPUs.
+
+conv_general and its wrappers follow MLX's semantics and layouts: channels-last input
+[N, spatial..., C], weight [O, spatial..., C / groups], output [N, spatial..., O]. Inputs are any
+DLPack-capable arrays (numpy, torch on the CPU or a GPU, cupy, ...), taken as they lie, without a
+copy; the result is an array of the input's framework on its device, computed on its framework's
+current stream, or the `out=` array itself. `vconv.torch` holds drop-in replacements for
+torch.nn.functional.conv1d/2d/3d and nn.Conv1d/2d/3d.
+"""
+
+from . import _args, _arrays, _vconv
+from ._vconv import algorithm_names, built_with_cuda, cuda_device_count
+
+__all__ = [
+    "Plan",
+    "algorithm_names",
+    "built_with_cuda",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_general",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "cuda_device_count",
+    "plan",
+]
+
+
+def _full_args(input_shape, weight_shape, stride, padding, kernel_dilation, input_dilation, pad_mode):
+    dims = _args.spatial_dims(input_shape, "input")
+    lo, hi = _args.padding_lo_hi(padding, dims)
+    return dict(
+        stride=_args.per_dim(stride, dims, "stride"),
+        lo=lo,
+        hi=hi,
+        kernel_dilation=_args.per_dim(kernel_dilation, dims, "kernel_dilation"),
+        input_dilation=_args.per_dim(input_dilation, dims, "input_dilation"),
+        pad_mode=_args.pad_modes(pad_mode, dims),
+    )
+
+
+def conv_general(
+    input,
+    weight,
+    stride=1,
+    padding=0,
+    kernel_dilation=1,
+    input_dilation=1,
+    groups=1,
+    flip=False,
+    *,
+    pad_mode="zeros",
+    algorithm=None,
+    out=None,
+    accumulate=False,
+    fp32_math="exact",
+):
+    """MLX's conv_general: out = conv(input, weight), channels-last.
+
+    stride, kernel_dilation, input_dilation: an int or one per spatial dimension.
+    padding: an int, one per spatial dimension, or a pair (lo, hi) of per-dimension sequences
+    (negative padding crops). pad_mode: 'zeros', 'replicate' or 'reflect' (or one per dimension).
+    algorithm: force an algorithm by name (vconv.algorithm_names()); None lets the planner choose.
+    out: write into this array (its shape must be the output shape, its dtype the input's);
+    accumulate: out += conv instead. fp32_math: 'exact' or 'tf32' (how a GPU multiplies fp32).
+    """
+    if accumulate and out is None:
+        raise ValueError("accumulate=True needs out= (the array to add into)")
+    a = _full_args(
+        _arrays.shape_of(input),
+        _arrays.shape_of(weight),
+        stride,
+        padding,
+        kernel_dilation,
+        input_dilation,
+        pad_mode,
+    )
+    if out is None:
+        shape = _vconv.output_shape(
+            list(_arrays.shape_of(input)),
+            list(_arrays.shape_of(weight)),
+            a["stride"],
+            a["lo"],
+            a["hi"],
+            a["kernel_dilation"],
+            a["input_dilation"],
+            int(groups),
+            bool(flip),
+            a["pad_mode"],
+        )
+        out = _arrays.empty_like_input(input, tuple(shape))
+    _vconv.conv_general(
+        input,
+        weight,
+        out,
+        a["stride"],
+        a["lo"],
+        a["hi"],
+        a["kernel_dilation"],
+        a["input_dilation"],
+        int(groups),
+        bool(flip),
+        a["pad_mode"],
+        algorithm or "",
+        bool(accumulate),
+        _args.fp32_math(fp32_math),
+        _arrays.current_stream(input),
+    )
+    return out
+
+
+def _conv_nd(dims, input, weight, stride, padding, dilation, groups, kw):
+    if len(_arrays.shape_of(input)) != dims + 2:
+        raise ValueError(
+            f"input: shape {_arrays.shape_of(input)}, expected {dims + 2} dimensions "
+            f"[N, {dims} spatial, C] for conv{dims}d"
+        )
+    return conv_general(input, weight, stride, padding, dilation, 1, groups, **kw)
+
+
+def conv1d(input, weight, stride=1, padding=0, dilation=1, groups=1, **kw):
+    """MLX's conv1d: input [N, L, C], weight [O, K, C / groups]."""
+    return _conv_nd(1, input, weight, stride, padding, dilation, groups, kw)
+
+
+def conv2d(input, weight, stride=1, padding=0, dilation=1, groups=1, **kw):
+    """MLX's conv2d: input [N, H, W, C], weight [O, KH, KW, C / groups]."""
+    return _conv_nd(2, input, weight, stride, padding, dilation, groups, kw)
+
+
+def conv3d(input, weight, stride=1, padding=0, dilation=1, groups=1, **kw):
+    """MLX's conv3d: input [N, D, H, W, C], weight [O, KD, KH, KW, C / groups]."""
+    return _conv_nd(3, input, weight, stride, padding, dilation, groups, kw)
+
+
+def _conv_transpose_nd(dims, input, weight, stride, padding, dilation, output_padding, groups, kw):
+    shape = _arrays.shape_of(input)
+    if len(shape) != dims + 2:
+        raise ValueError(
+            f"input: shape {shape}, expected {dims + 2} dimensions [N, {dims} spatial, C] for "
+            f"conv_transpose{dims}d"
+        )
+    kernel = list(_arrays.shape_of(weight)[1:-1])
+    lo, hi, kdil, idil, flip = _vconv.conv_transpose_params(
+        kernel,
+        _args.per_dim(stride, dims, "stride"),
+        _args.per_dim(padding, dims, "padding"),
+        _args.per_dim(dilation, dims, "dilation"),
+        _args.per_dim(output_padding, dims, "output_padding"),
+        int(groups),
+    )
+    return conv_general(input, weight, 1, (lo, hi), kdil, idil, groups, flip, **kw)
+
+
+def conv_transpose1d(input, weight, stride=1, padding=0, dilation=1, output_padding=0, groups=1, **kw):
+    """MLX's conv_transpose1d: input [N, L, C], weight [O, K, C / groups]; built on conv_general
+    as MLX builds it (input dilation = stride, flipped kernel)."""
+    return _conv_transpose_nd(1, input, weight, stride, padding, dilation, output_padding, groups, kw)
+
+
+def conv_transpose2d(input, weight, stride=1, padding=0, dilation=1, output_padding=0, groups=1, **kw):
+    """MLX's conv_transpose2d: input [N, H, W, C], weight [O, KH, KW, C / groups]."""
+    return _conv_transpose_nd(2, input, weight, stride, padding, dilation, output_padding, groups, kw)
+
+
+def conv_transpose3d(input, weight, stride=1, padding=0, dilation=1, output_padding=0, groups=1, **kw):
+    """MLX's conv_transpose3d: input [N, D, H, W, C], weight [O, KD, KH, KW, C / groups]."""
+    return _conv_transpose_nd(3, input, weight, stride, padding, dilation, output_padding, groups, kw)
+
+
+class Plan:
+    """The planner's choice for a problem: `algorithm`, `reason`, `problem` (vconv notation) and
+    `candidates`, a list of (name, valid, why_not, estimate_ms) for every registered algorithm."""
+
+    def __init__(self, algorithm, reason, candidates, problem, text):
+        self.algorithm, self.reason, self.candidates, self.problem = algorithm, reason, candidates, problem
+        self._text = text
+
+    def __str__(self):
+        return f"problem: {self.problem}\n{self._text}"
+
+    def __repr__(self):
+        return f"Plan(algorithm={self.algorithm!r}, reason={self.reason!r})"
+
+
+def plan(
+    input,
+    weight,
+    stride=1,
+    padding=0,
+    kernel_dilation=1,
+    input_dilation=1,
+    groups=1,
+    flip=False,
+    *,
+    pad_mode="zeros",
+    algorithm=None,
+    fp32_math="exact",
+    dtype=None,
+    device=None,
+):
+    """The algorithm conv_general would run, and why. input and weight are arrays, or shapes
+    with dtype= ('float32', 'float16', 'bfloat16'; default float32) and device= ('cpu' or
+    'cuda:N'; default 'cpu')."""
+    arrays = not isinstance(input, (tuple, list))
+    in_shape = list(_arrays.shape_of(input) if arrays else input)
+    w_shape = list(_arrays.shape_of(weight) if not isinstance(weight, (tuple, list)) else weight)
+    if arrays:
+        dt = _arrays.dtype_name(input)
+        if dt is None:
+            raise TypeError(f"input: unsupported dtype {input.dtype}; expected float32, float16 or bfloat16")
+        kind, index = _arrays.device_of(input)
+    else:
+        names = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", None: "f32"}
+        if dtype not in names:
+            raise TypeError(f"dtype: {dtype!r}, expected 'float32', 'float16' or 'bfloat16'")
+        dt = names[dtype]
+        kind, _, index = (device or "cpu").partition(":")
+        index = int(index or 0)
+    a = _full_args(in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, pad_mode)
+    return Plan(
+        *_vconv.plan(
+            in_shape,
+            w_shape,
+            dt,
+            kind,
+            index,
+            a["stride"],
+            a["lo"],
+            a["hi"],
+            a["kernel_dilation"],
+            a["input_dilation"],
+            int(groups),
+            bool(flip),
+            a["pad_mode"],
+            algorithm or "",
+            _args.fp32_math(fp32_math),
+        )
+    )

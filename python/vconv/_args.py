@@ -1,0 +1,60 @@
+"""MLX's argument forms, expanded to one value per spatial dimension."""
+
+from collections.abc import Sequence
+
+PAD_MODES = ("zeros", "replicate", "reflect")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) or type(v).__name__.startswith("int")
+
+
+def per_dim(value, dims, name):
+    """An int (for every dimension) or a sequence of `dims` ints -> a list of `dims` ints."""
+    if _is_int(value):
+        return [int(value)] * dims
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) == dims
+        and all(_is_int(v) for v in value)
+    ):
+        return [int(v) for v in value]
+    raise ValueError(f"{name}: {value!r}, expected an int or a sequence of {dims} ints")
+
+
+def padding_lo_hi(padding, dims):
+    """MLX's padding: an int, a sequence of `dims` ints (the same low and high), or a pair
+    (lo, hi) of such sequences. Returns (lo, hi)."""
+    if (
+        isinstance(padding, Sequence)
+        and not isinstance(padding, str)
+        and len(padding) == 2
+        and all(isinstance(p, Sequence) and not isinstance(p, str) for p in padding)
+    ):
+        return per_dim(padding[0], dims, "padding[0] (low)"), per_dim(padding[1], dims, "padding[1] (high)")
+    p = per_dim(padding, dims, "padding")
+    return p, list(p)
+
+
+def pad_modes(pad_mode, dims):
+    """'zeros', 'replicate' or 'reflect', for every dimension or one per dimension."""
+    modes = [pad_mode] * dims if isinstance(pad_mode, str) else list(pad_mode)
+    if len(modes) != dims or any(m not in PAD_MODES for m in modes):
+        raise ValueError(f"pad_mode: {pad_mode!r}, expected one of {PAD_MODES} or {dims} of them")
+    return modes
+
+
+def fp32_math(value):
+    if value not in ("exact", "tf32"):
+        raise ValueError(f"fp32_math: {value!r}, expected 'exact' or 'tf32'")
+    return value
+
+
+def spatial_dims(shape, name):
+    if len(shape) not in (3, 4, 5):
+        raise ValueError(
+            f"{name}: {len(shape)} dimensions, expected 3, 4 or 5 ([N, spatial..., C] with 1 to 3 "
+            "spatial dimensions)"
+        )
+    return len(shape) - 2

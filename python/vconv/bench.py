@@ -1,0 +1,162 @@
+"""python -m vconv.bench: vconv against PyTorch (cuDNN on a GPU) on the same tensors, in one process.
+
+Each case of a suite (vconv's one-line notation; seed, output_conv, vae or a file) runs as a user
+of each library would run it: PyTorch with channels_last_3d tensors, asymmetric or non-zero
+padding through F.pad then F.conv3d (as video VAEs do), vconv through conv_general on the same
+memory viewed channels-last, padding inside the conv. Times are medians of CUDA-event (or wall
+clock, on the CPU) timings after a warm-up; `speed` is torch's time over vconv's.
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+import vconv
+from vconv import _vconv
+
+SUITES = os.path.join(os.path.dirname(__file__), "suites")
+
+
+def load_suite(name):
+    path = name if os.sep in name or name.endswith(".txt") else os.path.join(SUITES, name + ".txt")
+    with open(path) as f:
+        lines = [line.split("#")[0].strip() for line in f]
+    return [line for line in lines if line]
+
+
+def time_ms(fn, device, repeat):
+    fn()  # warm-up (and cuDNN's algorithm choice)
+    times = []
+    for _ in range(repeat):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def scaled(p, factor):
+    """The case with spatial sizes divided by `factor` (at least the kernel) and channels by 8."""
+    if factor == 1:
+        return p
+    q = dict(p)
+    shape = list(p["input_shape"])
+    k = p["weight_shape"][1:-1]
+    for i in range(1, len(shape) - 1):
+        shape[i] = max(shape[i] // factor, k[i - 1] + 1)
+    g = p["groups"]
+    c = max(shape[-1] // 8 // g, 1) * g
+    o = max(p["weight_shape"][0] // 8 // g, 1) * g
+    shape[-1] = c
+    q["input_shape"] = shape
+    q["weight_shape"] = [o, *k, c // g]
+    return q
+
+
+def run_case(p, dtype, device, repeat, fp32_math):
+    dims = len(p["input_shape"]) - 2
+    n, *spatial, c = p["input_shape"]
+    o, *k, cg = p["weight_shape"]
+    fmt = {1: torch.contiguous_format, 2: torch.channels_last, 3: torch.channels_last_3d}[dims]
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x = (torch.rand(n, c, *spatial, generator=gen) * 2 - 1).to(device, dtype).contiguous(memory_format=fmt)
+    w = (torch.rand(o, cg, *k, generator=gen) * 2 - 1).to(device, dtype).contiguous(memory_format=fmt)
+    x_cl, w_cl = x.movedim(1, -1), w.movedim(1, -1)  # the same memory, channels-last views
+
+    lo, hi, modes = p["lo"], p["hi"], p["pad_mode"]
+    symmetric = lo == hi and all(m == "zeros" for m in modes)
+    if not symmetric and len(set(modes)) > 1:
+        raise ValueError("per-dimension pad modes have no torch counterpart")
+    torch_pad = [v for i in reversed(range(dims)) for v in (lo[i], hi[i])]
+    torch_mode = {"zeros": "constant", "replicate": "replicate", "reflect": "reflect"}[modes[0]]
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[dims]
+
+    def torch_call():
+        xi = x if symmetric else F.pad(x, torch_pad, mode=torch_mode)
+        return conv(xi, w, None, p["stride"], lo if symmetric else 0, p["kernel_dilation"], p["groups"])
+
+    def vconv_call():
+        return vconv.conv_general(
+            x_cl,
+            w_cl,
+            p["stride"],
+            (lo, hi),
+            p["kernel_dilation"],
+            p["input_dilation"],
+            p["groups"],
+            p["flip"],
+            pad_mode=modes,
+            fp32_math=fp32_math,
+        )
+
+    with torch.no_grad():
+        ref = torch_call()
+        ours = vconv_call().movedim(-1, 1)
+        diff = ((ours.double() - ref.double()).norm() / ref.double().norm().clamp_min(1e-30)).item()
+        t_torch = time_ms(torch_call, x.device, repeat)
+        t_vconv = time_ms(vconv_call, x.device, repeat)
+    plan = vconv.plan(
+        x_cl,
+        w_cl,
+        p["stride"],
+        (lo, hi),
+        p["kernel_dilation"],
+        p["input_dilation"],
+        p["groups"],
+        p["flip"],
+        pad_mode=modes,
+        fp32_math=fp32_math,
+    )
+    return t_vconv, t_torch, diff, plan.algorithm
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m vconv.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", default="seed", help="seed, output_conv, vae, or a suite file")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: each case's)")
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument(
+        "--scale",
+        type=int,
+        default=None,
+        help="divide spatial sizes by this and channels by 8 (default: 1 on a GPU, 4 on the CPU)",
+    )
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    scale = args.scale or (1 if device.type == "cuda" else 4)
+    tf32 = device.type == "cuda" and torch.backends.cudnn.allow_tf32
+    names = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+    print(
+        f"vconv vs torch {torch.__version__} on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}"
+        f"{'' if scale == 1 else f', cases scaled down (spatial / {scale}, channels / 8)'}; "
+        f"fp32 {'TF32 (torch.backends.cudnn.allow_tf32)' if tf32 else 'exact'}"
+    )
+    header = f"{'case':<58} {'vconv ms':>9} {'torch ms':>9} {'speed':>6} {'rel diff':>9}  vconv algorithm"
+    print(header)
+    print("-" * len(header))
+    for line in load_suite(args.suite):
+        p = scaled(_vconv.parse_problem(line), scale)
+        dtype = getattr(torch, args.dtype) if args.dtype else names[p["dtype"]]
+        text = _vconv.parse_problem(line)["text"] if scale == 1 else line
+        try:
+            t_v, t_t, diff, algo = run_case(p, dtype, device, args.repeat, "tf32" if tf32 else "exact")
+        except (ValueError, RuntimeError) as e:
+            print(f"{text[:58]:<58} skipped: {e}")
+            continue
+        print(f"{text[:58]:<58} {t_v:9.3f} {t_t:9.3f} {t_t / t_v:5.2f}x {diff:9.2e}  {algo}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

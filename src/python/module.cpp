@@ -1,0 +1,194 @@
+// The Python extension vconv._vconv: conv_general into a given output, planning and shapes, over
+// any DLPack-capable array (numpy, torch, cupy, ...) taken as it lies, without a copy. Argument
+// forms (ints, sequences, (lo, hi) pairs) and output allocation live in python/vconv/.
+// vconv::Error (std::invalid_argument) arrives in Python as ValueError with the same message;
+// an array vconv cannot take at all (its dtype or device) raises TypeError.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vconv/vconv.h"
+
+namespace nb = nanobind;
+
+namespace {
+
+using Array = nb::ndarray<>;
+using Ints = std::vector<int64_t>;
+
+vconv::DType dtype_of(const Array& a, const char* what) {
+  const nb::dlpack::dtype t = a.dtype();
+  if (t.lanes == 1) {
+    if (t.code == uint8_t(nb::dlpack::dtype_code::Float) && t.bits == 32) return vconv::DType::f32;
+    if (t.code == uint8_t(nb::dlpack::dtype_code::Float) && t.bits == 16) return vconv::DType::f16;
+    if (t.code == uint8_t(nb::dlpack::dtype_code::Bfloat) && t.bits == 16)
+      return vconv::DType::bf16;
+  }
+  throw nb::type_error((std::string(what) + ": unsupported dtype (DLPack code " +
+                        std::to_string(t.code) + ", " + std::to_string(t.bits) +
+                        " bits); expected float32, float16 or bfloat16")
+                           .c_str());
+}
+
+vconv::Device device_of(const Array& a, const char* what) {
+  if (a.device_type() == nb::device::cpu::value) return vconv::Device::cpu();
+  if (a.device_type() == nb::device::cuda::value) return vconv::Device::cuda(a.device_id());
+  throw nb::type_error((std::string(what) + ": unsupported device (DLPack device type " +
+                        std::to_string(a.device_type()) + "); expected the CPU or a CUDA device")
+                           .c_str());
+}
+
+vconv::TensorView view_of(const Array& a, const char* what) {
+  vconv::TensorView v;
+  v.data = a.data();
+  v.dtype = dtype_of(a, what);
+  v.device = device_of(a, what);
+  for (size_t i = 0; i < a.ndim(); ++i) {
+    v.shape.push_back(static_cast<int64_t>(a.shape(i)));
+    v.strides.push_back(static_cast<int64_t>(a.stride(i)));
+  }
+  return v;
+}
+
+vconv::PadMode pad_mode_of(const std::string& s) {
+  if (s == "zeros") return vconv::PadMode::zeros;
+  if (s == "replicate") return vconv::PadMode::replicate;
+  if (s == "reflect") return vconv::PadMode::reflect;
+  throw vconv::Error("pad_mode: '" + s + "', expected zeros, replicate or reflect");
+}
+
+vconv::ConvParams params_of(const Ints& stride, const Ints& lo, const Ints& hi, const Ints& kdil,
+                            const Ints& idil, int64_t groups, bool flip,
+                            const std::vector<std::string>& pad_mode) {
+  vconv::ConvParams p;
+  p.stride = stride;
+  p.padding_lo = lo;
+  p.padding_hi = hi;
+  p.kernel_dilation = kdil;
+  p.input_dilation = idil;
+  p.groups = groups;
+  p.flip = flip;
+  for (const auto& m : pad_mode) p.pad_mode.push_back(pad_mode_of(m));
+  return p;
+}
+
+vconv::Options options_of(const std::string& algorithm, bool accumulate,
+                          const std::string& fp32_math, uintptr_t stream) {
+  vconv::Options o;
+  o.algorithm = algorithm;
+  o.accumulate = accumulate;
+  if (fp32_math == "tf32")
+    o.fp32_math = vconv::Fp32Math::tf32;
+  else if (fp32_math != "exact")
+    throw vconv::Error("fp32_math: '" + fp32_math + "', expected exact or tf32");
+  o.stream = reinterpret_cast<void*>(stream);
+  return o;
+}
+
+}  // namespace
+
+NB_MODULE(_vconv, m) {
+  m.doc() = "vconv: convolutions for video models (the compiled core; use the vconv package)";
+
+  m.def(
+      "conv_general",
+      [](const Array& input, const Array& weight, const Array& out, const Ints& stride,
+         const Ints& lo, const Ints& hi, const Ints& kdil, const Ints& idil, int64_t groups,
+         bool flip, const std::vector<std::string>& pad_mode, const std::string& algorithm,
+         bool accumulate, const std::string& fp32_math, uintptr_t stream) {
+        const vconv::TensorView x = view_of(input, "input"), w = view_of(weight, "weight"),
+                                y = view_of(out, "out");
+        const auto params = params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode);
+        const auto options = options_of(algorithm, accumulate, fp32_math, stream);
+        nb::gil_scoped_release release;
+        vconv::conv(x, w, y, params, options);
+      },
+      nb::arg("input"), nb::arg("weight"), nb::arg("out"), nb::arg("stride"), nb::arg("lo"),
+      nb::arg("hi"), nb::arg("kernel_dilation"), nb::arg("input_dilation"), nb::arg("groups"),
+      nb::arg("flip"), nb::arg("pad_mode"), nb::arg("algorithm"), nb::arg("accumulate"),
+      nb::arg("fp32_math"), nb::arg("stream"),
+      "out (+)= conv_general(input, weight); every argument in its full per-dimension form.");
+
+  m.def(
+      "output_shape",
+      [](const Ints& input_shape, const Ints& weight_shape, const Ints& stride, const Ints& lo,
+         const Ints& hi, const Ints& kdil, const Ints& idil, int64_t groups, bool flip,
+         const std::vector<std::string>& pad_mode) {
+        return vconv::conv_output_shape(
+            input_shape, weight_shape,
+            params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode));
+      },
+      "The output shape [N, O1..Od, O] of conv_general (raises ValueError when inconsistent).");
+
+  m.def(
+      "plan",
+      [](const Ints& input_shape, const Ints& weight_shape, const std::string& dtype,
+         const std::string& device, int device_index, const Ints& stride, const Ints& lo,
+         const Ints& hi, const Ints& kdil, const Ints& idil, int64_t groups, bool flip,
+         const std::vector<std::string>& pad_mode, const std::string& algorithm,
+         const std::string& fp32_math) {
+        if (device != "cpu" && device != "cuda")
+          throw vconv::Error("device: '" + device + "', expected cpu or cuda");
+        const vconv::Problem p =
+            vconv::make_problem(input_shape, weight_shape,
+                                params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode),
+                                vconv::parse_dtype(dtype));
+        const vconv::Device d =
+            device == "cpu" ? vconv::Device::cpu() : vconv::Device::cuda(device_index);
+        const vconv::Plan plan = vconv::plan_conv(p, d, options_of(algorithm, false, fp32_math, 0));
+        nb::list candidates;
+        for (const auto& c : plan.candidates)
+          candidates.append(nb::make_tuple(c.name, c.valid, c.why_not, c.estimate_ms));
+        return nb::make_tuple(plan.algorithm, plan.reason, candidates, vconv::to_string(p),
+                              plan.to_string());
+      },
+      "(algorithm, reason, [(name, valid, why_not, estimate_ms)], problem, text).");
+
+  m.def(
+      "conv_transpose_params",
+      [](const Ints& kernel, const Ints& stride, const Ints& padding, const Ints& dilation,
+         const Ints& output_padding, int64_t groups) {
+        const vconv::ConvParams p =
+            vconv::conv_transpose_params(kernel, stride, padding, dilation, output_padding, groups);
+        return nb::make_tuple(p.padding_lo, p.padding_hi, p.kernel_dilation, p.input_dilation,
+                              p.flip);
+      },
+      "(lo, hi, kernel_dilation, input_dilation, flip) of a transposed conv as MLX builds it.");
+
+  m.def(
+      "parse_problem",
+      [](const std::string& line) {
+        const vconv::Problem p = vconv::parse_problem(line);
+        const size_t first = 3 - p.dims;  // the spatial fields live in the trailing dims slots
+        auto spatial = [&](const std::array<int64_t, 3>& v) {
+          return Ints(v.begin() + first, v.end());
+        };
+        std::vector<std::string> modes;
+        for (size_t i = first; i < 3; ++i) modes.push_back(vconv::pad_mode_name(p.mode[i]));
+        nb::dict d;
+        d["dtype"] = vconv::dtype_name(p.dtype);
+        d["input_shape"] = p.input_shape();
+        d["weight_shape"] = p.weight_shape();
+        d["stride"] = spatial(p.stride);
+        d["lo"] = spatial(p.pad_lo);
+        d["hi"] = spatial(p.pad_hi);
+        d["kernel_dilation"] = spatial(p.kdil);
+        d["input_dilation"] = spatial(p.idil);
+        d["groups"] = p.groups;
+        d["flip"] = p.flip;
+        d["pad_mode"] = modes;
+        d["flops"] = p.flops();
+        d["text"] = vconv::to_string(p);
+        return d;
+      },
+      "A problem in vconv's one-line notation, as a dict of conv_general's arguments.");
+
+  m.def("algorithm_names", &vconv::algorithm_names);
+  m.def("cuda_device_count", &vconv::cuda_device_count);
+  m.def("built_with_cuda", &vconv::built_with_cuda);
+}

@@ -1,0 +1,223 @@
+"""vconv's Python API on numpy arrays: conv_general over a random grid of MLX semantics against a
+numpy oracle, the MLX wrappers, errors, and zero-copy behaviour."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import vconv
+from reference import TOLERANCE, conv_general, conv_transpose, rel_error
+
+
+def random_problem(rng):
+    """A random conv_general problem with a positive output size, as (x, w, kwargs, ref_args)."""
+    while True:
+        d = int(rng.integers(1, 4))
+        groups = int(rng.integers(1, 4))
+        cg, og = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+        n = int(rng.integers(1, 3))
+        size = [int(rng.integers(1, 8)) for _ in range(d)]
+        k = [int(rng.integers(1, 4)) for _ in range(d)]
+        stride = [int(rng.integers(1, 4)) for _ in range(d)]
+        kdil = [int(rng.integers(1, 3)) for _ in range(d)]
+        idil = [int(rng.integers(1, 3)) for _ in range(d)]
+        modes = [str(rng.choice(["zeros", "zeros", "replicate", "reflect"])) for _ in range(d)]
+        lo, hi = [], []
+        for i in range(d):
+            dilated = (size[i] - 1) * idil[i] + 1
+            low = -1 if modes[i] == "zeros" else 0  # negative padding crops (zeros mode here)
+            top = 2 if modes[i] == "zeros" else min(2, dilated - 1)  # reflect needs pad < length
+            lo.append(int(rng.integers(low, top + 1)))
+            hi.append(int(rng.integers(low, top + 1)))
+        flip = bool(rng.integers(0, 2))
+        x = rng.uniform(-1, 1, size=(n, *size, cg * groups)).astype(np.float32)
+        w = rng.uniform(-1, 1, size=(og * groups, *k, cg)).astype(np.float32)
+        ref = conv_general(x, w, stride, lo, hi, kdil, idil, groups, flip, modes)
+        if ref is None:
+            continue
+
+        # The argument forms MLX takes: ints where every dimension agrees, else sequences, and
+        # padding as (lo, hi) when the two sides differ.
+        def form(v):
+            return v[0] if len(set(v)) == 1 and rng.integers(0, 2) else list(v)
+
+        padding = form(lo) if lo == hi else (lo, hi)
+        pad_mode = modes[0] if len(set(modes)) == 1 else modes
+        kwargs = dict(
+            stride=form(stride),
+            padding=padding,
+            kernel_dilation=form(kdil),
+            input_dilation=form(idil),
+            groups=groups,
+            flip=flip,
+            pad_mode=pad_mode,
+        )
+        return x, w, kwargs, ref
+
+
+def test_conv_general_random_grid():
+    rng = np.random.default_rng(5)
+    for i in range(150):
+        x, w, kwargs, ref = random_problem(rng)
+        y = vconv.conv_general(x, w, **kwargs)
+        assert isinstance(y, np.ndarray) and y.dtype == np.float32 and y.shape == ref.shape, kwargs
+        assert rel_error(y, ref) <= TOLERANCE["float32"], (i, kwargs, rel_error(y, ref))
+
+
+def test_conv_general_float16():
+    rng = np.random.default_rng(6)
+    for _ in range(40):
+        x, w, kwargs, _ = random_problem(rng)
+        x, w = x.astype(np.float16), w.astype(np.float16)
+        ref = conv_general(
+            x,
+            w,
+            *[vconv._args.per_dim(kwargs[k], x.ndim - 2, k) for k in ("stride",)],
+            *vconv._args.padding_lo_hi(kwargs["padding"], x.ndim - 2),
+            vconv._args.per_dim(kwargs["kernel_dilation"], x.ndim - 2, ""),
+            vconv._args.per_dim(kwargs["input_dilation"], x.ndim - 2, ""),
+            kwargs["groups"],
+            kwargs["flip"],
+            vconv._args.pad_modes(kwargs["pad_mode"], x.ndim - 2),
+        )
+        y = vconv.conv_general(x, w, **kwargs)
+        assert y.dtype == np.float16
+        assert rel_error(y, ref) <= TOLERANCE["float16"], kwargs
+
+
+@pytest.mark.parametrize("algorithm", ["reference", "cpu_gemm", "depth_tap", "winograd_f2x3"])
+def test_forced_algorithm(algorithm):
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, (2, 5, 9, 10, 6)).astype(np.float32)
+    w = rng.uniform(-1, 1, (4, 3, 3, 3, 6)).astype(np.float32)
+    ref = conv_general(x, w, [1] * 3, [2, 1, 1], [0, 1, 1], [1] * 3, [1] * 3, 1, False, ["zeros"] * 3)
+    y = vconv.conv3d(x, w, padding=([2, 1, 1], [0, 1, 1]), algorithm=algorithm)
+    assert rel_error(y, ref) <= TOLERANCE["float32"]
+    assert vconv.plan(x, w, padding=([2, 1, 1], [0, 1, 1]), algorithm=algorithm).algorithm == algorithm
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_mlx_wrappers(dims):
+    rng = np.random.default_rng(8 + dims)
+    conv = [vconv.conv1d, vconv.conv2d, vconv.conv3d][dims - 1]
+    x = rng.uniform(-1, 1, (2, *([7] * dims), 6)).astype(np.float32)
+    w = rng.uniform(-1, 1, (4, *([3] * dims), 3)).astype(np.float32)
+    y = conv(x, w, stride=2, padding=1, dilation=1, groups=2)
+    ref = conv_general(
+        x, w, [2] * dims, [1] * dims, [1] * dims, [1] * dims, [1] * dims, 2, False, ["zeros"] * dims
+    )
+    assert rel_error(y, ref) <= TOLERANCE["float32"]
+    with pytest.raises(ValueError, match="dimensions"):
+        conv(x[0], w)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_mlx_transposed_wrappers(dims):
+    rng = np.random.default_rng(20 + dims)
+    convt = [vconv.conv_transpose1d, vconv.conv_transpose2d, vconv.conv_transpose3d][dims - 1]
+    for stride, padding, dilation, output_padding, groups in [
+        (2, 1, 1, 1, 1),
+        (3, 0, 2, 2, 2),
+        (1, 1, 1, 0, 1),
+    ]:
+        x = rng.uniform(-1, 1, (2, *([4] * dims), 4)).astype(np.float32)
+        w = rng.uniform(-1, 1, (6, *([3] * dims), 4 // groups)).astype(np.float32)
+        y = convt(
+            x,
+            w,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            output_padding=output_padding,
+            groups=groups,
+        )
+        ref = conv_transpose(
+            x, w, [stride] * dims, [padding] * dims, [dilation] * dims, [output_padding] * dims, groups
+        )
+        assert y.shape == ref.shape
+        assert rel_error(y, ref) <= TOLERANCE["float32"], (stride, padding, dilation, output_padding, groups)
+
+
+def test_errors_name_the_argument():
+    x = np.ones((1, 5, 6, 7, 8), np.float32)
+    w = np.ones((4, 3, 3, 3, 8), np.float32)
+    with pytest.raises(ValueError, match="channel mismatch"):
+        vconv.conv3d(x, np.ones((4, 3, 3, 3, 6), np.float32))
+    with pytest.raises(TypeError, match="input: unsupported dtype"):
+        vconv.conv3d(x.astype(np.float64), w)
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        vconv.conv3d(x.astype(np.int32), w.astype(np.int32))
+    with pytest.raises(ValueError, match="dtype"):
+        vconv.conv3d(x, w.astype(np.float16))
+    with pytest.raises(ValueError, match="stride"):
+        vconv.conv3d(np.ones((1, 5, 6, 7, 16), np.float32)[..., ::2], w)  # channel stride 2
+    with pytest.raises(ValueError, match="out"):
+        vconv.conv3d(x, w, out=np.empty((1, 3, 4, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="padding"):
+        vconv.conv3d(x, w, padding=[1, 1])
+    with pytest.raises(ValueError, match="stride"):
+        vconv.conv3d(x, w, stride=0)
+    with pytest.raises(ValueError, match="pad_mode"):
+        vconv.conv3d(x, w, pad_mode="circular")
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        vconv.conv3d(x, w, algorithm="fastest")
+    with pytest.raises(ValueError, match="accumulate"):
+        vconv.conv3d(x, w, accumulate=True)
+    with pytest.raises(ValueError, match="fp32_math"):
+        vconv.conv3d(x, w, fp32_math="fast")
+
+
+def test_out_is_written_in_place_and_accumulates():
+    rng = np.random.default_rng(9)
+    x = rng.uniform(-1, 1, (1, 6, 8, 8, 8)).astype(np.float32)
+    w = rng.uniform(-1, 1, (5, 3, 3, 3, 8)).astype(np.float32)
+    ref = conv_general(x, w, [1] * 3, [1] * 3, [1] * 3, [1] * 3, [1] * 3, 1, False, ["zeros"] * 3)
+    out = np.full(ref.shape, np.nan, np.float32)
+    y = vconv.conv3d(x, w, padding=1, out=out)
+    assert y is out
+    assert rel_error(out, ref) <= TOLERANCE["float32"]
+    start = rng.uniform(-1, 1, ref.shape).astype(np.float32)
+    out[...] = start
+    vconv.conv3d(x, w, padding=1, out=out, accumulate=True)
+    assert rel_error(out, ref + start) <= TOLERANCE["float32"]
+
+
+def test_strided_views_are_taken_as_they_lie():
+    rng = np.random.default_rng(10)
+    big = rng.uniform(-1, 1, (2, 9, 12, 14, 8)).astype(np.float32)
+    x = big[:, ::2, 1:, ::3, :]  # not contiguous; the channel stride is 1
+    w = rng.uniform(-1, 1, (4, 3, 3, 3, 8)).astype(np.float32)
+    out_base = np.full((2, 5, 11, 5, 12), np.nan, np.float32)
+    out = out_base[..., 4:8]  # a strided output view
+    vconv.conv3d(x, w, padding=1, out=out)
+    ref = conv_general(
+        np.ascontiguousarray(x), w, [1] * 3, [1] * 3, [1] * 3, [1] * 3, [1] * 3, 1, False, ["zeros"] * 3
+    )
+    assert rel_error(out, ref) <= TOLERANCE["float32"]
+    assert np.isnan(out_base[..., :4]).all() and np.isnan(out_base[..., 8:]).all()
+
+
+def test_inputs_are_not_copied():
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1, 1, (1, 16, 64, 64, 16)).astype(np.float32)  # 4 MiB
+    w = rng.uniform(-1, 1, (16, 1, 1, 1, 16)).astype(np.float32)
+    out = np.empty((1, 16, 64, 64, 16), np.float32)
+    tracemalloc.start()
+    vconv.conv3d(x, w, out=out)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < x.nbytes // 8, f"{peak} bytes allocated through Python for a {x.nbytes}-byte input"
+
+
+def test_plan_from_shapes_and_arrays():
+    p = vconv.plan((1, 9, 32, 32, 64), (64, 3, 3, 3, 64), padding=([2, 1, 1], [0, 1, 1]))
+    assert p.algorithm in vconv.algorithm_names()
+    assert p.reason and "n=1 in=9x32x32 c=64 o=64 k=3x3x3" in p.problem
+    names = [c[0] for c in p.candidates]
+    assert names == vconv.algorithm_names()
+    assert all(valid or why for _, valid, why, _ in p.candidates)
+    assert p.algorithm in str(p)
+    with pytest.raises(ValueError, match="cannot run"):
+        vconv.plan((1, 9, 32, 32, 64), (64, 3, 3, 3, 64), algorithm="cpu_pointwise")
+    with pytest.raises(TypeError, match="dtype"):
+        vconv.plan((1, 4, 4, 4), (4, 3, 3, 4), dtype="int8")

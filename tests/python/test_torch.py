@@ -1,0 +1,205 @@
+"""vconv with PyTorch: DLPack round trips, vconv.torch against torch.nn.functional and nn.ConvNd,
+and the GPU (skipped, visibly, without torch or without a CUDA device)."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed: the torch tests are skipped")
+F = torch.nn.functional
+
+import vconv
+import vconv.torch as vt
+from reference import TOLERANCE, conv_general, rel_error
+
+cuda = pytest.mark.skipif(
+    not (torch.cuda.is_available() and vconv.cuda_device_count() > 0),
+    reason="no CUDA device (or vconv built without CUDA): GPU test skipped",
+)
+
+
+def err(y, ref):
+    return rel_error(y.detach().float().cpu().numpy(), ref.detach().double().cpu().numpy())
+
+
+def tol(dtype, tf32=False):
+    if dtype == torch.float32:
+        return 1e-3 if tf32 else 1e-5
+    return 1e-2
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+def test_conv_general_round_trip(device):
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 5, 9, 10, 16, generator=g).to(device) * 2 - 1
+    w = torch.rand(8, 3, 3, 3, 16, generator=g).to(device) * 2 - 1
+    y = vconv.conv_general(x, w, padding=([2, 1, 1], [0, 1, 1]), pad_mode="replicate")
+    assert isinstance(y, torch.Tensor) and y.device == x.device and y.dtype == x.dtype
+    ref = conv_general(
+        x.cpu().numpy(),
+        w.cpu().numpy(),
+        [1] * 3,
+        [2, 1, 1],
+        [0, 1, 1],
+        [1] * 3,
+        [1] * 3,
+        1,
+        False,
+        ["replicate"] * 3,
+    )
+    assert rel_error(y.cpu().numpy(), ref) <= TOLERANCE["float32"]
+    out = torch.full_like(y, float("nan"))
+    assert vconv.conv_general(x, w, padding=([2, 1, 1], [0, 1, 1]), pad_mode="replicate", out=out) is out
+    assert rel_error(out.cpu().numpy(), ref) <= TOLERANCE["float32"]
+
+
+def test_bfloat16_on_cpu():
+    g = torch.Generator().manual_seed(2)
+    x = (torch.rand(1, 4, 8, 8, 16, generator=g) * 2 - 1).bfloat16()
+    w = (torch.rand(8, 3, 3, 3, 16, generator=g) * 2 - 1).bfloat16()
+    y = vconv.conv3d(x, w, padding=1)
+    assert y.dtype == torch.bfloat16
+    ref = conv_general(
+        x.float().numpy(),
+        w.float().numpy(),
+        [1] * 3,
+        [1] * 3,
+        [1] * 3,
+        [1] * 3,
+        [1] * 3,
+        1,
+        False,
+        ["zeros"] * 3,
+    )
+    assert rel_error(y.float().numpy(), ref) <= TOLERANCE["bfloat16"]
+
+
+CASES = [  # (dims, N, C, O, size, kernel, stride, padding, dilation, groups)
+    (3, 2, 8, 12, (5, 9, 10), (3, 3, 3), 1, 1, 1, 1),
+    (3, 1, 16, 8, (6, 8, 8), (3, 1, 1), (2, 1, 1), 0, 1, 2),
+    (3, 1, 8, 8, (7, 9, 9), (3, 3, 3), 1, "same", (1, 2, 2), 1),
+    (3, 2, 4, 6, (4, 6, 6), (1, 3, 3), (1, 2, 2), (0, 1, 1), 1, 1),
+    (2, 2, 8, 16, (11, 13), (3, 3), 2, 1, 1, 4),
+    (2, 1, 6, 3, (9, 9), (5, 5), 1, "valid", 1, 1),
+    (1, 3, 4, 8, (17,), (3,), 1, 2, 3, 1),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_functional_matches_torch(case, channels_last):
+    dims, n, c, o, size, k, stride, padding, dilation, groups = case
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(n, c, *size, generator=g) * 2 - 1
+    w = torch.rand(o, c // groups, *k, generator=g) * 2 - 1
+    b = torch.rand(o, generator=g)
+    if channels_last and dims > 1:
+        x = x.contiguous(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
+    ours = [vt.conv1d, vt.conv2d, vt.conv3d][dims - 1]
+    theirs = [F.conv1d, F.conv2d, F.conv3d][dims - 1]
+    y = ours(x, w, b, stride, padding, dilation, groups)
+    ref = theirs(x.double(), w.double(), b.double(), stride, padding, dilation, groups)
+    assert y.shape == ref.shape and y.dtype == x.dtype
+    assert err(y, ref) <= 1e-5
+    if dims > 1:  # results are channels-last
+        assert y.movedim(1, -1).is_contiguous()
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "replicate", "reflect"])
+def test_module_loads_state_dict_and_matches(padding_mode):
+    torch.manual_seed(4)
+    ref_module = torch.nn.Conv3d(8, 12, 3, padding=(2, 1, 1), padding_mode=padding_mode).double()
+    module = vt.Conv3d(8, 12, 3, padding=(2, 1, 1), padding_mode=padding_mode)
+    module.load_state_dict({k: v.float() for k, v in ref_module.state_dict().items()})
+    x = torch.rand(2, 8, 5, 9, 9) * 2 - 1
+    with torch.no_grad():
+        assert err(module(x), ref_module(x.double())) <= 1e-5
+    assert list(module.state_dict()) == list(ref_module.state_dict())
+
+
+def test_convert_replaces_convs_in_a_model():
+    torch.manual_seed(5)
+    model = torch.nn.Sequential(
+        torch.nn.Conv3d(4, 8, 3, padding=1),
+        torch.nn.SiLU(),
+        torch.nn.Conv3d(8, 3, (3, 1, 1), padding=(1, 0, 0)),
+    )
+    x = torch.rand(1, 4, 5, 8, 8)
+    with torch.no_grad():
+        ref = model(x)
+        vt.convert(model)
+        assert isinstance(model[0], vt.Conv3d) and isinstance(model[2], vt.Conv3d)
+        assert err(model(x), ref.double()) <= 1e-5
+
+
+def test_backward_raises_a_clear_error():
+    m = vt.Conv2d(4, 4, 3)
+    y = m(torch.rand(1, 4, 6, 6))
+    assert y.requires_grad
+    with pytest.raises(RuntimeError, match="no backward"):
+        y.sum().backward()
+
+
+def test_torch_errors():
+    with pytest.raises(ValueError, match="channel mismatch"):
+        vt.conv3d(torch.rand(1, 8, 4, 4, 4), torch.rand(4, 6, 3, 3, 3))
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        vt.conv2d(torch.rand(1, 4, 6, 6).double(), torch.rand(4, 4, 3, 3).double())
+    with pytest.raises(ValueError, match="same"):
+        vt.conv2d(torch.rand(1, 4, 6, 6), torch.rand(4, 4, 3, 3), stride=2, padding="same")
+    with pytest.raises(ValueError, match="padding_mode"):
+        vt.Conv2d(4, 4, 3, padding=1, padding_mode="circular")(torch.rand(1, 4, 6, 6))
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("allow_tf32", [False, True])
+def test_module_on_gpu_matches_nn_conv3d(dtype, allow_tf32):
+    torch.manual_seed(6)
+    old = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = allow_tf32
+    try:
+        ref_module = torch.nn.Conv3d(32, 48, 3, padding=(2, 1, 1)).cuda().to(dtype)
+        module = vt.Conv3d.from_torch(ref_module)
+        x = (torch.rand(2, 32, 7, 20, 24, device="cuda") * 2 - 1).to(dtype)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        with torch.no_grad():
+            y = module(x)
+            exact = torch.nn.functional.conv3d(
+                x.double(), ref_module.weight.double(), ref_module.bias.double(), padding=(2, 1, 1)
+            )
+        assert y.device == x.device and y.dtype == dtype
+        assert err(y, exact) <= tol(dtype, allow_tf32 and dtype == torch.float32)
+    finally:
+        torch.backends.cudnn.allow_tf32 = old
+
+
+@cuda
+def test_gpu_output_conv_and_side_stream():
+    torch.manual_seed(7)
+    x = (
+        (torch.rand(1, 32, 6, 24, 20, device="cuda") * 2 - 1)
+        .bfloat16()
+        .contiguous(memory_format=torch.channels_last_3d)
+    )
+    w = (torch.rand(3, 32, 3, 3, 3, device="cuda") * 2 - 1).bfloat16()
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream), torch.no_grad():
+        y = vt.conv3d(x, w, padding=1)
+    stream.synchronize()
+    exact = F.conv3d(x.double(), w.double(), padding=1)
+    assert err(y, exact) <= tol(torch.bfloat16)
+
+
+@cuda
+def test_gpu_conv_general_grid_against_numpy():
+    from test_numpy import random_problem
+
+    rng = np.random.default_rng(12)
+    for _ in range(60):
+        x, w, kwargs, ref = random_problem(rng)
+        for fp32_math, t in (("exact", 1e-5), ("tf32", 1e-3)):
+            y = vconv.conv_general(
+                torch.from_numpy(x).cuda(), torch.from_numpy(w).cuda(), fp32_math=fp32_math, **kwargs
+            )
+            assert y.is_cuda
+            assert rel_error(y.cpu().numpy(), ref) <= t, (kwargs, fp32_math)
