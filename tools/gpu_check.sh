@@ -90,4 +90,7 @@ for f in pybench_seed pybench_output_conv; do [ -f "$OUT/$f.log" ] && { echo "==
 for f in bench_seed bench_seed_f32 bench_seed_tf32 bench_output_conv bench_vae; do
   [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -vE "^(bf16|f32|f16) .*(reference)" "$OUT/$f.log" | cut -c1-160; }
 done
-echo "== summary"; printf '%s\n' "${summary[@]}"
+echo "== summary"; printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"
+# The device tool brings back at most 8 files: every log and JSON record travels in one archive.
+tar czf /tmp/vconv-gpu-logs.tgz -C "$OUT" --exclude summary.txt . && find "$OUT" -mindepth 1 \
+  ! -name summary.txt -delete && mv /tmp/vconv-gpu-logs.tgz "$OUT/logs.tgz"
