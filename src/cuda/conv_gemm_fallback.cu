@@ -106,8 +106,9 @@ std::string GemmFallbackAlgorithm::why_not(const Problem&, Device device) const 
 
 double GemmFallbackAlgorithm::estimate_ms(const Problem& p, Device, const Options& o) const {
   // Measured end to end; pointwise convs skip im2col and run closer to cuBLAS's own rate.
-  const double ms =
-      cost::fallback_ms(p.flops(), p.dtype, o.fp32_math == Fp32Math::tf32) + cost::kLaunchMs * 4;
+  const double ms = cost::fallback_ms(p.flops(), p.dtype, o.fp32_math == Fp32Math::tf32,
+                                      static_cast<double>(p.og())) +
+                    cost::kLaunchMs * 4;
   return is_pointwise(p) ? ms / 4 : ms;
 }
 

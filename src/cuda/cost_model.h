@@ -7,19 +7,22 @@
 namespace vconv::cuda::cost {
 
 constexpr double kLaunchMs = 0.005;
-// cuda_implicit_gemm with full 128 x 128 tiles: 213-254 TFLOP/s in bf16, 101-106 in TF32; exact
-// fp32 (three TF32 products) not yet measured. The narrow 128 x 16 tile loads as much A per MMA
-// as it computes (shared-memory bound): assumed at 0.4x the wide rate, not yet measured.
+// cuda_implicit_gemm with full 128 x 128 tiles: 213-254 TFLOP/s in bf16, 101-106 in TF32, 43-44
+// in exact fp32 (three TF32 products). The narrow 128 x 16 tile (cuda_implicit_gemm_narrow) loads
+// as much A per MMA as it computes: 10.3-11.3 TFLOP/s on the 3-channel output convs, which is
+// 55-60 with its 16 columns full, 0.24x the wide rate (bf16; assumed the same ratio for fp32).
 inline double implicit_gemm_tflops(DType t, Fp32Math math, bool narrow) {
-  const double wide = t != DType::f32 ? 230.0 : math == Fp32Math::tf32 ? 100.0 : 40.0;
-  return narrow ? 0.4 * wide : wide;
+  const double wide = t != DType::f32 ? 230.0 : math == Fp32Math::tf32 ? 100.0 : 43.0;
+  return narrow ? 0.24 * wide : wide;
 }
 
 // cuda_gemm_fallback end to end (im2col, cuBLAS, store): measured 18-37 TFLOP/s in bf16,
-// 13-22 in exact fp32, 17-33 with TF32.
-inline double fallback_ms(double flops, DType t, bool tf32) {
+// 13-22 in exact fp32, 17-33 with TF32 with 256-512 output channels; with few output channels
+// the GEMM is as slow per column as it is with 64 (0.2 TFLOP/s for 96 -> 3).
+inline double fallback_ms(double flops, DType t, bool tf32, double out_channels) {
   const double tflops = t != DType::f32 ? 25.0 : tf32 ? 22.0 : 15.0;
-  return flops / (tflops * 1e9);
+  const double n_efficiency = out_channels >= 64 ? 1.0 : out_channels / 64.0;
+  return flops / (tflops * n_efficiency * 1e9);
 }
 
 inline double memory_ms(double bytes) {
