@@ -221,3 +221,18 @@ def test_plan_from_shapes_and_arrays():
         vconv.plan((1, 9, 32, 32, 64), (64, 3, 3, 3, 64), algorithm="cpu_pointwise")
     with pytest.raises(TypeError, match="dtype"):
         vconv.plan((1, 4, 4, 4), (4, 3, 3, 4), dtype="int8")
+
+
+def test_readme_python_example_runs():
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert blocks, "README.md has no ```python example block"
+    scope = {}
+    exec(compile(blocks[0], "README.md", "exec"), scope)
+    ref = conv_general(
+        scope["x"], scope["w"], [1] * 3, [2, 1, 1], [0, 1, 1], [1] * 3, [1] * 3, 1, False, ["replicate"] * 3
+    )
+    assert rel_error(scope["y"], ref) <= TOLERANCE["float32"]
