@@ -39,8 +39,6 @@ class Algorithm {
   virtual double estimate_ms(const Problem& problem, Device device,
                              const Options& options) const = 0;
   virtual void run(const ConvArgs& args) const = 0;
-  // Empty when the options suit this algorithm (Options::fp32_math), else why not.
-  virtual std::string why_not_options(const Problem&, const Options&) const { return {}; }
   // Empty when the tensors themselves suit this algorithm (alignment of pointers and strides),
   // else why not. Checked after planning; the planner then takes the next valid algorithm.
   virtual std::string why_not_args(const ConvArgs&) const { return {}; }

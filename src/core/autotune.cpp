@@ -81,10 +81,9 @@ void append_file(const std::string& problem, const std::string& device, const st
   f << problem << "\t" << device << "\t" << algo << "\n";
 }
 
-// Whether `a` can run these arguments: the problem, the options and the tensors (as conv() asks).
+// Whether `a` can run these arguments: the problem and the tensors (as conv() asks).
 bool usable(const Algorithm& a, const ConvArgs& args) {
-  return a.why_not(args.problem, args.device).empty() &&
-         a.why_not_options(args.problem, args.options).empty() && a.why_not_args(args).empty();
+  return a.why_not(args.problem, args.device).empty() && a.why_not_args(args).empty();
 }
 
 double time_ms(const Algorithm& algo, const ConvArgs& args) {

@@ -71,7 +71,6 @@ std::vector<Candidate> conv_candidates(const Problem& problem, Device device,
     Candidate c;
     c.name = a->name();
     c.why_not = a->why_not(problem, device);
-    if (c.why_not.empty()) c.why_not = a->why_not_options(problem, options);
     c.valid = c.why_not.empty();
     if (c.valid) c.estimate_ms = a->estimate_ms(problem, device, options);
     list.push_back(c);
@@ -88,7 +87,6 @@ Plan plan_conv(const Problem& problem, Device device, const Options& options) {
   if (!options.algorithm.empty()) {
     const Algorithm* forced = algorithm_named(options.algorithm);
     std::string why = forced->why_not(problem, device);
-    if (why.empty()) why = forced->why_not_options(problem, options);
     if (!why.empty())
       throw Error("options.algorithm: '" + options.algorithm + "' cannot run '" +
                   vconv::to_string(problem) + "' on " + device_name(device) + ": " + why);
@@ -126,7 +124,6 @@ const Algorithm& choose_algorithm(const Problem& problem, Device device, const O
   for (const Algorithm* a : algorithms()) {
     if (need_f32_output && !a->accepts_f32_output()) continue;
     if (!a->why_not(problem, device).empty()) continue;
-    if (!a->why_not_options(problem, options).empty()) continue;
     const double ms = a->estimate_ms(problem, device, options);
     if (!best || ms < best_ms) {
       best = a;
