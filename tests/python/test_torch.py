@@ -203,3 +203,29 @@ def test_gpu_conv_general_grid_against_numpy():
             )
             assert y.is_cuda
             assert rel_error(y.cpu().numpy(), ref) <= t, (kwargs, fp32_math)
+
+
+@cuda
+def test_channels_last_inputs_are_not_copied_on_gpu():
+    x = (
+        torch.rand(1, 64, 16, 64, 64, device="cuda")
+        .bfloat16()
+        .contiguous(memory_format=torch.channels_last_3d)
+    )
+    w = torch.rand(64, 64, 3, 3, 3, device="cuda").bfloat16().contiguous(memory_format=torch.channels_last_3d)
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    with torch.no_grad():
+        y = vt.conv3d(x, w, padding=1)
+    torch.cuda.synchronize()
+    extra = torch.cuda.max_memory_allocated() - before
+    out_bytes = y.numel() * y.element_size()
+    # The output is the only tensor torch allocates: no copy of the input or the weight.
+    assert extra <= out_bytes + (1 << 20), f"{extra} bytes allocated for a {out_bytes}-byte output"
+    x_std = x.contiguous()  # (N, C, D, H, W) contiguous: copied once into channels-last
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    with torch.no_grad():
+        vt.conv3d(x_std, w, padding=1)
+    assert torch.cuda.max_memory_allocated() - before >= x_std.numel() * x_std.element_size()
