@@ -18,22 +18,13 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm) conv_kernel(c
   const int64_t m0 = int64_t(blockIdx.x) * C::kBM;
   const int64_t n0 = int64_t(blockIdx.y) * C::kBN;
   const int64_t g = blockIdx.z;
-  LoaderState<C> s;
-  for (int i = 0; i < C::kARows; ++i) {
-    const int64_t row = m0 + threadIdx.x / C::kChunksPerRow + i * C::kRowStep;
-    s.row_ok[i] = row < p.m;
-    int64_t n, od, oh, ow;
-    decode_row(p.geo, s.row_ok[i] ? row : 0, n, od, oh, ow);
-    s.batch_offset[i] = n * p.in.stride[0];
-    const int64_t o[3] = {od, oh, ow};
-    for (int d = 0; d < 3; ++d) s.q0[i][d] = o[d] * p.geo.dim[d].stride - p.geo.dim[d].pad_lo;
-  }
-  for (int i = 0; i < C::kBRows; ++i)
-    s.col_ok[i] = n0 + threadIdx.x / C::kChunksPerRow + i * C::kRowStep < p.geo.og;
-  const int ntaps = active_depth_taps(p, s, taps);
+  __shared__ RowInfo rows[C::kBM];
+  for (int r = threadIdx.x; r < C::kBM; r += C::kThreads) rows[r] = row_info(p, m0 + r);
+  __syncthreads();
+  const int ntaps = active_depth_taps<C>(p, rows, taps);
   const int cblocks = static_cast<int>((p.geo.cg + T::kBK - 1) / T::kBK);
   const int kblocks = ntaps * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks;
-  Mainloop<C, E> ml{p, s, taps, g, cblocks, smem_a, smem_b, n0, {}, 0};
+  Mainloop<C, E> ml{p, rows, taps, g, cblocks, smem_a, smem_b, n0, {}, 0};
 
   float acc[C::kMI][C::kNI][4] = {};
   KBlockIter it;

@@ -11,15 +11,25 @@
 
 namespace vconv::cuda::implicit_gemm {
 
-// The output rows and output channels this thread copies per stage. Per row, the
-// batch offset and, per dimension, the padded-input position of tap 0 (out * stride - pad_lo),
-// so that a tap costs one multiply-add and pad_map() per dimension (input dilation is 1 here,
-// so source_index()'s division is not needed).
-template <typename C>
-struct LoaderState {
-  int64_t batch_offset[C::kARows], q0[C::kARows][3];
-  bool row_ok[C::kARows], col_ok[C::kBRows];
+// One output row of the CTA tile, in shared memory (registers hold only the current tap's input
+// offsets): its batch offset (-1 past the last row) and, per dimension, the padded-input position
+// of tap 0 (out * stride - pad_lo), so that a tap costs one multiply-add and pad_map() per
+// dimension (input dilation is 1 here, so source_index()'s division is not needed).
+struct RowInfo {
+  int64_t batch_offset;
+  int64_t q0[3];
 };
+
+__device__ inline RowInfo row_info(const Params& p, int64_t row) {
+  RowInfo ri{-1, {0, 0, 0}};
+  if (row >= p.m) return ri;
+  int64_t n, od, oh, ow;
+  decode_row(p.geo, row, n, od, oh, ow);
+  ri.batch_offset = n * p.in.stride[0];
+  const int64_t o[3] = {od, oh, ow};
+  for (int d = 0; d < 3; ++d) ri.q0[d] = o[d] * p.geo.dim[d].stride - p.geo.dim[d].pad_lo;
+  return ri;
+}
 
 // The position of the next k-block to load, advanced one block per load() (loads run in order).
 struct KBlockIter {
@@ -39,13 +49,14 @@ struct KBlockIter {
 // shared memory; taps that land in zero padding for every row are skipped. The host keeps
 // kd_end - kd_begin <= kMaxSkippableTaps.
 template <typename C>
-__device__ inline int active_depth_taps(const Params& p, const LoaderState<C>& s, int* taps) {
+__device__ inline int active_depth_taps(const Params& p, const RowInfo* rows, int* taps) {
   int active = 0;
   for (int kd = p.kd_begin; kd < p.kd_end; ++kd) {
     bool used = false;
-    for (int i = 0; i < C::kARows; ++i)
-      used |= s.row_ok[i] &&
-              pad_map(s.q0[i][0] + kd * p.geo.dim[0].kdil, p.geo.dim[0].in, p.geo.dim[0].mode) >= 0;
+    for (int r = threadIdx.x; r < C::kBM; r += C::kThreads)
+      used |= rows[r].batch_offset >= 0 &&
+              pad_map(rows[r].q0[0] + kd * p.geo.dim[0].kdil, p.geo.dim[0].in, p.geo.dim[0].mode) >=
+                  0;
     if (__syncthreads_or(used)) {
       if (threadIdx.x == 0) taps[active] = kd;
       ++active;
@@ -59,8 +70,8 @@ template <typename C, typename E>
 struct Mainloop {
   using T = Tile<C, E>;
   const Params& p;
-  const LoaderState<C>& s;
-  const int* taps;  // active depth taps
+  const RowInfo* rows;  // [kBM], shared memory
+  const int* taps;      // active depth taps
   int64_t g;        // group
   int cblocks;      // channel blocks per tap
   E* smem_a;        // [stage][kBM][kLds]
@@ -81,14 +92,12 @@ struct Mainloop {
       const int64_t kd = taps[it.tap_d], kh = it.kh, kw = it.kw;
 #pragma unroll
       for (int i = 0; i < C::kARows; ++i) {
-        const int64_t id =
-            pad_map(s.q0[i][0] + kd * geo.dim[0].kdil, geo.dim[0].in, geo.dim[0].mode);
-        const int64_t ih =
-            pad_map(s.q0[i][1] + kh * geo.dim[1].kdil, geo.dim[1].in, geo.dim[1].mode);
-        const int64_t iw =
-            pad_map(s.q0[i][2] + kw * geo.dim[2].kdil, geo.dim[2].in, geo.dim[2].mode);
-        row_offset[i] = s.row_ok[i] && id >= 0 && ih >= 0 && iw >= 0
-                            ? s.batch_offset[i] + id * p.in.stride[1] + ih * p.in.stride[2] +
+        const RowInfo& ri = rows[r + i * C::kRowStep];
+        const int64_t id = pad_map(ri.q0[0] + kd * geo.dim[0].kdil, geo.dim[0].in, geo.dim[0].mode);
+        const int64_t ih = pad_map(ri.q0[1] + kh * geo.dim[1].kdil, geo.dim[1].in, geo.dim[1].mode);
+        const int64_t iw = pad_map(ri.q0[2] + kw * geo.dim[2].kdil, geo.dim[2].in, geo.dim[2].mode);
+        row_offset[i] = ri.batch_offset >= 0 && id >= 0 && ih >= 0 && iw >= 0
+                            ? ri.batch_offset + id * p.in.stride[1] + ih * p.in.stride[2] +
                                   iw * p.in.stride[3] + g * geo.cg
                             : -1;
       }
@@ -112,7 +121,7 @@ struct Mainloop {
     for (int i = 0; i < C::kBRows; ++i) {
       // A tile narrower than a row step leaves the threads past its last row idle.
       if (C::kBN % C::kRowStep != 0 && r + i * C::kRowStep >= C::kBN) break;
-      const bool ok = s.col_ok[i] && c_ok;
+      const bool ok = n0 + r + i * C::kRowStep < geo.og && c_ok;
       const E* src = static_cast<const E*>(p.w.data);
       if (ok) src += (g * geo.og + n0 + r + i * C::kRowStep) * p.w.stride[0] + weight_offset + c0;
       cp_async_16(b + i * C::kRowStep * T::kLds, src, ok);
@@ -120,64 +129,80 @@ struct Mainloop {
     it.advance(geo, cblocks);
   }
 
-  template <typename Mma>
-  __device__ void compute(int stage, float (&acc)[C::kMI][C::kNI][4]) const {
+  // The A and B fragments of k step `ks` (one MMA deep: two 16-byte chunks of a row, 16
+  // bf16/f16 or 8 fp32) of this warp's tile.
+  __device__ void load_fragments(int stage, int ks, uint32_t (&af)[C::kMI][4],
+                                 uint32_t (&bf)[C::kNI][2]) const {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int wm = warp / C::kWarpsN, wn = warp % C::kWarpsN;
     const E* a = smem_a + stage * C::kBM * T::kLds + (wm * C::kWM) * T::kLds;
     const E* b = smem_b + stage * C::kBN * T::kLds + (wn * C::kWN) * T::kLds;
 #pragma unroll
-    // Each k step is one MMA deep: two 16-byte chunks of a row (16 bf16/f16, 8 fp32).
-    for (int ks = 0; ks < T::kBK; ks += Mma::kK) {
-      uint32_t af[C::kMI][4], bf[C::kNI][2];
+    for (int mi = 0; mi < C::kMI; ++mi)
+      ldmatrix_x4(af[mi], a + (mi * 16 + lane % 16) * T::kLds + ks + (lane / 16) * T::kChunk);
+#pragma unroll
+    for (int nj = 0; nj < C::kNI / 2; ++nj) {
+      uint32_t r[4];
+      ldmatrix_x4(r, b + (nj * 16 + lane % 8 + (lane / 16) * 8) * T::kLds + ks +
+                         ((lane / 8) % 2) * T::kChunk);
+      bf[2 * nj][0] = r[0];
+      bf[2 * nj][1] = r[1];
+      bf[2 * nj + 1][0] = r[2];
+      bf[2 * nj + 1][1] = r[3];
+    }
+  }
+
+  template <typename Mma>
+  __device__ static void multiply(uint32_t (&af)[C::kMI][4], uint32_t (&bf)[C::kNI][2],
+                                  float (&acc)[C::kMI][C::kNI][4]) {
+    if constexpr (Mma::kSplit) {
+      uint32_t bs[C::kNI][2];
+#pragma unroll
+      for (int ni = 0; ni < C::kNI; ++ni)
+        for (int j = 0; j < 2; ++j) Mma::split(bf[ni][j], bs[ni][j]);
+#pragma unroll
+      for (int mi = 0; mi < C::kMI; ++mi) {
+        uint32_t as[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) Mma::split(af[mi][j], as[j]);
+#pragma unroll
+        for (int ni = 0; ni < C::kNI; ++ni) {
+          // The tensor core truncates when it adds to its accumulator; summed into the running
+          // total that way over thousands of k steps, the bias reaches 1e-4. Each k step starts
+          // from zero instead and is added with a rounding fp32 add.
+          float step[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+          Mma::mma(step, as, bf[ni][0], bf[ni][1]);
+          Mma::mma(step, af[mi], bs[ni][0], bs[ni][1]);
+          Mma::mma(step, af[mi], bf[ni][0], bf[ni][1]);
+#pragma unroll
+          for (int j = 0; j < 4; ++j) acc[mi][ni][j] += step[j];
+        }
+      }
+    } else {
 #pragma unroll
       for (int mi = 0; mi < C::kMI; ++mi)
-        ldmatrix_x4(af[mi], a + (mi * 16 + lane % 16) * T::kLds + ks + (lane / 16) * T::kChunk);
+        for (int j = 0; j < 4; ++j) Mma::convert(af[mi][j]);
 #pragma unroll
-      for (int nj = 0; nj < C::kNI / 2; ++nj) {
-        uint32_t r[4];
-        ldmatrix_x4(r, b + (nj * 16 + lane % 8 + (lane / 16) * 8) * T::kLds + ks +
-                           ((lane / 8) % 2) * T::kChunk);
-        bf[2 * nj][0] = r[0];
-        bf[2 * nj][1] = r[1];
-        bf[2 * nj + 1][0] = r[2];
-        bf[2 * nj + 1][1] = r[3];
-      }
-      if constexpr (Mma::kSplit) {
-        uint32_t bs[C::kNI][2];
+      for (int ni = 0; ni < C::kNI; ++ni)
+        for (int j = 0; j < 2; ++j) Mma::convert(bf[ni][j]);
 #pragma unroll
-        for (int ni = 0; ni < C::kNI; ++ni)
-          for (int j = 0; j < 2; ++j) Mma::split(bf[ni][j], bs[ni][j]);
+      for (int mi = 0; mi < C::kMI; ++mi)
 #pragma unroll
-        for (int mi = 0; mi < C::kMI; ++mi) {
-          uint32_t as[4];
+        for (int ni = 0; ni < C::kNI; ++ni) Mma::mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+    }
+  }
+
+  // The k steps of one stage, the fragments of step s + 1 loaded before step s multiplies (the
+  // asm statements keep their order, so this is what puts ldmatrix latency under the MMAs).
+  template <typename Mma>
+  __device__ void compute(int stage, float (&acc)[C::kMI][C::kNI][4]) const {
+    constexpr int kSteps = T::kBK / Mma::kK;
+    uint32_t af[2][C::kMI][4], bf[2][C::kNI][2];
+    load_fragments(stage, 0, af[0], bf[0]);
 #pragma unroll
-          for (int j = 0; j < 4; ++j) Mma::split(af[mi][j], as[j]);
-#pragma unroll
-          for (int ni = 0; ni < C::kNI; ++ni) {
-            // The tensor core truncates when it adds to its accumulator; summed into the
-            // running total that way over thousands of k steps, the bias reaches 1e-4. Each
-            // k step starts from zero instead and is added with a rounding fp32 add.
-            float step[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            Mma::mma(step, as, bf[ni][0], bf[ni][1]);
-            Mma::mma(step, af[mi], bs[ni][0], bs[ni][1]);
-            Mma::mma(step, af[mi], bf[ni][0], bf[ni][1]);
-#pragma unroll
-            for (int j = 0; j < 4; ++j) acc[mi][ni][j] += step[j];
-          }
-        }
-      } else {
-#pragma unroll
-        for (int mi = 0; mi < C::kMI; ++mi)
-          for (int j = 0; j < 4; ++j) Mma::convert(af[mi][j]);
-#pragma unroll
-        for (int ni = 0; ni < C::kNI; ++ni)
-          for (int j = 0; j < 2; ++j) Mma::convert(bf[ni][j]);
-#pragma unroll
-        for (int mi = 0; mi < C::kMI; ++mi)
-#pragma unroll
-          for (int ni = 0; ni < C::kNI; ++ni) Mma::mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
-      }
+    for (int s = 0; s < kSteps; ++s) {
+      if (s + 1 < kSteps) load_fragments(stage, (s + 1) * Mma::kK, af[(s + 1) % 2], bf[(s + 1) % 2]);
+      multiply<Mma>(af[s % 2], bf[s % 2], acc);
     }
   }
 };

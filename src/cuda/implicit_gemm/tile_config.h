@@ -36,7 +36,7 @@ using WideTile = TileConfig<128, 128, 2, 4, 64, 4, 2>;
 // 128 x 16 with 8 warps of 16 x 16: for convs with few output channels (the output conv of a VAE
 // decoder, 3 channels), where a 128-wide tile would multiply mostly zeros. Two CTAs per SM: at
 // three or four, ptxas spills the loader's per-row state.
-using NarrowTile = TileConfig<128, 16, 8, 1, 64, 4, 2>;
+using NarrowTile = TileConfig<128, 16, 8, 1, 64, 4, 3>;
 
 // The same tile in elements of type E.
 template <typename Config, typename E>
