@@ -133,7 +133,8 @@ std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {
 double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Options& o) const {
   // The rate this kernel reaches with full tiles, less when channel blocks or output-channel
   // tiles are partly empty.
-  const int64_t kbk = WideTile::kRowBytes / dtype_size(p.dtype);
+  const int64_t row_bytes = shape_ == TileShape::wide ? WideTile::kRowBytes : NarrowTile::kRowBytes;
+  const int64_t kbk = row_bytes / dtype_size(p.dtype);
   const int64_t bn = shape_ == TileShape::wide ? WideTile::kBN : NarrowTile::kBN;
   const double fill =
       static_cast<double>(p.cg()) / static_cast<double>((p.cg() + kbk - 1) / kbk * kbk);

@@ -7,13 +7,13 @@
 namespace vconv::cuda::cost {
 
 constexpr double kLaunchMs = 0.005;
-// cuda_implicit_gemm with full 128 x 128 tiles: 213-254 TFLOP/s in bf16, 101-106 in TF32, 43-44
+// cuda_implicit_gemm with full 128 x 128 tiles: 263-293 TFLOP/s in bf16, 120-126 in TF32, 47-50
 // in exact fp32 (three TF32 products). The narrow 128 x 16 tile (cuda_implicit_gemm_narrow) loads
-// as much A per MMA as it computes: 10.3-11.3 TFLOP/s on the 3-channel output convs, which is
-// 55-60 with its 16 columns full, 0.24x the wide rate (bf16; assumed the same ratio for fp32).
+// as much A per MMA as it computes: 13.0-13.7 TFLOP/s on the 3-channel output convs, which is
+// about 70 with its 16 columns full, 0.25x the wide rate (bf16; assumed the same ratio for fp32).
 inline double implicit_gemm_tflops(DType t, Fp32Math math, bool narrow) {
-  const double wide = t != DType::f32 ? 230.0 : math == Fp32Math::tf32 ? 100.0 : 43.0;
-  return narrow ? 0.24 * wide : wide;
+  const double wide = t != DType::f32 ? 275.0 : math == Fp32Math::tf32 ? 120.0 : 47.0;
+  return narrow ? 0.25 * wide : wide;
 }
 
 // cuda_gemm_fallback end to end (im2col, cuBLAS, store): measured 18-37 TFLOP/s in bf16,

@@ -54,9 +54,8 @@ __device__ inline int active_depth_taps(const Params& p, const RowInfo* rows, in
   for (int kd = p.kd_begin; kd < p.kd_end; ++kd) {
     bool used = false;
     for (int r = threadIdx.x; r < C::kBM; r += C::kThreads)
-      used |= rows[r].batch_offset >= 0 &&
-              pad_map(rows[r].q0[0] + kd * p.geo.dim[0].kdil, p.geo.dim[0].in, p.geo.dim[0].mode) >=
-                  0;
+      used |= rows[r].batch_offset >= 0 && pad_map(rows[r].q0[0] + kd * p.geo.dim[0].kdil,
+                                                   p.geo.dim[0].in, p.geo.dim[0].mode) >= 0;
     if (__syncthreads_or(used)) {
       if (threadIdx.x == 0) taps[active] = kd;
       ++active;
@@ -72,11 +71,11 @@ struct Mainloop {
   const Params& p;
   const RowInfo* rows;  // [kBM], shared memory
   const int* taps;      // active depth taps
-  int64_t g;        // group
-  int cblocks;      // channel blocks per tap
-  E* smem_a;        // [stage][kBM][kLds]
-  E* smem_b;        // [stage][kBN][kLds]
-  int64_t n0;       // first output channel of the CTA within the group
+  int64_t g;            // group
+  int cblocks;          // channel blocks per tap
+  E* smem_a;            // [stage][kBM][kLds]
+  E* smem_b;            // [stage][kBN][kLds]
+  int64_t n0;           // first output channel of the CTA within the group
 
   // Per tap: each copied row's input offset (or -1 where the tap reads zero padding) and the
   // weight offset of the tap, computed when a tap's first channel block loads and reused for its
@@ -201,7 +200,8 @@ struct Mainloop {
     load_fragments(stage, 0, af[0], bf[0]);
 #pragma unroll
     for (int s = 0; s < kSteps; ++s) {
-      if (s + 1 < kSteps) load_fragments(stage, (s + 1) * Mma::kK, af[(s + 1) % 2], bf[(s + 1) % 2]);
+      if (s + 1 < kSteps)
+        load_fragments(stage, (s + 1) * Mma::kK, af[(s + 1) % 2], bf[(s + 1) % 2]);
       multiply<Mma>(af[s % 2], bf[s % 2], acc);
     }
   }
