@@ -41,6 +41,18 @@ std::string why_not_args_of(const ConvArgs& a) {
   return {};
 }
 
+// The share of each k-block that holds real channels when k-blocks are row_bytes deep.
+double channel_fill(const Problem& p, int64_t row_bytes) {
+  const int64_t kbk = row_bytes / dtype_size(p.dtype);
+  return static_cast<double>(p.cg()) / static_cast<double>((p.cg() + kbk - 1) / kbk * kbk);
+}
+
+// The wide tile takes the k-block depth its channels fill better (the deeper one on a tie).
+bool wide_shallow(const Problem& p) {
+  return channel_fill(p, implicit_gemm::WideShallowTile::kRowBytes) >
+         channel_fill(p, WideTile::kRowBytes);
+}
+
 Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end, bool accumulate) {
   const Problem& p = a.problem;
   return Params{tensor_ref(a.input),
@@ -133,11 +145,11 @@ std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {
 double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Options& o) const {
   // The rate this kernel reaches with full tiles, less when channel blocks or output-channel
   // tiles are partly empty.
-  const int64_t row_bytes = shape_ == TileShape::wide ? WideTile::kRowBytes : NarrowTile::kRowBytes;
-  const int64_t kbk = row_bytes / dtype_size(p.dtype);
-  const int64_t bn = shape_ == TileShape::wide ? WideTile::kBN : NarrowTile::kBN;
-  const double fill =
-      static_cast<double>(p.cg()) / static_cast<double>((p.cg() + kbk - 1) / kbk * kbk);
+  const bool wide = shape_ == TileShape::wide;
+  const double fill = !wide             ? channel_fill(p, NarrowTile::kRowBytes)
+                      : wide_shallow(p) ? channel_fill(p, implicit_gemm::WideShallowTile::kRowBytes)
+                                        : channel_fill(p, WideTile::kRowBytes);
+  const int64_t bn = wide ? WideTile::kBN : NarrowTile::kBN;
   const double ofill =
       static_cast<double>(p.og()) / static_cast<double>((p.og() + bn - 1) / bn * bn);
   return p.flops() /
@@ -153,7 +165,9 @@ void ImplicitGemmAlgorithm::run(const ConvArgs& a) const {
       params_of(a, a.output, 0, static_cast<int>(a.problem.k[0]), a.options.accumulate);
   const DType t = a.problem.dtype;
   const Fp32Math math = a.options.fp32_math;
-  if (shape_ == TileShape::wide)
+  if (shape_ == TileShape::wide && wide_shallow(a.problem))
+    launch_for<implicit_gemm::WideShallowTile, false>(t, math, prm, a.problem.groups, stream);
+  else if (shape_ == TileShape::wide)
     launch_for<WideTile, false>(t, math, prm, a.problem.groups, stream);
   else
     launch_for<NarrowTile, false>(t, math, prm, a.problem.groups, stream);
@@ -183,9 +197,14 @@ void DepthTap2dAlgorithm::run(const ConvArgs& a) const {
   const View5 acc_view = contiguous_output(p, acc.get<float>());
   accumulator_pass(a, acc.get<float>(), true, stream);
   // One launch per depth tap, each adding its 2D conv over the frame-shifted input into fp32.
-  for (int kd = 0; kd < p.k[0]; ++kd)
-    launch_for<WideTile, true>(p.dtype, a.options.fp32_math,
-                               params_of(a, acc_view, kd, kd + 1, true), p.groups, stream);
+  for (int kd = 0; kd < p.k[0]; ++kd) {
+    const Params prm = params_of(a, acc_view, kd, kd + 1, true);
+    if (wide_shallow(p))
+      launch_for<implicit_gemm::WideShallowTile, true>(p.dtype, a.options.fp32_math, prm, p.groups,
+                                                       stream);
+    else
+      launch_for<WideTile, true>(p.dtype, a.options.fp32_math, prm, p.groups, stream);
+  }
   accumulator_pass(a, acc.get<float>(), false, stream);
 }
 

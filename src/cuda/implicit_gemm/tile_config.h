@@ -36,6 +36,11 @@ struct TileConfig {
 // tile with 64-byte k-blocks and 4 stages: 1.15-1.20x in bf16 (half the barriers per MMA), and
 // against 128 x 256 with 16 warps at one CTA per SM: equal or faster.
 using WideTile = TileConfig<128, 128, 2, 4, 128, 3, 2>;
+// The same with 64-byte k-blocks through 4 stages, for channel counts that 128-byte blocks fill
+// worse (96 bf16 channels fill 75% of two 64-channel blocks, all of three 32-channel ones): the
+// Wan decoder's 96-channel 3x3x3 conv ran 111.7 ms with WideTile alone, 97.7 ms with this one
+// (and 16 channels 0.956 -> 0.659 ms). cuda_implicit_gemm picks per problem (wide_shallow()).
+using WideShallowTile = TileConfig<128, 128, 2, 4, 64, 4, 2>;
 // 128 x 16 with 8 warps of 16 x 16: for convs with few output channels (the output conv of a VAE
 // decoder, 3 channels), where a 128-wide tile would multiply mostly zeros. 64-byte k-blocks: with
 // 128-byte ones 96 channels fill 75% of their blocks, and it measured 1.3x slower. Three CTAs per
