@@ -75,6 +75,8 @@ def run_case(p, dtype, device, repeat, fp32_math):
     x_cl, w_cl = x.movedim(1, -1), w.movedim(1, -1)  # the same memory, channels-last views
 
     lo, hi, modes = p["lo"], p["hi"], p["pad_mode"]
+    if p["flip"] or any(d != 1 for d in p["input_dilation"]):
+        raise ValueError("flip and input dilation have no torch.nn.functional.convNd counterpart")
     symmetric = lo == hi and all(m == "zeros" for m in modes)
     if not symmetric and len(set(modes)) > 1:
         raise ValueError("per-dimension pad modes have no torch counterpart")
@@ -86,19 +88,11 @@ def run_case(p, dtype, device, repeat, fp32_math):
         xi = x if symmetric else F.pad(x, torch_pad, mode=torch_mode)
         return conv(xi, w, None, p["stride"], lo if symmetric else 0, p["kernel_dilation"], p["groups"])
 
+    args = (x_cl, w_cl, p["stride"], (lo, hi), p["kernel_dilation"], 1, p["groups"])
+    options = {"pad_mode": modes, "fp32_math": fp32_math}
+
     def vconv_call():
-        return vconv.conv_general(
-            x_cl,
-            w_cl,
-            p["stride"],
-            (lo, hi),
-            p["kernel_dilation"],
-            p["input_dilation"],
-            p["groups"],
-            p["flip"],
-            pad_mode=modes,
-            fp32_math=fp32_math,
-        )
+        return vconv.conv_general(*args, **options)
 
     with torch.no_grad():
         ref = torch_call()
@@ -106,19 +100,7 @@ def run_case(p, dtype, device, repeat, fp32_math):
         diff = ((ours.double() - ref.double()).norm() / ref.double().norm().clamp_min(1e-30)).item()
         t_torch = time_ms(torch_call, x.device, repeat)
         t_vconv = time_ms(vconv_call, x.device, repeat)
-    plan = vconv.plan(
-        x_cl,
-        w_cl,
-        p["stride"],
-        (lo, hi),
-        p["kernel_dilation"],
-        p["input_dilation"],
-        p["groups"],
-        p["flip"],
-        pad_mode=modes,
-        fp32_math=fp32_math,
-    )
-    return t_vconv, t_torch, diff, plan.algorithm
+    return t_vconv, t_torch, diff, vconv.plan(*args, **options).algorithm
 
 
 def main(argv=None):
