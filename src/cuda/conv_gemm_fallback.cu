@@ -41,7 +41,7 @@ void launch_im2col(const ConvArgs& a, const Phase& ph, int64_t g, int64_t r0, in
                    cudaStream_t s) {
   const int64_t total = n * ph.tap_count() * a.problem.cg();
   im2col_kernel<E><<<grid_for(total, kThreads), kThreads, 0, s>>>(
-      tensor_ref(a.input), geometry(a.problem), rows_of(ph), taps_of(ph), g, r0, n,
+      tensor_ref(a.input), geometry(a.problem), rows_of(ph.rows), taps_of(ph), g, r0, n,
       static_cast<E*>(col));
   VCONV_CUDA_CHECK_LAUNCH();
 }
@@ -51,14 +51,6 @@ void launch_pack(const ConvArgs& a, const Phase& ph, int64_t g, void* packed, cu
   const int64_t total = a.problem.og() * ph.tap_count() * a.problem.cg();
   pack_weight_kernel<E><<<grid_for(total, kThreads), kThreads, 0, s>>>(
       tensor_ref(a.weight), geometry(a.problem), taps_of(ph), g, static_cast<E*>(packed));
-  VCONV_CUDA_CHECK_LAUNCH();
-}
-
-template <typename T>
-void launch_store(const ConvArgs& a, const float* buf, int64_t n, const Phase& ph, int64_t r0,
-                  int64_t g, cudaStream_t s) {
-  store_rows_kernel<T><<<grid_for(n * a.problem.og(), kThreads), kThreads, 0, s>>>(
-      buf, n, rows_of(ph), r0, tensor_ref(a.output), a.problem.og(), g, a.options.accumulate);
   VCONV_CUDA_CHECK_LAUNCH();
 }
 
@@ -80,14 +72,8 @@ void pack(const ConvArgs& a, const Phase& ph, int64_t g, void* packed, cudaStrea
 
 void store(const ConvArgs& a, const float* buf, int64_t n, const Phase& ph, int64_t r0, int64_t g,
            cudaStream_t s) {
-  switch (a.problem.dtype) {
-    case DType::f32:
-      return launch_store<float>(a, buf, n, ph, r0, g, s);
-    case DType::f16:
-      return launch_store<Half>(a, buf, n, ph, r0, g, s);
-    case DType::bf16:
-      return launch_store<BFloat16>(a, buf, n, ph, r0, g, s);
-  }
+  store_rows(a.problem.dtype, buf, n, rows_of(ph.rows), r0, tensor_ref(a.output), a.problem.og(), g,
+             a.options.accumulate, s);
 }
 
 bool is_pointwise(const Problem& p) {
@@ -146,7 +132,7 @@ void GemmFallbackAlgorithm::run(const ConvArgs& a) const {
         int64_t lda = k;
         if (pointwise) {
           int64_t c[4];
-          rows_of(ph).coord(r0, c);
+          rows_of(ph.rows).coord(r0, c);
           A = static_cast<const char*>(a.input.data) +
               a.input.offset(c[0], c[1], c[2], c[3], g * p.cg()) * esize;
           lda = n == 1 ? std::max(a.input.strides[3], k) : a.input.strides[3];

@@ -2,6 +2,7 @@
 #include "cuda/conv_implicit_gemm.h"
 #include "cuda/cost_model.h"
 #include "cuda/device_scope.h"
+#include "cuda/epilogue.cuh"
 #include "cuda/implicit_gemm/kernel.cuh"
 
 namespace vconv::cuda {
@@ -9,6 +10,7 @@ namespace {
 
 using implicit_gemm::NarrowTile;
 using implicit_gemm::Params;
+using implicit_gemm::WideShallowTile;
 using implicit_gemm::WideTile;
 
 std::string why_not_problem(const Problem& p, Device device) {
@@ -49,8 +51,13 @@ double channel_fill(const Problem& p, int64_t row_bytes) {
 
 // The wide tile takes the k-block depth its channels fill better (the deeper one on a tie).
 bool wide_shallow(const Problem& p) {
-  return channel_fill(p, implicit_gemm::WideShallowTile::kRowBytes) >
-         channel_fill(p, WideTile::kRowBytes);
+  return channel_fill(p, WideShallowTile::kRowBytes) > channel_fill(p, WideTile::kRowBytes);
+}
+
+// The k-block depth (bytes of channels per row) the kernel runs `p` with under `shape`.
+int64_t row_bytes_of(TileShape shape, const Problem& p) {
+  if (shape == TileShape::narrow) return NarrowTile::kRowBytes;
+  return wide_shallow(p) ? WideShallowTile::kRowBytes : WideTile::kRowBytes;
 }
 
 Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end, bool accumulate) {
@@ -96,40 +103,17 @@ void launch_for(DType t, Fp32Math math, const Params& prm, int64_t groups, cudaS
   }
 }
 
-// Rounds an fp32 accumulator (contiguous [N, OD, OH, OW, O]) into the output, or loads the
-// output into it (accumulate).
-template <typename T>
-__global__ void accumulator_kernel(float* acc, TensorRef out, Geometry geo, int64_t o, bool load,
-                                   bool from_zero) {
-  const int64_t total = geo.n * geo.out[0] * geo.out[1] * geo.out[2] * o;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t n, od, oh, ow;
-    decode_row(geo, i / o, n, od, oh, ow);
-    const int64_t c = i % o;
-    T* dst = static_cast<T*>(out.data) + out.offset(n, od, oh, ow, c);
-    if (load)
-      acc[i] = from_zero ? 0.0f : to_float(*dst);
-    else
-      *dst = from_float<T>(acc[i]);
-  }
-}
-
-void accumulator_pass(const ConvArgs& a, float* acc, bool load, cudaStream_t s) {
-  const Problem& p = a.problem;
-  const int64_t total = p.n * p.out[0] * p.out[1] * p.out[2] * p.o;
-  const Geometry geo = geometry(p);
-  const bool from_zero = !a.options.accumulate;
-  if (p.dtype == DType::f32)
-    accumulator_kernel<float>
-        <<<grid_for(total, 256), 256, 0, s>>>(acc, tensor_ref(a.output), geo, p.o, load, from_zero);
-  else if (p.dtype == DType::bf16)
-    accumulator_kernel<BFloat16>
-        <<<grid_for(total, 256), 256, 0, s>>>(acc, tensor_ref(a.output), geo, p.o, load, from_zero);
+// The tile config of `shape` for this problem (the one place that maps shapes to configs).
+template <bool kF32Out>
+void launch_shape(TileShape shape, const ConvArgs& a, const Params& prm, cudaStream_t stream) {
+  const DType t = a.problem.dtype;
+  const Fp32Math math = a.options.fp32_math;
+  if (shape == TileShape::narrow)
+    launch_for<NarrowTile, kF32Out>(t, math, prm, a.problem.groups, stream);
+  else if (wide_shallow(a.problem))
+    launch_for<WideShallowTile, kF32Out>(t, math, prm, a.problem.groups, stream);
   else
-    accumulator_kernel<Half>
-        <<<grid_for(total, 256), 256, 0, s>>>(acc, tensor_ref(a.output), geo, p.o, load, from_zero);
-  VCONV_CUDA_CHECK_LAUNCH();
+    launch_for<WideTile, kF32Out>(t, math, prm, a.problem.groups, stream);
 }
 
 }  // namespace
@@ -145,11 +129,8 @@ std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {
 double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Options& o) const {
   // The rate this kernel reaches with full tiles, less when channel blocks or output-channel
   // tiles are partly empty.
-  const bool wide = shape_ == TileShape::wide;
-  const double fill = !wide             ? channel_fill(p, NarrowTile::kRowBytes)
-                      : wide_shallow(p) ? channel_fill(p, implicit_gemm::WideShallowTile::kRowBytes)
-                                        : channel_fill(p, WideTile::kRowBytes);
-  const int64_t bn = wide ? WideTile::kBN : NarrowTile::kBN;
+  const double fill = channel_fill(p, row_bytes_of(shape_, p));
+  const int64_t bn = shape_ == TileShape::wide ? WideTile::kBN : NarrowTile::kBN;
   const double ofill =
       static_cast<double>(p.og()) / static_cast<double>((p.og() + bn - 1) / bn * bn);
   return p.flops() /
@@ -163,14 +144,7 @@ void ImplicitGemmAlgorithm::run(const ConvArgs& a) const {
   const auto stream = static_cast<cudaStream_t>(a.options.stream);
   const Params prm =
       params_of(a, a.output, 0, static_cast<int>(a.problem.k[0]), a.options.accumulate);
-  const DType t = a.problem.dtype;
-  const Fp32Math math = a.options.fp32_math;
-  if (shape_ == TileShape::wide && wide_shallow(a.problem))
-    launch_for<implicit_gemm::WideShallowTile, false>(t, math, prm, a.problem.groups, stream);
-  else if (shape_ == TileShape::wide)
-    launch_for<WideTile, false>(t, math, prm, a.problem.groups, stream);
-  else
-    launch_for<NarrowTile, false>(t, math, prm, a.problem.groups, stream);
+  launch_shape<false>(shape_, a, prm, stream);
 }
 
 std::string DepthTap2dAlgorithm::why_not(const Problem& p, Device device) const {
@@ -193,19 +167,18 @@ void DepthTap2dAlgorithm::run(const ConvArgs& a) const {
   const Problem& p = a.problem;
   DeviceScope scope(a.device.index);
   const auto stream = static_cast<cudaStream_t>(a.options.stream);
-  StreamBuffer acc(size_t(p.n * p.out[0] * p.out[1] * p.out[2] * p.o * 4), stream);
+  // The taps sum into a zeroed fp32 buffer; one store then rounds it into the output (adding to
+  // it under accumulate).
+  const size_t bytes = size_t(p.n * p.out[0] * p.out[1] * p.out[2] * p.o) * sizeof(float);
+  StreamBuffer acc(bytes, stream);
+  VCONV_CUDA_CHECK(cudaMemsetAsync(acc.get<float>(), 0, bytes, stream));
   const View5 acc_view = contiguous_output(p, acc.get<float>());
-  accumulator_pass(a, acc.get<float>(), true, stream);
   // One launch per depth tap, each adding its 2D conv over the frame-shifted input into fp32.
-  for (int kd = 0; kd < p.k[0]; ++kd) {
-    const Params prm = params_of(a, acc_view, kd, kd + 1, true);
-    if (wide_shallow(p))
-      launch_for<implicit_gemm::WideShallowTile, true>(p.dtype, a.options.fp32_math, prm, p.groups,
-                                                       stream);
-    else
-      launch_for<WideTile, true>(p.dtype, a.options.fp32_math, prm, p.groups, stream);
-  }
-  accumulator_pass(a, acc.get<float>(), false, stream);
+  for (int kd = 0; kd < p.k[0]; ++kd)
+    launch_shape<true>(TileShape::wide, a, params_of(a, acc_view, kd, kd + 1, true), stream);
+  const RowGrid grid = RowGrid::whole(p);
+  store_rows(p.dtype, acc.get<float>(), grid.size(), rows_of(grid), 0, tensor_ref(a.output), p.o, 0,
+             a.options.accumulate, stream);
 }
 
 }  // namespace vconv::cuda

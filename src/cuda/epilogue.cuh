@@ -1,6 +1,7 @@
 #pragma once
 // Stores fp32 results to the output: one rounding to the output dtype, accumulating when asked.
 #include "core/float16.h"
+#include "cuda/check.h"
 #include "cuda/kernel_params.h"
 
 namespace vconv::cuda {
@@ -23,6 +24,17 @@ __global__ void store_rows_kernel(const float* buf, int64_t nrows, Rows rows, in
     T* dst = static_cast<T*>(out.data) + out.offset(c[0], c[1], c[2], c[3], g * og + o);
     store_element(dst, buf ? buf[i] : 0.0f, accumulate);
   }
+}
+
+// store_rows_kernel for an output of type t, launched on stream s and checked.
+inline void store_rows(DType t, const float* buf, int64_t nrows, Rows rows, int64_t r0,
+                       TensorRef out, int64_t og, int64_t g, bool accumulate, cudaStream_t s) {
+  constexpr int kThreads = 256;
+  with_element_type(t, [&](auto element) {
+    store_rows_kernel<decltype(element)><<<grid_for(nrows * og, kThreads), kThreads, 0, s>>>(
+        buf, nrows, rows, r0, out, og, g, accumulate);
+  });
+  VCONV_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace vconv::cuda

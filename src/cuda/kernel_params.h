@@ -70,12 +70,12 @@ struct Taps {
   int64_t first[3], step[3], count[3];
 };
 
-inline Rows rows_of(const Phase& ph) {
+inline Rows rows_of(const RowGrid& grid) {
   Rows r{};
   for (int i = 0; i < 3; ++i) {
-    r.start[i] = ph.rows.start[i];
-    r.step[i] = ph.rows.step[i];
-    r.count[i] = ph.rows.count[i];
+    r.start[i] = grid.start[i];
+    r.step[i] = grid.step[i];
+    r.count[i] = grid.count[i];
   }
   return r;
 }
@@ -88,6 +88,19 @@ inline Taps taps_of(const Phase& ph) {
     t.count[i] = ph.taps[i].count;
   }
   return t;
+}
+
+// Calls f(T{}) with the element type of `t`: float, Half or BFloat16.
+template <typename F>
+void with_element_type(DType t, F&& f) {
+  switch (t) {
+    case DType::f32:
+      return f(float{});
+    case DType::f16:
+      return f(Half{});
+    case DType::bf16:
+      return f(BFloat16{});
+  }
 }
 
 // Blocks for a grid-stride loop over `total` items.
