@@ -113,6 +113,40 @@ TEST(CudaSmall, ExactFp32OverLongReductions) {
   }
 }
 
+// The wgmma kernel on the problems whose edges it handles separately: channel counts that fill
+// part of a 64-channel k-block, output channels past a 128-wide tile, row tiles cut by the
+// problem's end, depth padding in each mode, strides, dilation, batches, groups.
+TEST(CudaSmall, WgmmaKernelOnItsEdges) {
+  SKIP_WITHOUT_GPU();
+  const char* kAlgo = "cuda_implicit_gemm_sm90";
+  const Problem probe = vconv::parse_problem("bf16 in=4x8x8 c=64 o=64 k=3x3x3");
+  for (const auto& c : vconv::conv_candidates(probe, kGpu, vconv::Options{}))
+    if (c.name == kAlgo && !c.valid) GTEST_SKIP() << kAlgo << " cannot run here: " << c.why_not;
+  std::mt19937_64 rng(36);
+  int checked = 0;
+  for (const char* dt : {"bf16", "f16"})
+    for (const char* rest :
+         {" in=5x12x20 c=64 o=128 k=3x3x3 p=1x1x1", " n=2 in=9x10x14 c=8 o=40 k=3x3x3 p=2:0x1x1",
+          " in=6x9x11 c=72 o=130 k=3x3x3 p=2:0x1x1 pm=replicate",
+          " in=7x16x16 c=200 o=256 k=3x3x3 s=1x2x2 p=1x1x1 pm=reflect",
+          " in=5x8x24 c=128 o=64 k=1x1x1", " in=8x12x12 c=48 o=16 k=3x3x3 kd=2x1x2 p=2x1x2",
+          " n=3 in=4x6x7 c=64 o=96 k=2x3x3 g=2 p=1:0x0x1",
+          " in=9x14x18 c=136 o=8 k=3x1x1 p=2:0x0x0"})
+      for (bool accumulate : {false, true}) {
+        const Problem p = vconv::parse_problem(std::string(dt) + rest);
+        vconv::testing::CheckOptions o;
+        o.device = kGpu;
+        o.accumulate = accumulate;
+        o.strided = accumulate;
+        const auto e = vconv::testing::check_algorithm(p, kAlgo, rng, o);
+        ++checked;
+        EXPECT_TRUE(e.within(vconv::testing::tolerance(p.dtype, false)))
+            << kAlgo << (accumulate ? " accumulate strided " : " ") << to_string(p) << ": "
+            << e.to_string();
+      }
+  EXPECT_EQ(checked, 32);
+}
+
 TEST(CudaSmall, CudaAlgorithmRejectsHostTensors) {
   SKIP_WITHOUT_GPU();
   const Problem p = vconv::parse_problem("f32 in=4x6x6 c=8 o=8 k=3x3x3");

@@ -8,6 +8,7 @@
 namespace vconv::cuda {
 namespace {
 
+using implicit_gemm::HopperTile;
 using implicit_gemm::NarrowTile;
 using implicit_gemm::Params;
 using implicit_gemm::WideShallowTile;
@@ -43,6 +44,34 @@ std::string why_not_args_of(const ConvArgs& a) {
   return {};
 }
 
+// Compute capability of a CUDA device as major * 10 + minor; 0 when it cannot be read.
+int compute_capability(int index) {
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, index) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, index) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return major * 10 + minor;
+}
+
+// What the wgmma kernel needs beyond why_not_problem(): its sm_90a code in this build, a device
+// that runs it (sm_90a code runs on compute capability 9.0 only), and 16-bit inputs.
+std::string why_not_sm90(const Problem& p, Device device) {
+#ifndef VCONV_CUDA_SM90A
+  (void)p;
+  (void)device;
+  return "needs a build with sm_90a in CMAKE_CUDA_ARCHITECTURES";
+#else
+  if (p.dtype == DType::f32) return "needs bf16 or f16 inputs (fp32 runs on cuda_implicit_gemm)";
+  const int cc = compute_capability(device.index);
+  if (cc != 90)
+    return "needs a compute capability 9.0 device (sm_90a code); this one is " +
+           std::to_string(cc / 10) + "." + std::to_string(cc % 10);
+  return {};
+#endif
+}
+
 // The share of each k-block that holds real channels when k-blocks are row_bytes deep.
 double channel_fill(const Problem& p, int64_t row_bytes) {
   const int64_t kbk = row_bytes / dtype_size(p.dtype);
@@ -57,6 +86,7 @@ bool wide_shallow(const Problem& p) {
 // The k-block depth (bytes of channels per row) the kernel runs `p` with under `shape`.
 int64_t row_bytes_of(TileShape shape, const Problem& p) {
   if (shape == TileShape::narrow) return NarrowTile::kRowBytes;
+  if (shape == TileShape::sm90) return HopperTile::kRowBytes;
   return wide_shallow(p) ? WideShallowTile::kRowBytes : WideTile::kRowBytes;
 }
 
@@ -92,14 +122,27 @@ void launch_for(DType t, Fp32Math math, const Params& prm, int64_t groups, cudaS
   using implicit_gemm::MmaF16;
   using implicit_gemm::MmaTf32;
   using implicit_gemm::MmaTf32x3;
-  switch (t) {
-    case DType::bf16:
-      return launch<C, MmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(prm, groups, stream);
-    case DType::f16:
-      return launch<C, MmaF16, std::conditional_t<kF32Out, float, Half>>(prm, groups, stream);
-    case DType::f32:
-      if (math == Fp32Math::tf32) return launch<C, MmaTf32, float>(prm, groups, stream);
-      return launch<C, MmaTf32x3, float>(prm, groups, stream);
+  using implicit_gemm::WgmmaBf16;
+  using implicit_gemm::WgmmaF16;
+  if constexpr (C::kSwizzled) {
+    // The wgmma tile: 16-bit inputs only (why_not_sm90).
+    if (t == DType::bf16)
+      return launch<C, WgmmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(prm, groups,
+                                                                                stream);
+    if (t == DType::f16)
+      return launch<C, WgmmaF16, std::conditional_t<kF32Out, float, Half>>(prm, groups, stream);
+    throw Error(std::string("cuda_implicit_gemm_sm90: no wgmma policy for ") + dtype_name(t));
+  } else {
+    switch (t) {
+      case DType::bf16:
+        return launch<C, MmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(prm, groups,
+                                                                                stream);
+      case DType::f16:
+        return launch<C, MmaF16, std::conditional_t<kF32Out, float, Half>>(prm, groups, stream);
+      case DType::f32:
+        if (math == Fp32Math::tf32) return launch<C, MmaTf32, float>(prm, groups, stream);
+        return launch<C, MmaTf32x3, float>(prm, groups, stream);
+    }
   }
 }
 
@@ -110,6 +153,8 @@ void launch_shape(TileShape shape, const ConvArgs& a, const Params& prm, cudaStr
   const Fp32Math math = a.options.fp32_math;
   if (shape == TileShape::narrow)
     launch_for<NarrowTile, kF32Out>(t, math, prm, a.problem.groups, stream);
+  else if (shape == TileShape::sm90)
+    launch_for<HopperTile, kF32Out>(t, math, prm, a.problem.groups, stream);
   else if (wide_shallow(a.problem))
     launch_for<WideShallowTile, kF32Out>(t, math, prm, a.problem.groups, stream);
   else
@@ -119,7 +164,9 @@ void launch_shape(TileShape shape, const ConvArgs& a, const Params& prm, cudaStr
 }  // namespace
 
 std::string ImplicitGemmAlgorithm::why_not(const Problem& p, Device device) const {
-  return why_not_problem(p, device);
+  std::string why = why_not_problem(p, device);
+  if (why.empty() && shape_ == TileShape::sm90) why = why_not_sm90(p, device);
+  return why;
 }
 
 std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {
@@ -130,12 +177,11 @@ double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Option
   // The rate this kernel reaches with full tiles, less when channel blocks or output-channel
   // tiles are partly empty.
   const double fill = channel_fill(p, row_bytes_of(shape_, p));
-  const int64_t bn = shape_ == TileShape::wide ? WideTile::kBN : NarrowTile::kBN;
+  const int64_t bn = shape_ == TileShape::narrow ? NarrowTile::kBN : WideTile::kBN;
   const double ofill =
       static_cast<double>(p.og()) / static_cast<double>((p.og() + bn - 1) / bn * bn);
   return p.flops() /
-             (cost::implicit_gemm_tflops(p.dtype, o.fp32_math, shape_ == TileShape::narrow) * 1e9 *
-              fill * ofill) +
+             (cost::implicit_gemm_tflops(p.dtype, o.fp32_math, shape_) * 1e9 * fill * ofill) +
          cost::kLaunchMs;
 }
 

@@ -7,7 +7,9 @@
 // registers. Input frames come from the index map (batch, depth stride, dilation, padding in every
 // mode), the same function as the CPU depth_tap. One rounding to the output type at the end;
 // `accumulate` adds to the output. 128 x 128 output tiles; cuda_implicit_gemm_narrow is the same
-// kernel with 128 x 16 tiles, for convs with few output channels per group.
+// kernel with 128 x 16 tiles, for convs with few output channels per group;
+// cuda_implicit_gemm_sm90 the same kernel with 128 x 128 tiles multiplied by wgmma (Hopper, sm_90a
+// builds on compute capability 9.0 devices; bf16 and f16).
 //
 // cuda_depth_tap_2d: the seed's algorithm literally, as a baseline: KD launches of the same
 // kernel, one depth tap each, accumulating into an fp32 buffer that is rounded once at the end.
@@ -16,13 +18,20 @@
 namespace vconv::cuda {
 
 // The output tile of the implicit-GEMM kernel (implicit_gemm/tile_config.h).
-enum class TileShape { wide, narrow };
+enum class TileShape { wide, narrow, sm90 };
 
 class ImplicitGemmAlgorithm final : public Algorithm {
  public:
   explicit ImplicitGemmAlgorithm(TileShape shape) : shape_(shape) {}
   const char* name() const override {
-    return shape_ == TileShape::wide ? "cuda_implicit_gemm" : "cuda_implicit_gemm_narrow";
+    switch (shape_) {
+      case TileShape::narrow:
+        return "cuda_implicit_gemm_narrow";
+      case TileShape::sm90:
+        return "cuda_implicit_gemm_sm90";
+      default:
+        return "cuda_implicit_gemm";
+    }
   }
   std::string why_not(const Problem& problem, Device device) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;

@@ -2,6 +2,7 @@
 // The GPU cost model, calibrated on an H100 from `vconv bench --suite seed|vae --device cuda`
 // (docs/PERFORMANCE.md): the rates each algorithm reached on 3x3x3 convs with 192-512 channels.
 // To recalibrate, run tools/gpu_check.sh and set each rate to the GFLOP/s its rows print.
+#include "cuda/conv_implicit_gemm.h"
 #include "vconv/types.h"
 
 namespace vconv::cuda::cost {
@@ -11,9 +12,11 @@ constexpr double kLaunchMs = 0.005;
 // in exact fp32 (three TF32 products). The narrow 128 x 16 tile (cuda_implicit_gemm_narrow) loads
 // as much A per MMA as it computes: 13.0-13.7 TFLOP/s on the 3-channel output convs, which is
 // about 70 with its 16 columns full, 0.25x the wide rate (bf16; assumed the same ratio for fp32).
-inline double implicit_gemm_tflops(DType t, Fp32Math math, bool narrow) {
+// cuda_implicit_gemm_sm90 (wgmma, bf16/f16 only): @SM90@ TFLOP/s.
+inline double implicit_gemm_tflops(DType t, Fp32Math math, TileShape shape) {
+  if (shape == TileShape::sm90) return 450.0;
   const double wide = t != DType::f32 ? 275.0 : math == Fp32Math::tf32 ? 120.0 : 47.0;
-  return narrow ? 0.25 * wide : wide;
+  return shape == TileShape::narrow ? 0.25 * wide : wide;
 }
 
 // cuda_gemm_fallback end to end (im2col, cuBLAS, store): measured 18-37 TFLOP/s in bf16,

@@ -1,7 +1,7 @@
 #pragma once
 // The implicit-GEMM conv kernel: assembles the mainloop's multistage pipeline and the epilogue.
 // Config is the tile shape (tile_config.h), Mma the MMA policy of the input type and fp32 mode
-// (ptx_sm80.cuh), Out the output element type.
+// (ptx_sm80.cuh: mma.sync; ptx_sm90.cuh: wgmma), Out the output element type.
 #include "cuda/implicit_gemm/epilogue.cuh"
 
 namespace vconv::cuda::implicit_gemm {
@@ -10,9 +10,14 @@ template <typename C, typename Mma, typename Out>
 __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm) conv_kernel(const Params p) {
   using E = typename Mma::Element;
   using T = Tile<C, E>;
-  extern __shared__ __align__(16) unsigned char smem[];
+  static_assert(Mma::kWarpgroup == C::kSwizzled,
+                "wgmma reads the swizzled layout, ldmatrix the padded");
+  extern __shared__ __align__(16) unsigned char smem_base[];
   __shared__ int taps[C::kMaxSkippableTaps];
-  E* smem_a = reinterpret_cast<E*>(smem);
+  // The first stage at a kSmemAlign boundary (kSmemBytes holds the room).
+  const auto base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_base));
+  E* smem_a =
+      reinterpret_cast<E*>(smem_base + ((C::kSmemAlign - base % C::kSmemAlign) % C::kSmemAlign));
   E* smem_b = smem_a + C::kStages * C::kBM * T::kLds;
 
   const int64_t m0 = int64_t(blockIdx.x) * C::kBM;
@@ -35,6 +40,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm) conv_kernel(c
   }
   for (int kb = 0; kb < kblocks; ++kb) {
     cp_async_wait<C::kStages - 2>();
+    if constexpr (Mma::kWarpgroup) fence_proxy_async();
     __syncthreads();  // stage kb has landed for every thread; stage kb-1 is free for reuse
     const int next = kb + C::kStages - 1;
     if (next < kblocks) ml.load(next % C::kStages, it);

@@ -3,12 +3,13 @@
 // k-blocks; each k-block's A tile is gathered from the input through the index map (the frame of
 // depth tap kd for each output row: stride, dilation, causal/zero/replicate/reflect padding) with
 // zero-filling cp.async, its B tile read from the weight slice of that tap, both staged through a
-// multistage cp.async pipeline and multiplied with ldmatrix + mma.sync into fp32 registers.
+// multistage cp.async pipeline and multiplied into fp32 registers (ldmatrix + mma.sync, or wgmma).
 #include "core/index_map.h"
 #include "cuda/implicit_gemm/params.h"
 #include "cuda/implicit_gemm/ptx_sm80.cuh"
 #include "cuda/implicit_gemm/tile_config.h"
 #include "cuda/implicit_gemm/warp_mma.cuh"
+#include "cuda/implicit_gemm/warpgroup_mma.cuh"
 
 namespace vconv::cuda::implicit_gemm {
 
@@ -109,13 +110,13 @@ struct Mainloop {
     }
     const int64_t c0 = int64_t(it.cb) * T::kBK + chunk * T::kChunk;
     const bool c_ok = c0 < geo.cg;
-    E* a = smem_a + stage * C::kBM * T::kLds + r * T::kLds + chunk * T::kChunk;
-    E* b = smem_b + stage * C::kBN * T::kLds + r * T::kLds + chunk * T::kChunk;
+    E* a = smem_a + stage * C::kBM * T::kLds;
+    E* b = smem_b + stage * C::kBN * T::kLds;
 #pragma unroll
     for (int i = 0; i < C::kARows; ++i) {
       const bool ok = c_ok && row_offset[i] >= 0;
       const E* src = static_cast<const E*>(p.in.data) + (ok ? row_offset[i] + c0 : 0);
-      cp_async_16(a + i * C::kRowStep * T::kLds, src, ok);
+      cp_async_16(a + T::offset(r + i * C::kRowStep, chunk), src, ok);
     }
 #pragma unroll
     for (int i = 0; i < C::kBRows; ++i) {
@@ -124,17 +125,24 @@ struct Mainloop {
       const bool ok = n0 + r + i * C::kRowStep < geo.og && c_ok;
       const E* src = static_cast<const E*>(p.w.data);
       if (ok) src += (g * geo.og + n0 + r + i * C::kRowStep) * p.w.stride[0] + weight_offset + c0;
-      cp_async_16(b + i * C::kRowStep * T::kLds, src, ok);
+      cp_async_16(b + T::offset(r + i * C::kRowStep, chunk), src, ok);
     }
     it.advance(geo, cblocks);
   }
 
+  // Multiplies `stage` into the accumulators: each warp its own tile with mma.sync, or each
+  // warpgroup 64 rows by the whole kBN with wgmma (complete when this returns).
   template <typename Mma>
   __device__ void compute(int stage, float (&acc)[C::kMI][C::kNI][4]) const {
     const int warp = threadIdx.x / 32;
-    const int wm = warp / C::kWarpsN, wn = warp % C::kWarpsN;
-    multiply_stage<C, E, Mma>(smem_a + (stage * C::kBM + wm * C::kWM) * T::kLds,
-                              smem_b + (stage * C::kBN + wn * C::kWN) * T::kLds, acc);
+    if constexpr (Mma::kWarpgroup) {
+      multiply_stage_wgmma<C, Mma>(smem_a + (stage * C::kBM + warp / 4 * 64) * T::kLds,
+                                   smem_b + stage * C::kBN * T::kLds, acc[0]);
+    } else {
+      const int wm = warp / C::kWarpsN, wn = warp % C::kWarpsN;
+      multiply_stage<C, E, Mma>(smem_a + (stage * C::kBM + wm * C::kWM) * T::kLds,
+                                smem_b + (stage * C::kBN + wn * C::kWN) * T::kLds, acc);
+    }
   }
 };
 

@@ -54,6 +54,7 @@ struct MmaBf16 {
   using Element = uint16_t;
   static constexpr int kK = 16;
   static constexpr bool kSplit = false;
+  static constexpr bool kWarpgroup = false;
   __device__ static void convert(uint32_t&) {}
   __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     mma_16816<true>(d, a, b0, b1);
@@ -64,6 +65,7 @@ struct MmaF16 {
   using Element = uint16_t;
   static constexpr int kK = 16;
   static constexpr bool kSplit = false;
+  static constexpr bool kWarpgroup = false;
   __device__ static void convert(uint32_t&) {}
   __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     mma_16816<false>(d, a, b0, b1);
@@ -90,6 +92,7 @@ struct MmaTf32 {
   using Element = float;
   static constexpr int kK = 8;
   static constexpr bool kSplit = false;
+  static constexpr bool kWarpgroup = false;
   __device__ static void convert(uint32_t& x) { x = to_tf32(__uint_as_float(x)); }
   __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     mma_1688_tf32(d, a, b0, b1);
@@ -105,6 +108,7 @@ struct MmaTf32x3 {
   using Element = float;
   static constexpr int kK = 8;
   static constexpr bool kSplit = true;
+  static constexpr bool kWarpgroup = false;
   __device__ static void split(uint32_t& x, uint32_t& small) {
     const float v = __uint_as_float(x);
     x = to_tf32(v);

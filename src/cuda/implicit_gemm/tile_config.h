@@ -1,23 +1,37 @@
 #pragma once
-// Tile shapes of the implicit-GEMM conv kernel (sm_80 and newer, mma.sync).
+// Tile shapes of the implicit-GEMM conv kernel (mma.sync on sm_80 and newer, wgmma on sm_90a).
 //   GEMM view: M = output positions, N = output channels of a group, K = taps x input channels.
 //   A CTA computes a kBM x kBN output tile; each k-block is one kRowBytes row of channels per
 //   output position (and per output channel of the weight), copied in 16-byte cp.async chunks
-//   through kStages pipeline stages. Rows are padded by 16 bytes so that the 8 row addresses of
-//   every ldmatrix phase fall in distinct bank groups.
+//   through kStages pipeline stages.
 namespace vconv::cuda::implicit_gemm {
 
-template <int BM, int BN, int WarpsM, int WarpsN, int RowBytes, int Stages, int MinBlocksPerSm>
+// How a stage's rows lie in shared memory.
+//   padded: rows padded by 16 bytes, so that the 8 row addresses of every ldmatrix phase fall in
+//     distinct bank groups (mma.sync reads fragments with ldmatrix).
+//   swizzled128: 128-byte rows unpadded, 16-byte chunk c of row r at chunk c ^ (r % 8), stages
+//     1024-byte aligned: the layout wgmma reads through a 128-byte-swizzle descriptor, and one in
+//     which the 8 chunks a quarter-warp copies land in distinct bank groups.
+enum class SmemLayout { padded, swizzled128 };
+
+template <int BM, int BN, int WarpsM, int WarpsN, int RowBytes, int Stages, int MinBlocksPerSm,
+          SmemLayout Layout = SmemLayout::padded>
 struct TileConfig {
   static constexpr int kBM = BM, kBN = BN;
-  static constexpr int kRowBytes = RowBytes, kPadBytes = 16;  // one k-block row, its padding
+  static constexpr SmemLayout kLayout = Layout;
+  static constexpr bool kSwizzled = Layout == SmemLayout::swizzled128;
+  static constexpr int kRowBytes = RowBytes;  // one k-block row
+  static constexpr int kPadBytes = kSwizzled ? 0 : 16;
+  static constexpr int kSmemAlign = kSwizzled ? 1024 : 16;  // of the first stage
   static constexpr int kStages = Stages;
   static constexpr int kMinBlocksPerSm = MinBlocksPerSm;  // __launch_bounds__: caps registers
   static constexpr int kWarpsM = WarpsM, kWarpsN = WarpsN;
   static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
   static constexpr int kWM = kBM / kWarpsM, kWN = kBN / kWarpsN;  // warp tile
   static constexpr int kMI = kWM / 16, kNI = kWN / 8;             // MMA tiles per warp
-  static constexpr int kSmemBytes = kStages * (kBM + kBN) * (kRowBytes + kPadBytes);
+  // The stages, and room to align the first one (the dynamic shared memory base is 16-aligned).
+  static constexpr int kSmemBytes =
+      kStages * (kBM + kBN) * (kRowBytes + kPadBytes) + (kSmemAlign > 16 ? kSmemAlign : 0);
   // Loader: thread t copies chunk t % kChunksPerRow of rows t / kChunksPerRow + i * kRowStep.
   static constexpr int kChunksPerRow = kRowBytes / 16;
   static constexpr int kRowStep = kThreads / kChunksPerRow;
@@ -28,6 +42,8 @@ struct TileConfig {
   static constexpr int kMaxSkippableTaps = 32;
   static_assert(kBM % kRowStep == 0, "every thread copies the same number of A rows");
   static_assert(kMI >= 1 && kNI % 2 == 0, "B fragments load 16 columns per ldmatrix.x4");
+  static_assert(!kSwizzled || (kRowBytes == 128 && kRowStep % 8 == 0 && kBM % 64 == 0),
+                "the 128-byte swizzle needs 128-byte rows, and wgmma tiles of 64 rows");
 };
 
 // 128 x 128 with 8 warps of 64 x 32 (4 x 4 MMAs per k step, 64 fp32 accumulators per thread),
@@ -46,6 +62,9 @@ using WideShallowTile = TileConfig<128, 128, 2, 4, 64, 4, 2>;
 // 128-byte ones 96 channels fill 75% of their blocks, and it measured 1.3x slower. Three CTAs per
 // SM (1.27x faster than two).
 using NarrowTile = TileConfig<128, 16, 8, 1, 64, 4, 3>;
+// 128 x 128 on wgmma (sm_90a): two warpgroups of 64 x 128 (8 warps of 16 rows, the accumulator
+// layout of wgmma), 128-byte swizzled k-blocks through 3 stages, two CTAs per SM (2 x 97 KiB).
+using HopperTile = TileConfig<128, 128, 8, 1, 128, 3, 2, SmemLayout::swizzled128>;
 
 // The same tile in elements of type E.
 template <typename Config, typename E>
@@ -53,6 +72,10 @@ struct Tile : Config {
   static constexpr int kChunk = 16 / int(sizeof(E));                     // elements per copy
   static constexpr int kBK = Config::kRowBytes / int(sizeof(E));         // channels per k-block
   static constexpr int kLds = kBK + Config::kPadBytes / int(sizeof(E));  // smem row length
+  // Elements from a stage's A or B tile to 16-byte chunk `chunk` of its row `row`.
+  __host__ __device__ static constexpr int offset(int row, int chunk) {
+    return row * kLds + (Config::kSwizzled ? chunk ^ (row % 8) : chunk) * kChunk;
+  }
 };
 
 }  // namespace vconv::cuda::implicit_gemm
