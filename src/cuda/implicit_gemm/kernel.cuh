@@ -6,6 +6,16 @@
 
 namespace vconv::cuda::implicit_gemm {
 
+template <int M, int N>
+__device__ inline void zero(float (&acc)[M][N][4]) {
+#pragma unroll
+  for (int i = 0; i < M; ++i)
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+}
+
 template <typename C, typename Mma, typename Out>
 __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm) conv_kernel(const Params p) {
   using E = typename Mma::Element;
@@ -31,21 +41,30 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm) conv_kernel(c
   const int kblocks = ntaps * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks;
   Mainloop<C, E> ml{p, rows, taps, g, cblocks, smem_a, smem_b, n0, {}, 0};
 
-  float acc[C::kMI][C::kNI][4] = {};
+  // mma.sync adds to zeroed accumulators; wgmma's first k-block writes them (warpgroup_mma.cuh).
+  float acc[C::kMI][C::kNI][4];
+  if constexpr (!Mma::kWarpgroup) zero(acc);
   KBlockIter it;
 #pragma unroll
-  for (int st = 0; st < C::kStages - 1; ++st) {
+  for (int st = 0; st < C::kLoadAhead; ++st) {
     if (st < kblocks) ml.load(st, it);
     cp_async_commit();
   }
   for (int kb = 0; kb < kblocks; ++kb) {
-    cp_async_wait<C::kStages - 2>();
+    cp_async_wait<C::kLoadAhead - 1>();
     if constexpr (Mma::kWarpgroup) fence_proxy_async();
-    __syncthreads();  // stage kb has landed for every thread; stage kb-1 is free for reuse
-    const int next = kb + C::kStages - 1;
+    // Stage kb has landed for every thread; every thread's MMAs of stage kb - 1 - kMmaInFlight
+    // are complete, so that stage is free for reuse.
+    __syncthreads();
+    const int next = kb + C::kLoadAhead;
     if (next < kblocks) ml.load(next % C::kStages, it);
     cp_async_commit();
-    ml.template compute<Mma>(kb % C::kStages, acc);
+    ml.template compute<Mma>(kb % C::kStages, kb == 0, acc);
+  }
+  if constexpr (Mma::kWarpgroup) {
+    wgmma_wait<0>();
+    fence_accumulators(acc[0]);
+    if (kblocks == 0) zero(acc);  // every depth tap of the tile read padding
   }
   cp_async_wait<0>();
   store_tile<C, Out>(p, m0, n0, g, acc);

@@ -131,13 +131,14 @@ struct Mainloop {
   }
 
   // Multiplies `stage` into the accumulators: each warp its own tile with mma.sync, or each
-  // warpgroup 64 rows by the whole kBN with wgmma (complete when this returns).
+  // warpgroup 64 rows by the whole kBN with wgmma (left running, and writing rather than adding
+  // for the first k-block: warpgroup_mma.cuh).
   template <typename Mma>
-  __device__ void compute(int stage, float (&acc)[C::kMI][C::kNI][4]) const {
+  __device__ void compute(int stage, bool first, float (&acc)[C::kMI][C::kNI][4]) const {
     const int warp = threadIdx.x / 32;
     if constexpr (Mma::kWarpgroup) {
       multiply_stage_wgmma<C, Mma>(smem_a + (stage * C::kBM + warp / 4 * 64) * T::kLds,
-                                   smem_b + stage * C::kBN * T::kLds, acc[0]);
+                                   smem_b + stage * C::kBN * T::kLds, acc[0], first);
     } else {
       const int wm = warp / C::kWarpsN, wn = warp % C::kWarpsN;
       multiply_stage<C, E, Mma>(smem_a + (stage * C::kBM + wm * C::kWM) * T::kLds,

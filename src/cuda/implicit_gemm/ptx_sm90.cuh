@@ -60,9 +60,10 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       VCONV_D4(7), VCONV_D4(8), VCONV_D4(9), VCONV_D4(10), VCONV_D4(11), VCONV_D4(12),       \
       VCONV_D4(13), VCONV_D4(14), VCONV_D4(15)
 
-// d += A * B for a 64 x 128 x 16 tile: A (64 rows) and B (128 output channels) K-major in shared
-// memory, d the warpgroup's accumulators in wgmma's layout (warp w of the warpgroup holds rows
-// 16w..16w+15, as mma.sync m16n8 tiles: d[j] is columns 8j..8j+7). TYPE is bf16 or f16.
+// d = A * B (+ d where `accumulate`) for a 64 x 128 x 16 tile: A (64 rows) and B (128 output
+// channels) K-major in shared memory, d the warpgroup's accumulators in wgmma's layout (warp w of
+// the warpgroup holds rows 16w..16w+15, as mma.sync m16n8 tiles: d[j] is columns 8j..8j+7). TYPE is
+// bf16 or f16.
 #define VCONV_WGMMA_M64N128K16(TYPE)                                                     \
   VCONV_WGMMA_ASM(                                                                       \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                       \
@@ -74,10 +75,11 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"   \
       "}, %64, %65, p, 1, 1, 0, 0;\n}\n"                                                 \
       : VCONV_D64                                                                        \
-      : "l"(a), "l"(b), "r"(1))
+      : "l"(a), "l"(b), "r"(int(accumulate)))
 
 template <bool kBf16>
-__device__ inline void wgmma_m64n128k16(float (&d)[16][4], uint64_t a, uint64_t b) {
+__device__ inline void wgmma_m64n128k16(float (&d)[16][4], uint64_t a, uint64_t b,
+                                        bool accumulate) {
   if constexpr (kBf16)
     VCONV_WGMMA_M64N128K16("bf16");
   else
@@ -94,8 +96,8 @@ struct Wgmma16 {
   using Element = uint16_t;
   static constexpr int kK = 16;
   static constexpr bool kWarpgroup = true;
-  __device__ static void mma(float (&d)[16][4], uint64_t a, uint64_t b) {
-    wgmma_m64n128k16<kBf16>(d, a, b);
+  __device__ static void mma(float (&d)[16][4], uint64_t a, uint64_t b, bool accumulate) {
+    wgmma_m64n128k16<kBf16>(d, a, b, accumulate);
   }
 };
 using WgmmaBf16 = Wgmma16<true>;

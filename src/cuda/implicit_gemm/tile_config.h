@@ -20,6 +20,10 @@ struct TileConfig {
   static constexpr int kBM = BM, kBN = BN;
   static constexpr SmemLayout kLayout = Layout;
   static constexpr bool kSwizzled = Layout == SmemLayout::swizzled128;
+  // Stages whose MMAs may still run when the next stage's start (wgmma runs asynchronously: one
+  // stage in flight across the barrier); the loads run kStages - 1 - kMmaInFlight k-blocks ahead.
+  static constexpr int kMmaInFlight = kSwizzled ? 1 : 0;
+  static constexpr int kLoadAhead = Stages - 1 - kMmaInFlight;
   static constexpr int kRowBytes = RowBytes;  // one k-block row
   static constexpr int kPadBytes = kSwizzled ? 0 : 16;
   static constexpr int kSmemAlign = kSwizzled ? 1024 : 16;  // of the first stage
@@ -62,9 +66,10 @@ using WideShallowTile = TileConfig<128, 128, 2, 4, 64, 4, 2>;
 // 128-byte ones 96 channels fill 75% of their blocks, and it measured 1.3x slower. Three CTAs per
 // SM (1.27x faster than two).
 using NarrowTile = TileConfig<128, 16, 8, 1, 64, 4, 3>;
-// 128 x 128 on wgmma (sm_90a): two warpgroups of 64 x 128 (8 warps of 16 rows, the accumulator
-// layout of wgmma), 128-byte swizzled k-blocks through 3 stages, two CTAs per SM (2 x 97 KiB).
-using HopperTile = TileConfig<128, 128, 8, 1, 128, 3, 2, SmemLayout::swizzled128>;
+// 128 x 256 on wgmma (sm_90a): two warpgroups of 64 x 256 (8 warps of 16 rows, the accumulator
+// layout of wgmma; 128 fp32 accumulators per thread), 128-byte swizzled k-blocks through 4
+// stages, one CTA per SM (193 KiB).
+using HopperTile = TileConfig<128, 256, 8, 1, 128, 4, 1, SmemLayout::swizzled128>;
 
 // The same tile in elements of type E.
 template <typename Config, typename E>
