@@ -67,6 +67,16 @@ __device__ inline int active_depth_taps(const Params& p, const RowInfo* rows, in
   return active;
 }
 
+// The weight position of tap (kd, kh, kw): under flip the kernel is read mirrored in every
+// dimension, depth included.
+struct WeightTap {
+  int64_t d, h, w;
+};
+__device__ inline WeightTap weight_tap(const Geometry& geo, int64_t kd, int64_t kh, int64_t kw) {
+  if (!geo.flip) return {kd, kh, kw};
+  return {geo.k[0] - 1 - kd, geo.k[1] - 1 - kh, geo.k[2] - 1 - kw};
+}
+
 template <typename C, typename E>
 struct Mainloop {
   using T = Tile<C, E>;
@@ -87,37 +97,61 @@ struct Mainloop {
 
   // Loads the k-block at `it` into `stage` and advances `it`.
   __device__ void load(int stage, KBlockIter& it) {
+    if (it.cb == 0) begin_tap(it);
+    copy_a(stage, it);
+    copy_b(stage, it);
+    it.advance(p.geo, cblocks);
+  }
+
+  // This thread's copy rows and 16-byte chunk.
+  __device__ static int copy_row() { return threadIdx.x / C::kChunksPerRow; }
+  __device__ static int copy_chunk() { return threadIdx.x % C::kChunksPerRow; }
+
+  // At a tap's first channel block: the input offsets of this thread's A rows and the weight
+  // offset of the tap.
+  __device__ void begin_tap(const KBlockIter& it) {
     const Geometry& geo = p.geo;
-    const int r = threadIdx.x / C::kChunksPerRow, chunk = threadIdx.x % C::kChunksPerRow;
-    if (it.cb == 0) {
-      const int64_t kd = taps[it.tap_d], kh = it.kh, kw = it.kw;
+    const int64_t kd = taps[it.tap_d], kh = it.kh, kw = it.kw;
 #pragma unroll
-      for (int i = 0; i < C::kARows; ++i) {
-        const RowInfo& ri = rows[r + i * C::kRowStep];
-        const int64_t id = pad_map(ri.q0[0] + kd * geo.dim[0].kdil, geo.dim[0].in, geo.dim[0].mode);
-        const int64_t ih = pad_map(ri.q0[1] + kh * geo.dim[1].kdil, geo.dim[1].in, geo.dim[1].mode);
-        const int64_t iw = pad_map(ri.q0[2] + kw * geo.dim[2].kdil, geo.dim[2].in, geo.dim[2].mode);
-        row_offset[i] = ri.batch_offset >= 0 && id >= 0 && ih >= 0 && iw >= 0
-                            ? ri.batch_offset + id * p.in.stride[1] + ih * p.in.stride[2] +
-                                  iw * p.in.stride[3] + g * geo.cg
-                            : -1;
-      }
-      // Under flip the kernel is read mirrored in every dimension, depth included.
-      const int64_t wd = geo.flip ? geo.k[0] - 1 - kd : kd;
-      const int64_t wh = geo.flip ? geo.k[1] - 1 - kh : kh;
-      const int64_t ww = geo.flip ? geo.k[2] - 1 - kw : kw;
-      weight_offset = wd * p.w.stride[1] + wh * p.w.stride[2] + ww * p.w.stride[3];
+    for (int i = 0; i < C::kARows; ++i) {
+      const RowInfo& ri = rows[copy_row() + i * C::kRowStep];
+      const int64_t id = pad_map(ri.q0[0] + kd * geo.dim[0].kdil, geo.dim[0].in, geo.dim[0].mode);
+      const int64_t ih = pad_map(ri.q0[1] + kh * geo.dim[1].kdil, geo.dim[1].in, geo.dim[1].mode);
+      const int64_t iw = pad_map(ri.q0[2] + kw * geo.dim[2].kdil, geo.dim[2].in, geo.dim[2].mode);
+      row_offset[i] = ri.batch_offset >= 0 && id >= 0 && ih >= 0 && iw >= 0
+                          ? ri.batch_offset + id * p.in.stride[1] + ih * p.in.stride[2] +
+                                iw * p.in.stride[3] + g * geo.cg
+                          : -1;
     }
-    const int64_t c0 = int64_t(it.cb) * T::kBK + chunk * T::kChunk;
-    const bool c_ok = c0 < geo.cg;
+    const WeightTap t = weight_tap(geo, kd, kh, kw);
+    weight_offset = t.d * p.w.stride[1] + t.h * p.w.stride[2] + t.w * p.w.stride[3];
+  }
+
+  // First input channel of this thread's chunk in the k-block at `it`.
+  __device__ int64_t chunk_channel(const KBlockIter& it) const {
+    return int64_t(it.cb) * T::kBK + copy_chunk() * T::kChunk;
+  }
+
+  // The A rows of the k-block at `it` (zero where a row reads padding or past the channels).
+  __device__ void copy_a(int stage, const KBlockIter& it) const {
+    const int64_t c0 = chunk_channel(it);
+    const bool c_ok = c0 < p.geo.cg;
     E* a = smem_a + stage * C::kBM * T::kLds;
-    E* b = smem_b + stage * C::kBN * T::kLds;
 #pragma unroll
     for (int i = 0; i < C::kARows; ++i) {
       const bool ok = c_ok && row_offset[i] >= 0;
       const E* src = static_cast<const E*>(p.in.data) + (ok ? row_offset[i] + c0 : 0);
-      cp_async_16(a + T::offset(r + i * C::kRowStep, chunk), src, ok);
+      cp_async_16(a + T::offset(copy_row() + i * C::kRowStep, copy_chunk()), src, ok);
     }
+  }
+
+  // The B rows (output channels) of the k-block at `it`.
+  __device__ void copy_b(int stage, const KBlockIter& it) const {
+    const Geometry& geo = p.geo;
+    const int64_t c0 = chunk_channel(it);
+    const bool c_ok = c0 < geo.cg;
+    const int r = copy_row();
+    E* b = smem_b + stage * C::kBN * T::kLds;
 #pragma unroll
     for (int i = 0; i < C::kBRows; ++i) {
       // A tile narrower than a row step leaves the threads past its last row idle.
@@ -125,9 +159,8 @@ struct Mainloop {
       const bool ok = n0 + r + i * C::kRowStep < geo.og && c_ok;
       const E* src = static_cast<const E*>(p.w.data);
       if (ok) src += (g * geo.og + n0 + r + i * C::kRowStep) * p.w.stride[0] + weight_offset + c0;
-      cp_async_16(b + T::offset(r + i * C::kRowStep, chunk), src, ok);
+      cp_async_16(b + T::offset(r + i * C::kRowStep, copy_chunk()), src, ok);
     }
-    it.advance(geo, cblocks);
   }
 
   // Multiplies `stage` into the accumulators: each warp its own tile with mma.sync, or each
