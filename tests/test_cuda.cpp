@@ -114,8 +114,9 @@ TEST(CudaSmall, ExactFp32OverLongReductions) {
 }
 
 // The wgmma kernel on the problems whose edges it handles separately: channel counts that fill
-// part of a 64-channel k-block, output channels past a 128-wide tile, row tiles cut by the
-// problem's end, depth padding in each mode, strides, dilation, batches, groups.
+// part of a 64-channel k-block, output channels past a tile's width, row tiles cut by the
+// problem's end, depth padding in each mode, strides, dilation, batches, groups, flip; both of its
+// tiles (128 x 256 where output channels per group are a multiple of 256, else 256 x 128).
 TEST(CudaSmall, WgmmaKernelOnItsEdges) {
   SKIP_WITHOUT_GPU();
   const char* kAlgo = "cuda_implicit_gemm_sm90";
@@ -131,7 +132,8 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
           " in=7x16x16 c=200 o=256 k=3x3x3 s=1x2x2 p=1x1x1 pm=reflect",
           " in=5x8x24 c=128 o=64 k=1x1x1", " in=8x12x12 c=48 o=16 k=3x3x3 kd=2x1x2 p=2x1x2",
           " n=3 in=4x6x7 c=64 o=96 k=2x3x3 g=2 p=1:0x0x1",
-          " in=9x14x18 c=136 o=8 k=3x1x1 p=2:0x0x0"})
+          " in=9x14x18 c=136 o=8 k=3x1x1 p=2:0x0x0",
+          " n=2 in=5x9x13 c=64 o=512 k=3x3x3 g=2 p=1x1x1 flip"})
       for (bool accumulate : {false, true}) {
         const Problem p = vconv::parse_problem(std::string(dt) + rest);
         vconv::testing::CheckOptions o;
@@ -144,7 +146,7 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
             << kAlgo << (accumulate ? " accumulate strided " : " ") << to_string(p) << ": "
             << e.to_string();
       }
-  EXPECT_EQ(checked, 32);
+  EXPECT_EQ(checked, 36);
 }
 
 TEST(CudaSmall, CudaAlgorithmRejectsHostTensors) {

@@ -8,6 +8,7 @@
 namespace vconv::cuda {
 namespace {
 
+using implicit_gemm::HopperTallTile;
 using implicit_gemm::HopperTile;
 using implicit_gemm::NarrowTile;
 using implicit_gemm::Params;
@@ -83,6 +84,11 @@ bool wide_shallow(const Problem& p) {
   return channel_fill(p, WideShallowTile::kRowBytes) > channel_fill(p, WideTile::kRowBytes);
 }
 
+// The wgmma kernel takes 128 x 256 tiles where output channels fill them, else 256 x 128.
+bool sm90_tall(const Problem& p) {
+  return p.og() % HopperTile::kBN != 0;
+}
+
 // The k-block depth (bytes of channels per row) the kernel runs `p` with under `shape`.
 int64_t row_bytes_of(TileShape shape, const Problem& p) {
   if (shape == TileShape::narrow) return NarrowTile::kRowBytes;
@@ -153,6 +159,8 @@ void launch_shape(TileShape shape, const ConvArgs& a, const Params& prm, cudaStr
   const Fp32Math math = a.options.fp32_math;
   if (shape == TileShape::narrow)
     launch_for<NarrowTile, kF32Out>(t, math, prm, a.problem.groups, stream);
+  else if (shape == TileShape::sm90 && sm90_tall(a.problem))
+    launch_for<HopperTallTile, kF32Out>(t, math, prm, a.problem.groups, stream);
   else if (shape == TileShape::sm90)
     launch_for<HopperTile, kF32Out>(t, math, prm, a.problem.groups, stream);
   else if (wide_shallow(a.problem))

@@ -66,10 +66,17 @@ using WideShallowTile = TileConfig<128, 128, 2, 4, 64, 4, 2>;
 // 128-byte ones 96 channels fill 75% of their blocks, and it measured 1.3x slower. Three CTAs per
 // SM (1.27x faster than two).
 using NarrowTile = TileConfig<128, 16, 8, 1, 64, 4, 3>;
-// 128 x 256 on wgmma (sm_90a): two warpgroups of 64 x 256 (8 warps of 16 rows, the accumulator
-// layout of wgmma; 128 fp32 accumulators per thread), 128-byte swizzled k-blocks through 4
-// stages, one CTA per SM (193 KiB).
+// The wgmma tiles (sm_90a), 128-byte swizzled k-blocks through 4 stages at one CTA per SM
+// (193 KiB). A warpgroup multiplies 64 rows by the whole tile width (8 or 16 warps of 16 rows, the
+// accumulator layout of wgmma). Measured on the H100 (docs/PERFORMANCE.md): both reach 390-450
+// TFLOP/s where output channels fill them, against 325 for 128 x 128 at two CTAs per SM (which
+// loads a third more bytes per FLOP: the kernel is bound by L2-to-SM traffic and latency).
+// 128 x 256, two warpgroups of 64 x 256 (128 fp32 accumulators per thread): for output channel
+// counts that are multiples of 256 (1-6% faster there).
 using HopperTile = TileConfig<128, 256, 8, 1, 128, 4, 1, SmemLayout::swizzled128>;
+// 256 x 128, four warpgroups of 64 x 128: for the others (384 channels: 1.24-1.32x faster than
+// 128 x 256, whose second tile is half empty; 96: 1.8x).
+using HopperTallTile = TileConfig<256, 128, 16, 1, 128, 4, 1, SmemLayout::swizzled128>;
 
 // The same tile in elements of type E.
 template <typename Config, typename E>
