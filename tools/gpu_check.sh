@@ -64,7 +64,7 @@ if want bench; then
     --algo cuda_implicit_gemm,cuda_implicit_gemm_narrow --json "$OUT/output_conv.json"
 fi
 want vae && step "bench vae bf16" bench_vae.log "$cli" bench --suite vae --device cuda \
-  --algo cuda_implicit_gemm --json "$OUT/vae.json"
+  --algo cuda_implicit_gemm_sm90,cuda_implicit_gemm --json "$OUT/vae.json"
 if want python; then
   # The Python package built here the way the README says (no registry: --no-build-isolation),
   # its tests (the GPU ones included) and its benchmark against torch.
