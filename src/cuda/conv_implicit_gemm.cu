@@ -185,9 +185,9 @@ double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Option
   // The rate this kernel reaches with full tiles, less when channel blocks or output-channel
   // tiles are partly empty.
   const double fill = channel_fill(p, row_bytes_of(shape_, p));
-  const int64_t bn = shape_ == TileShape::narrow ? NarrowTile::kBN
-                     : shape_ == TileShape::sm90 ? HopperTile::kBN
-                                                 : WideTile::kBN;
+  int64_t bn = WideTile::kBN;
+  if (shape_ == TileShape::narrow) bn = NarrowTile::kBN;
+  if (shape_ == TileShape::sm90) bn = sm90_tall(p) ? HopperTallTile::kBN : HopperTile::kBN;
   const double ofill =
       static_cast<double>(p.og()) / static_cast<double>((p.og() + bn - 1) / bn * bn);
   return p.flops() /
