@@ -39,7 +39,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm) conv_kernel(c
   const int ntaps = active_depth_taps<C>(p, rows, taps);
   const int cblocks = static_cast<int>((p.geo.cg + T::kBK - 1) / T::kBK);
   const int kblocks = ntaps * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks;
-  Mainloop<C, E> ml{p, rows, taps, g, cblocks, smem_a, smem_b, n0, {}, 0};
+  Mainloop<C, E> ml{p, rows, taps, g, cblocks, smem_a, smem_b, n0, {}, 0, {}};
+  ml.init_b_rows();
 
   // mma.sync adds to zeroed accumulators; wgmma's first k-block writes them (warpgroup_mma.cuh).
   float acc[C::kMI][C::kNI][4];

@@ -89,11 +89,11 @@ struct Mainloop {
   E* smem_b;            // [stage][kBN][kLds]
   int64_t n0;           // first output channel of the CTA within the group
 
-  // Per tap: each copied row's input offset (or -1 where the tap reads zero padding) and the
-  // weight offset of the tap, computed when a tap's first channel block loads and reused for its
-  // other channel blocks.
-  int64_t row_offset[C::kARows];
-  int64_t weight_offset;
+  // Per tap (computed when a tap's first channel block loads, reused for its other channel
+  // blocks) and per CTA (init_b_rows): pointers, so that a k-block's copies add one offset each.
+  const E* a_row[C::kARows];  // this tap's input row of each copied A row, or nullptr
+  int64_t weight_offset;      // this tap's offset within a weight row
+  const E* b_row[C::kBRows];  // the weight row of each copied B row, or nullptr
 
   // Loads the k-block at `it` into `stage` and advances `it`.
   __device__ void load(int stage, KBlockIter& it) {
@@ -118,10 +118,10 @@ struct Mainloop {
       const int64_t id = pad_map(ri.q0[0] + kd * geo.dim[0].kdil, geo.dim[0].in, geo.dim[0].mode);
       const int64_t ih = pad_map(ri.q0[1] + kh * geo.dim[1].kdil, geo.dim[1].in, geo.dim[1].mode);
       const int64_t iw = pad_map(ri.q0[2] + kw * geo.dim[2].kdil, geo.dim[2].in, geo.dim[2].mode);
-      row_offset[i] = ri.batch_offset >= 0 && id >= 0 && ih >= 0 && iw >= 0
-                          ? ri.batch_offset + id * p.in.stride[1] + ih * p.in.stride[2] +
-                                iw * p.in.stride[3] + g * geo.cg
-                          : -1;
+      a_row[i] = ri.batch_offset >= 0 && id >= 0 && ih >= 0 && iw >= 0
+                     ? static_cast<const E*>(p.in.data) + ri.batch_offset + id * p.in.stride[1] +
+                           ih * p.in.stride[2] + iw * p.in.stride[3] + g * geo.cg
+                     : nullptr;
     }
     const WeightTap t = weight_tap(geo, kd, kh, kw);
     weight_offset = t.d * p.w.stride[1] + t.h * p.w.stride[2] + t.w * p.w.stride[3];
@@ -139,26 +139,38 @@ struct Mainloop {
     E* a = smem_a + stage * C::kBM * T::kLds;
 #pragma unroll
     for (int i = 0; i < C::kARows; ++i) {
-      const bool ok = c_ok && row_offset[i] >= 0;
-      const E* src = static_cast<const E*>(p.in.data) + (ok ? row_offset[i] + c0 : 0);
+      const bool ok = c_ok && a_row[i] != nullptr;
+      const E* src = ok ? a_row[i] + c0 : static_cast<const E*>(p.in.data);
       cp_async_16(a + T::offset(copy_row() + i * C::kRowStep, copy_chunk()), src, ok);
     }
   }
 
-  // The B rows (output channels) of the k-block at `it`.
+  // Once per CTA: the weight rows this thread copies (the loads then add one offset per row).
+  __device__ void init_b_rows() {
+    const int r = copy_row();
+#pragma unroll
+    for (int i = 0; i < C::kBRows; ++i) {
+      // A tile narrower than a row step leaves the threads past its last row idle.
+      const int64_t n = n0 + r + i * C::kRowStep;
+      const bool in_tile = C::kBN % C::kRowStep == 0 || r + i * C::kRowStep < C::kBN;
+      b_row[i] = in_tile && n < p.geo.og
+                     ? static_cast<const E*>(p.w.data) + (g * p.geo.og + n) * p.w.stride[0]
+                     : nullptr;
+    }
+  }
+
+  // The B rows (output channels) of the k-block at `it` (zero past the output channels).
   __device__ void copy_b(int stage, const KBlockIter& it) const {
-    const Geometry& geo = p.geo;
     const int64_t c0 = chunk_channel(it);
-    const bool c_ok = c0 < geo.cg;
+    const bool c_ok = c0 < p.geo.cg;
+    const int64_t k0 = weight_offset + c0;
     const int r = copy_row();
     E* b = smem_b + stage * C::kBN * T::kLds;
 #pragma unroll
     for (int i = 0; i < C::kBRows; ++i) {
-      // A tile narrower than a row step leaves the threads past its last row idle.
       if (C::kBN % C::kRowStep != 0 && r + i * C::kRowStep >= C::kBN) break;
-      const bool ok = n0 + r + i * C::kRowStep < geo.og && c_ok;
-      const E* src = static_cast<const E*>(p.w.data);
-      if (ok) src += (g * geo.og + n0 + r + i * C::kRowStep) * p.w.stride[0] + weight_offset + c0;
+      const bool ok = c_ok && b_row[i] != nullptr;
+      const E* src = ok ? b_row[i] + k0 : static_cast<const E*>(p.w.data);
       cp_async_16(b + T::offset(r + i * C::kRowStep, copy_chunk()), src, ok);
     }
   }
