@@ -120,10 +120,60 @@ void launch(const Params& prm, int64_t groups, cudaStream_t stream) {
   VCONV_CUDA_CHECK_LAUNCH();
 }
 
+// The weight as the tensor copy engine reads it for the swizzled (wgmma) tiles: 5D {C/groups,
+// KW, KH, KD, O} (innermost first), boxes of one 128-byte k-block by the tile's kBN rows, in the
+// 128-byte swizzle of the stages. Channels past C/groups and rows past O read as zeros.
+template <typename C>
+CUtensorMap weight_tensor_map(const ConvArgs& a) {
+  using CUtensorMapEncodeTiledFn =
+      CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+  static CUtensorMapEncodeTiledFn encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    VCONV_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
+                                                      cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || !fn)
+      throw DeviceError("cuda_implicit_gemm_sm90: the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<CUtensorMapEncodeTiledFn>(fn);
+  }();
+  const View5& w = a.weight;
+  const int64_t esize = dtype_size(a.problem.dtype);
+  const cuuint64_t dims[5] = {cuuint64_t(w.shape[4]), cuuint64_t(w.shape[3]),
+                              cuuint64_t(w.shape[2]), cuuint64_t(w.shape[1]),
+                              cuuint64_t(w.shape[0])};
+  // Byte strides of dims 1..4; a dim of extent 1 gets the stride it would have if contiguous
+  // (any multiple of 16 is valid for it, and its own may not be).
+  cuuint64_t strides[4];
+  int64_t span = w.shape[4] * esize;
+  for (int i = 0; i < 4; ++i) {
+    const int view_dim = 3 - i;
+    strides[i] = cuuint64_t(w.shape[view_dim] > 1 ? w.strides[view_dim] * esize : span);
+    span = int64_t(strides[i]) * w.shape[view_dim];
+  }
+  const cuuint32_t box[5] = {cuuint32_t(C::kRowBytes / esize), 1, 1, 1, cuuint32_t(C::kBN)};
+  const cuuint32_t unit[5] = {1, 1, 1, 1, 1};
+  CUtensorMap map;
+  const CUresult r = encode(&map,
+                            a.problem.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                                           : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+                            5, const_cast<void*>(w.data), dims, strides, box, unit,
+                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw DeviceError("cuda_implicit_gemm_sm90: cuTensorMapEncodeTiled failed (CUresult " +
+                      std::to_string(int(r)) + ")");
+  return map;
+}
+
 // Dispatch on the input type and fp32 mode; the output is the input's type or an fp32
 // accumulator.
 template <typename C, bool kF32Out>
-void launch_for(DType t, Fp32Math math, const Params& prm, int64_t groups, cudaStream_t stream) {
+void launch_for(const ConvArgs& a, const Params& prm, cudaStream_t stream) {
+  const DType t = a.problem.dtype;
+  const Fp32Math math = a.options.fp32_math;
+  const int64_t groups = a.problem.groups;
   using implicit_gemm::MmaBf16;
   using implicit_gemm::MmaF16;
   using implicit_gemm::MmaTf32;
@@ -131,12 +181,13 @@ void launch_for(DType t, Fp32Math math, const Params& prm, int64_t groups, cudaS
   using implicit_gemm::WgmmaBf16;
   using implicit_gemm::WgmmaF16;
   if constexpr (C::kSwizzled) {
-    // The wgmma tile: 16-bit inputs only (why_not_sm90).
+    // The wgmma tile: 16-bit inputs only (why_not_sm90); B through the weight's tensor map.
+    Params q = prm;
+    q.weight_map = weight_tensor_map<C>(a);
     if (t == DType::bf16)
-      return launch<C, WgmmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(prm, groups,
-                                                                                stream);
+      return launch<C, WgmmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(q, groups, stream);
     if (t == DType::f16)
-      return launch<C, WgmmaF16, std::conditional_t<kF32Out, float, Half>>(prm, groups, stream);
+      return launch<C, WgmmaF16, std::conditional_t<kF32Out, float, Half>>(q, groups, stream);
     throw Error(std::string("cuda_implicit_gemm_sm90: no wgmma policy for ") + dtype_name(t));
   } else {
     switch (t) {
@@ -155,18 +206,16 @@ void launch_for(DType t, Fp32Math math, const Params& prm, int64_t groups, cudaS
 // The tile config of `shape` for this problem (the one place that maps shapes to configs).
 template <bool kF32Out>
 void launch_shape(TileShape shape, const ConvArgs& a, const Params& prm, cudaStream_t stream) {
-  const DType t = a.problem.dtype;
-  const Fp32Math math = a.options.fp32_math;
   if (shape == TileShape::narrow)
-    launch_for<NarrowTile, kF32Out>(t, math, prm, a.problem.groups, stream);
+    launch_for<NarrowTile, kF32Out>(a, prm, stream);
   else if (shape == TileShape::sm90 && sm90_tall(a.problem))
-    launch_for<HopperTallTile, kF32Out>(t, math, prm, a.problem.groups, stream);
+    launch_for<HopperTallTile, kF32Out>(a, prm, stream);
   else if (shape == TileShape::sm90)
-    launch_for<HopperTile, kF32Out>(t, math, prm, a.problem.groups, stream);
+    launch_for<HopperTile, kF32Out>(a, prm, stream);
   else if (wide_shallow(a.problem))
-    launch_for<WideShallowTile, kF32Out>(t, math, prm, a.problem.groups, stream);
+    launch_for<WideShallowTile, kF32Out>(a, prm, stream);
   else
-    launch_for<WideTile, kF32Out>(t, math, prm, a.problem.groups, stream);
+    launch_for<WideTile, kF32Out>(a, prm, stream);
 }
 
 }  // namespace

@@ -17,7 +17,8 @@ __device__ inline void zero(float (&acc)[M][N][4]) {
 }
 
 template <typename C, typename Mma, typename Out>
-__global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm) conv_kernel(const Params p) {
+__global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm)
+    conv_kernel(const __grid_constant__ Params p) {
   using E = typename Mma::Element;
   using T = Tile<C, E>;
   static_assert(Mma::kWarpgroup == C::kSwizzled,
@@ -35,12 +36,20 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm) conv_kernel(c
   const int64_t g = blockIdx.z;
   __shared__ RowInfo rows[C::kBM];
   for (int r = threadIdx.x; r < C::kBM; r += C::kThreads) rows[r] = row_info(p, m0 + r);
+  // Swizzled (wgmma) tiles bring B with the tensor copy engine, which completes on a barrier.
+  __shared__ uint64_t b_full[C::kSwizzled ? C::kStages : 1];
+  if constexpr (C::kSwizzled) {
+    if (threadIdx.x == 0) {
+      for (int s = 0; s < C::kStages; ++s) mbarrier_init(&b_full[s], 1);
+      fence_mbarrier_init();
+    }
+  }
   __syncthreads();
   const int ntaps = active_depth_taps<C>(p, rows, taps);
   const int cblocks = static_cast<int>((p.geo.cg + T::kBK - 1) / T::kBK);
   const int kblocks = ntaps * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks;
-  Mainloop<C, E> ml{p, rows, taps, g, cblocks, smem_a, smem_b, n0, {}, 0, {}};
-  ml.init_b_rows();
+  Mainloop<C, E> ml{p, rows, taps, g, cblocks, smem_a, smem_b, n0, {}, 0, {}, b_full};
+  if constexpr (!C::kSwizzled) ml.init_b_rows();
 
   // mma.sync adds to zeroed accumulators; wgmma's first k-block writes them (warpgroup_mma.cuh).
   float acc[C::kMI][C::kNI][4];
@@ -54,12 +63,13 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm) conv_kernel(c
   for (int kb = 0; kb < kblocks; ++kb) {
     cp_async_wait<C::kLoadAhead - 1>();
     if constexpr (Mma::kWarpgroup) fence_proxy_async();
-    // Stage kb has landed for every thread; every thread's MMAs of stage kb - 1 - kMmaInFlight
-    // are complete, so that stage is free for reuse.
+    // Stage kb's A rows have landed for every thread; every thread's MMAs of stage
+    // kb - 1 - kMmaInFlight are complete, so that stage is free for reuse.
     __syncthreads();
     const int next = kb + C::kLoadAhead;
     if (next < kblocks) ml.load(next % C::kStages, it);
     cp_async_commit();
+    if constexpr (C::kSwizzled) mbarrier_wait(&b_full[kb % C::kStages], (kb / C::kStages) & 1);
     ml.template compute<Mma>(kb % C::kStages, kb == 0, acc);
   }
   if constexpr (Mma::kWarpgroup) {

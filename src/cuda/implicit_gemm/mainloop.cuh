@@ -95,11 +95,16 @@ struct Mainloop {
   int64_t weight_offset;      // this tap's offset within a weight row
   const E* b_row[C::kBRows];  // the weight row of each copied B row, or nullptr
 
+  uint64_t* b_full;  // swizzled tiles: per stage, the barrier B's copy completes on
+
   // Loads the k-block at `it` into `stage` and advances `it`.
   __device__ void load(int stage, KBlockIter& it) {
     if (it.cb == 0) begin_tap(it);
     copy_a(stage, it);
-    copy_b(stage, it);
+    if constexpr (C::kSwizzled)
+      copy_b_tma(stage, it);
+    else
+      copy_b(stage, it);
     it.advance(p.geo, cblocks);
   }
 
@@ -173,6 +178,19 @@ struct Mainloop {
       const E* src = ok ? b_row[i] + k0 : static_cast<const E*>(p.w.data);
       cp_async_16(b + T::offset(r + i * C::kRowStep, copy_chunk()), src, ok);
     }
+  }
+
+  // The B tile of the k-block at `it`, one box of the weight's tensor map copied by the tensor
+  // copy engine in the stage's 128-byte swizzle (channels past C/groups and rows past O read as
+  // zeros; rows of the next group past this group's output channels are never stored), issued by
+  // one thread: 8-16 cp.async per thread and their address arithmetic fewer per k-block, for a
+  // kernel bound by instruction issue.
+  __device__ void copy_b_tma(int stage, const KBlockIter& it) const {
+    if (threadIdx.x != 0) return;
+    mbarrier_arrive_expect_tx(&b_full[stage], C::kBN * C::kRowBytes);
+    const WeightTap w = weight_tap(p.geo, taps[it.tap_d], it.kh, it.kw);
+    const int coords[5] = {it.cb * T::kBK, int(w.w), int(w.h), int(w.d), int(g * p.geo.og + n0)};
+    tma_load_5d(smem_b + stage * C::kBN * T::kLds, &p.weight_map, &b_full[stage], coords);
   }
 
   // Multiplies `stage` into the accumulators: each warp its own tile with mma.sync, or each

@@ -1,5 +1,7 @@
 #pragma once
 // The one parameter struct of the implicit-GEMM conv kernel.
+#include <cuda.h>  // CUtensorMap
+
 #include "cuda/kernel_params.h"
 
 namespace vconv::cuda::implicit_gemm {
@@ -10,6 +12,10 @@ struct Params {
   int64_t m;             // output positions: n * od * oh * ow
   int kd_begin, kd_end;  // the depth taps summed by this launch (all, or one for depth_tap_2d)
   bool accumulate;       // out += conv instead of out = conv
+  // The weight as the tensor copy engine reads it, for tiles whose B comes that way (the wgmma
+  // tiles); unused by the others. The kernel takes Params as a __grid_constant__ so that the
+  // copy engine can read this from the parameter space.
+  CUtensorMap weight_map;
 };
 
 }  // namespace vconv::cuda::implicit_gemm

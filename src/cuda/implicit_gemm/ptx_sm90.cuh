@@ -1,17 +1,20 @@
 #pragma once
 // One-instruction wrappers for sm_90a: wgmma (a warpgroup's MMA, A and B read from shared memory
-// through matrix descriptors), its fence/commit/wait, the cross-proxy fence, and the MMA policy of
-// each 16-bit input type. wgmma exists only in sm_90a code (__CUDA_ARCH_FEAT_SM90_ALL); in the
-// other targets these wrappers trap, and the host never launches a kernel built on them there
-// (cuda_implicit_gemm_sm90 requires a build with sm_90a and a compute capability 9.0 device).
+// through matrix descriptors), its fence/commit/wait, the cross-proxy fence, the MMA policy of
+// each 16-bit input type; mbarriers and the tensor copy engine (TMA).
+// These are compiled only into sm_90a code (__CUDA_ARCH_FEAT_SM90_ALL); in the other targets they
+// trap, and the host never launches a kernel built on them there (cuda_implicit_gemm_sm90
+// requires a build with sm_90a and a compute capability 9.0 device).
+#include <cuda.h>  // CUtensorMap
+
 #include <cstdint>
 
 namespace vconv::cuda::implicit_gemm {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define VCONV_WGMMA_ASM(...) asm volatile(__VA_ARGS__)
+#define VCONV_SM90A_ASM(...) asm volatile(__VA_ARGS__)
 #else
-#define VCONV_WGMMA_ASM(...) __trap()
+#define VCONV_SM90A_ASM(...) __trap()
 #endif
 
 // The descriptor of a K-major tile of 128-byte rows in the 128-byte swizzle (16-byte chunk c of
@@ -27,21 +30,21 @@ __device__ inline uint64_t sw128_descriptor(const void* smem) {
 // Orders shared memory written through the generic proxy (cp.async, stores) before the tensor
 // cores read it through the async proxy; each writing thread runs it before the barrier.
 __device__ inline void fence_proxy_async() {
-  VCONV_WGMMA_ASM("fence.proxy.async.shared::cta;\n" ::: "memory");
+  VCONV_SM90A_ASM("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
 // Register accumulators written by other instructions are ordered before the next wgmma.
 __device__ inline void wgmma_fence() {
-  VCONV_WGMMA_ASM("wgmma.fence.sync.aligned;\n" ::: "memory");
+  VCONV_SM90A_ASM("wgmma.fence.sync.aligned;\n" ::: "memory");
 }
 
 __device__ inline void wgmma_commit() {
-  VCONV_WGMMA_ASM("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+  VCONV_SM90A_ASM("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
 
 template <int N>
 __device__ inline void wgmma_wait() {
-  VCONV_WGMMA_ASM("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+  VCONV_SM90A_ASM("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 
 // Makes the compiler treat the accumulators as written here: reads of them (the epilogue) stay
@@ -65,7 +68,7 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
 // the warpgroup holds rows 16w..16w+15, as mma.sync m16n8 tiles: d[j] is columns 8j..8j+7). TYPE is
 // bf16 or f16.
 #define VCONV_WGMMA_M64N128K16(TYPE)                                                     \
-  VCONV_WGMMA_ASM(                                                                       \
+  VCONV_SM90A_ASM(                                                                       \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                       \
       "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE                       \
       " {"                                                                               \
@@ -102,5 +105,50 @@ struct Wgmma16 {
 };
 using WgmmaBf16 = Wgmma16<true>;
 using WgmmaF16 = Wgmma16<false>;
+
+__device__ inline uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// An mbarrier whose phases complete after `count` arrivals (and the transactions announced).
+__device__ inline void mbarrier_init(uint64_t* bar, uint32_t count) {
+  VCONV_SM90A_ASM("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count)
+                  : "memory");
+}
+
+// Makes this thread's mbarrier initialisations visible to the tensor copy engine (and the
+// cluster).
+__device__ inline void fence_mbarrier_init() {
+  VCONV_SM90A_ASM("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+
+// Arrives once and adds `bytes` to the transaction bytes the current phase waits for.
+__device__ inline void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
+  VCONV_SM90A_ASM("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)),
+                  "r"(bytes)
+                  : "memory");
+}
+
+// Waits until the phase of parity `parity` of the barrier has completed.
+__device__ inline void mbarrier_wait(uint64_t* bar, uint32_t parity) {
+  VCONV_SM90A_ASM(
+      "{\n.reg .pred done;\nvconv_wait:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra vconv_wait;\n}\n" ::"r"(smem_u32(bar)),
+      "r"(parity)
+      : "memory");
+}
+
+// The tensor copy engine: the 5D box at `coords` (innermost first) of the tensor `map`
+// describes, written into shared memory at `dst`, its bytes completing on the barrier `bar`.
+__device__ inline void tma_load_5d(void* dst, const CUtensorMap* map, uint64_t* bar,
+                                   const int (&coords)[5]) {
+  VCONV_SM90A_ASM(
+      "cp.async.bulk.tensor.5d.shared::cluster.global.mbarrier::complete_tx::bytes "
+      "[%0], [%1, {%3, %4, %5, %6, %7}], [%2];\n" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(bar)), "r"(coords[0]), "r"(coords[1]),
+      "r"(coords[2]), "r"(coords[3]), "r"(coords[4])
+      : "memory");
+}
 
 }  // namespace vconv::cuda::implicit_gemm
