@@ -68,9 +68,9 @@ using WideShallowTile = TileConfig<128, 128, 2, 4, 64, 4, 2>;
 using NarrowTile = TileConfig<128, 16, 8, 1, 64, 4, 3>;
 // The wgmma tiles (sm_90a), 128-byte swizzled k-blocks through 4 stages at one CTA per SM
 // (193 KiB). A warpgroup multiplies 64 rows by the whole tile width (8 or 16 warps of 16 rows, the
-// accumulator layout of wgmma). Measured on the H100 (docs/PERFORMANCE.md): both reach 390-450
-// TFLOP/s where output channels fill them, against 325 for 128 x 128 at two CTAs per SM (which
-// loads a third more bytes per FLOP: the kernel is bound by L2-to-SM traffic and latency).
+// accumulator layout of wgmma). Measured on the H100 (docs/PERFORMANCE.md): 128 x 128 at two CTAs
+// per SM, with the same per-k-block copy work for half the MMAs, reached 325 TFLOP/s against
+// 390-450 for these (before B moved to the tensor copy engine: 400-540 since).
 // 128 x 256, two warpgroups of 64 x 256 (128 fp32 accumulators per thread): for output channel
 // counts that are multiples of 256 (1-6% faster there).
 using HopperTile = TileConfig<128, 256, 8, 1, 128, 4, 1, SmemLayout::swizzled128>;
