@@ -52,7 +52,7 @@ cli="$build/vconv"
 
 want gpu && step "gpu tests" gpu_tests.log "$build/tests/vconv_cuda_tests"
 want sanitizer && step "compute-sanitizer memcheck" sanitizer.log compute-sanitizer --tool memcheck \
-  --error-exitcode 1 "$build/tests/vconv_cuda_tests" --gtest_filter='CudaSmall.EveryDtype*:CudaSmall.TwoStreams*'
+  --error-exitcode 1 "$build/tests/vconv_cuda_tests" --gtest_filter='CudaSmall.EveryDtype*:CudaSmall.TwoStreams*:CudaSmall.Wgmma*'
 want verify && step "verify --device cuda" verify.log "$cli" verify --device cuda --count 200 --seed 7
 if want bench; then
   step "bench seed bf16" bench_seed.log "$cli" bench --suite seed --device cuda --json "$OUT/seed.json"

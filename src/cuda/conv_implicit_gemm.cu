@@ -1,3 +1,5 @@
+#include <cstdint>
+
 #include "cuda/check.h"
 #include "cuda/conv_implicit_gemm.h"
 #include "cuda/cost_model.h"
@@ -65,6 +67,8 @@ std::string why_not_sm90(const Problem& p, Device device) {
   return "needs a build with sm_90a in CMAKE_CUDA_ARCHITECTURES";
 #else
   if (p.dtype == DType::f32) return "needs bf16 or f16 inputs (fp32 runs on cuda_implicit_gemm)";
+  if (p.o > INT32_MAX)
+    return "needs fewer than 2^31 output channels (the weight's tensor-map coordinates are 32-bit)";
   const int cc = compute_capability(device.index);
   if (cc != 90)
     return "needs a compute capability 9.0 device (sm_90a code); this one is " +
