@@ -112,8 +112,8 @@ struct Mainloop {
   __device__ static int copy_row() { return threadIdx.x / C::kChunksPerRow; }
   __device__ static int copy_chunk() { return threadIdx.x % C::kChunksPerRow; }
 
-  // At a tap's first channel block: the input offsets of this thread's A rows and the weight
-  // offset of the tap.
+  // At a tap's first channel block: the input row each of this thread's A rows reads through the
+  // tap (nullptr in padding) and the tap's offset within a weight row.
   __device__ void begin_tap(const KBlockIter& it) {
     const Geometry& geo = p.geo;
     const int64_t kd = taps[it.tap_d], kh = it.kh, kw = it.kw;
