@@ -3,11 +3,14 @@
 // Without a GPU every test skips itself, visibly.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <random>
 
 #include "common/cases.h"
 #include "common/device_copy.h"
+#include "core/autotune.h"
 #include "core/float16.h"
 #include "core/index_map.h"
 #include "vconv/vconv.h"
@@ -147,6 +150,45 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
             << e.to_string();
       }
   EXPECT_EQ(checked, 36);
+}
+
+// Options::autotune on a GPU: every valid CUDA algorithm timed with events, the winner run on
+// the caller's tensors, kept in the cache file under the GPU's ordinal and model, and taken from
+// the file again after the in-memory cache is cleared.
+TEST(CudaSmall, AutotuneMeasuresOnTheGpu) {
+  SKIP_WITHOUT_GPU();
+  const std::string path = ::testing::TempDir() + "vconv_autotune_gpu_cache.txt";
+  std::remove(path.c_str());
+  setenv("VCONV_CACHE", path.c_str(), 1);
+  vconv::clear_autotune_cache();
+  std::mt19937_64 rng(37);
+  const Problem p = vconv::parse_problem("bf16 in=5x12x16 c=64 o=64 k=3x3x3 p=2:0x1x1");
+  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
+      y(p.dtype, p.output_shape()), ref(p.dtype, p.output_shape());
+  x.fill_uniform(rng);
+  w.fill_uniform(rng);
+  vconv::conv_reference(x.view(), w.view(), ref.view(), p.params());
+  vconv::Options o;
+  o.autotune = true;
+  std::string entry;
+  for (int pass = 0; pass < 2; ++pass) {
+    y.fill_nan();
+    vconv::testing::DeviceCopy dx(x, kGpu), dw(w, kGpu), dy(y, kGpu);
+    vconv::conv(dx.view(), dw.view(), dy.view(), p.params(), o);
+    dy.download();
+    EXPECT_TRUE(vconv::testing::compare(y, ref).within(vconv::testing::tolerance(p.dtype, false)))
+        << "pass " << pass;
+    std::ifstream f(path);
+    std::string header, line;
+    ASSERT_TRUE(std::getline(f, header) && std::getline(f, line)) << "no cache entry";
+    EXPECT_FALSE(std::getline(f, header)) << "the second pass measured again";
+    if (pass == 0) entry = line;
+    EXPECT_EQ(line, entry);
+    vconv::clear_autotune_cache();
+  }
+  EXPECT_EQ(entry.rfind(to_string(p) + "\tcuda:0 (", 0), 0u) << entry;
+  EXPECT_NE(entry.find(")\tcuda_"), std::string::npos) << entry;
+  unsetenv("VCONV_CACHE");
 }
 
 TEST(CudaSmall, CudaAlgorithmRejectsHostTensors) {

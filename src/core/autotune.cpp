@@ -9,6 +9,7 @@
 #include <sstream>
 #include <vector>
 
+#include "core/device_runtime.h"
 #include "vconv/error.h"
 
 namespace vconv {
@@ -86,16 +87,27 @@ bool usable(const Algorithm& a, const ConvArgs& args) {
   return a.why_not(args.problem, args.device).empty() && a.why_not_args(args).empty();
 }
 
+// On the CPU the host clock (the faster of two runs, the first warming caches); on a GPU CUDA
+// events on the caller's stream.
 double time_ms(const Algorithm& algo, const ConvArgs& args) {
+  if (args.device.type == DeviceType::cuda)
+    return cuda_time_ms(args.device, args.options.stream, [&] { algo.run(args); });
   using clock = std::chrono::steady_clock;
   double best = 0;
-  for (int i = 0; i < 2; ++i) {  // the first run warms caches; keep the faster of two
+  for (int i = 0; i < 2; ++i) {
     const auto t0 = clock::now();
     algo.run(args);
     const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     best = i == 0 ? ms : std::min(best, ms);
   }
   return best;
+}
+
+// The device as cache entries name it: "cpu", or a GPU's ordinal and model, so that a cache file
+// moved to another GPU is measured again.
+std::string device_key(Device device) {
+  if (device.type == DeviceType::cpu) return device_name(device);
+  return device_name(device) + " (" + cuda_device_model(device) + ")";
 }
 
 }  // namespace
@@ -109,10 +121,7 @@ void clear_autotune_cache() {
 
 const Algorithm& autotuned_algorithm(const ConvArgs& args) {
   const Problem& p = args.problem;
-  if (args.device.type != DeviceType::cpu)
-    throw Error("options.autotune: measuring on " + device_name(args.device) +
-                " is not supported yet; plan without autotune or force an algorithm");
-  const std::string key = to_string(p), device = device_name(args.device);
+  const std::string key = to_string(p), device = device_key(args.device);
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mutex);
@@ -123,12 +132,22 @@ const Algorithm& autotuned_algorithm(const ConvArgs& args) {
       if (a && usable(*a, args)) return *a;
     }
   }
-  // Measure on the caller's input and weight, writing a contiguous scratch output.
-  std::vector<char> scratch(
-      static_cast<size_t>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o * dtype_size(p.dtype)));
+  // Measure on the caller's input and weight, writing a contiguous scratch output on the device.
+  const size_t bytes =
+      static_cast<size_t>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o * dtype_size(p.dtype));
+  std::vector<char> host_scratch;
+  std::shared_ptr<void> device_scratch;
+  void* scratch = nullptr;
+  if (args.device.type == DeviceType::cpu) {
+    host_scratch.resize(bytes);
+    scratch = host_scratch.data();
+  } else {
+    device_scratch = cuda_scratch(args.device, bytes);
+    scratch = device_scratch.get();
+  }
   Options quiet = args.options;
   quiet.accumulate = false;
-  const ConvArgs trial{p,           args.input, args.weight, contiguous_output(p, scratch.data()),
+  const ConvArgs trial{p,           args.input, args.weight, contiguous_output(p, scratch),
                        args.device, quiet,      p.dtype};
   std::vector<const Algorithm*> valid;
   for (const Algorithm* a : algorithms())

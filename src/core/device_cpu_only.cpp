@@ -1,5 +1,7 @@
-// Device discovery for builds without the CUDA backend (VCONV_CUDA=OFF).
+// Device discovery and the CUDA runtime hooks for builds without the CUDA backend (VCONV_CUDA=OFF).
+#include "core/device_runtime.h"
 #include "vconv/device.h"
+#include "vconv/error.h"
 
 namespace vconv {
 
@@ -8,6 +10,23 @@ bool built_with_cuda() {
 }
 int cuda_device_count() {
   return 0;
+}
+
+namespace {
+[[noreturn]] void no_cuda(Device device) {
+  throw Error("device: " + device_name(device) +
+              " needs the CUDA backend, and this build has none");
+}
+}  // namespace
+
+std::shared_ptr<void> cuda_scratch(Device device, size_t) {
+  no_cuda(device);
+}
+double cuda_time_ms(Device device, void*, const std::function<void()>&) {
+  no_cuda(device);
+}
+std::string cuda_device_model(Device device) {
+  no_cuda(device);
 }
 
 }  // namespace vconv

@@ -1,0 +1,25 @@
+#pragma once
+// What the core needs from the CUDA backend without depending on it: scratch memory and timing
+// (the autotuner) and a device's model (its cache key). Implemented in src/cuda/device.cu; in a
+// build without the CUDA backend (src/core/device_cpu_only.cpp) each throws vconv::Error, and no
+// CUDA device can reach them there.
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "vconv/types.h"
+
+namespace vconv {
+
+// `bytes` of memory on a CUDA device, freed when the last owner lets it go.
+std::shared_ptr<void> cuda_scratch(Device device, size_t bytes);
+
+// Milliseconds `run` takes on `stream` of a CUDA device (CUDA events): the faster of two runs
+// after a warm-up run.
+double cuda_time_ms(Device device, void* stream, const std::function<void()>& run);
+
+// The model of a CUDA device, as the driver names it ("NVIDIA H100 80GB HBM3").
+std::string cuda_device_model(Device device);
+
+}  // namespace vconv
