@@ -12,8 +12,9 @@ constexpr double kLaunchMs = 0.005;
 // in exact fp32 (three TF32 products). The narrow 128 x 16 tile (cuda_implicit_gemm_narrow) loads
 // as much A per MMA as it computes: 13.0-13.7 TFLOP/s on the 3-channel output convs, which is
 // about 70 with its 16 columns full, 0.25x the wide rate (bf16; assumed the same ratio for fp32).
-// cuda_implicit_gemm_sm90 (wgmma, bf16/f16 only): 370-450 TFLOP/s on the seed and vae 3x3x3 convs
-// with 192-512 channels, 260-300 on 3x1x1 and 1x3x3 ones.
+// cuda_implicit_gemm_sm90 (wgmma, bf16/f16 only): 400-540 TFLOP/s on the seed and vae 3x3x3
+// convs with 192-512 channels, 280-330 on 3x1x1 and 1x3x3 ones (the planner's choice was the
+// fastest on 12/12 vae and 3/3 seed cases with this rate).
 inline double implicit_gemm_tflops(DType t, Fp32Math math, TileShape shape) {
   if (shape == TileShape::sm90) return 400.0;
   const double wide = t != DType::f32 ? 275.0 : math == Fp32Math::tf32 ? 120.0 : 47.0;
