@@ -116,8 +116,7 @@ __device__ inline void mbarrier_init(uint64_t* bar, uint32_t count) {
                   : "memory");
 }
 
-// Makes this thread's mbarrier initialisations visible to the tensor copy engine (and the
-// cluster).
+// Makes this thread's mbarrier initialisations visible to the tensor copy engine.
 __device__ inline void fence_mbarrier_init() {
   VCONV_SM90A_ASM("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 }
