@@ -27,16 +27,22 @@ __all__ = [
 ]
 
 
-def _full_args(input_shape, weight_shape, stride, padding, kernel_dilation, input_dilation, pad_mode):
+def _conv_params(
+    input_shape, weight_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
+):
+    """conv_general's parameters in the order every extension call takes them: (stride, lo, hi,
+    kernel_dilation, input_dilation, groups, flip, pad_mode), per spatial dimension."""
     dims = _args.spatial_dims(input_shape, "input")
     lo, hi = _args.padding_lo_hi(padding, dims)
-    return dict(
-        stride=_args.per_dim(stride, dims, "stride"),
-        lo=lo,
-        hi=hi,
-        kernel_dilation=_args.per_dim(kernel_dilation, dims, "kernel_dilation"),
-        input_dilation=_args.per_dim(input_dilation, dims, "input_dilation"),
-        pad_mode=_args.pad_modes(pad_mode, dims),
+    return (
+        _args.per_dim(stride, dims, "stride"),
+        lo,
+        hi,
+        _args.per_dim(kernel_dilation, dims, "kernel_dilation"),
+        _args.per_dim(input_dilation, dims, "input_dilation"),
+        int(groups),
+        bool(flip),
+        _args.pad_modes(pad_mode, dims),
     )
 
 
@@ -67,41 +73,17 @@ def conv_general(
     """
     if accumulate and out is None:
         raise ValueError("accumulate=True needs out= (the array to add into)")
-    a = _full_args(
-        _arrays.shape_of(input),
-        _arrays.shape_of(weight),
-        stride,
-        padding,
-        kernel_dilation,
-        input_dilation,
-        pad_mode,
+    in_shape, w_shape = list(_arrays.shape_of(input)), list(_arrays.shape_of(weight))
+    params = _conv_params(
+        in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
     )
     if out is None:
-        shape = _vconv.output_shape(
-            list(_arrays.shape_of(input)),
-            list(_arrays.shape_of(weight)),
-            a["stride"],
-            a["lo"],
-            a["hi"],
-            a["kernel_dilation"],
-            a["input_dilation"],
-            int(groups),
-            bool(flip),
-            a["pad_mode"],
-        )
-        out = _arrays.empty_like_input(input, tuple(shape))
+        out = _arrays.empty_like_input(input, tuple(_vconv.output_shape(in_shape, w_shape, *params)))
     _vconv.conv_general(
         input,
         weight,
         out,
-        a["stride"],
-        a["lo"],
-        a["hi"],
-        a["kernel_dilation"],
-        a["input_dilation"],
-        int(groups),
-        bool(flip),
-        a["pad_mode"],
+        *params,
         algorithm or "",
         bool(accumulate),
         _args.fp32_math(fp32_math),
@@ -218,23 +200,9 @@ def plan(
         dt = names[dtype]
         kind, _, index = (device or "cpu").partition(":")
         index = int(index or 0)
-    a = _full_args(in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, pad_mode)
+    params = _conv_params(
+        in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
+    )
     return Plan(
-        *_vconv.plan(
-            in_shape,
-            w_shape,
-            dt,
-            kind,
-            index,
-            a["stride"],
-            a["lo"],
-            a["hi"],
-            a["kernel_dilation"],
-            a["input_dilation"],
-            int(groups),
-            bool(flip),
-            a["pad_mode"],
-            algorithm or "",
-            _args.fp32_math(fp32_math),
-        )
+        *_vconv.plan(in_shape, w_shape, dt, kind, index, *params, algorithm or "", _args.fp32_math(fp32_math))
     )
