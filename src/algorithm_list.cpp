@@ -22,6 +22,7 @@ const std::vector<const Algorithm*>& algorithms() {
   static const cpu::GemmAlgorithm cpu_gemm;
   static const cpu::ReferenceAlgorithm reference;
 #ifdef VCONV_WITH_CUDA
+  static const cuda::ImplicitGemmAlgorithm cuda_implicit_gemm_sm90_ws(cuda::TileShape::sm90_ws);
   static const cuda::ImplicitGemmAlgorithm cuda_implicit_gemm_sm90(cuda::TileShape::sm90);
   static const cuda::ImplicitGemmAlgorithm cuda_implicit_gemm(cuda::TileShape::wide);
   static const cuda::ImplicitGemmAlgorithm cuda_implicit_gemm_narrow(cuda::TileShape::narrow);
@@ -30,11 +31,19 @@ const std::vector<const Algorithm*>& algorithms() {
 #endif
   static const std::vector<const Algorithm*> list{
 #ifdef VCONV_WITH_CUDA
-      &cuda_implicit_gemm_sm90, &cuda_implicit_gemm, &cuda_implicit_gemm_narrow,
-      &cuda_depth_tap_2d,       &cuda_gemm_fallback,
+      &cuda_implicit_gemm_sm90_ws,
+      &cuda_implicit_gemm_sm90,
+      &cuda_implicit_gemm,
+      &cuda_implicit_gemm_narrow,
+      &cuda_depth_tap_2d,
+      &cuda_gemm_fallback,
 #endif
-      &cpu_pointwise,           &depth_tap,          &winograd_f4x3,
-      &winograd_f2x3,           &cpu_gemm,           &reference};
+      &cpu_pointwise,
+      &depth_tap,
+      &winograd_f4x3,
+      &winograd_f2x3,
+      &cpu_gemm,
+      &reference};
   return list;
 }
 

@@ -6,7 +6,7 @@
 # That machine reaches no package registry: the Debian packages the build needs travel in .deps/
 # (fetched here with tools/fetch_gpu_deps.sh, ignored by git, named in the device call's carry).
 # STEPS picks steps by name: build gpu sanitizer verify bench vae python cpu (default: all but vae,
-# the long run of the whole vae suite).
+# the long run of the whole vae suite). STEP_TIMEOUT (seconds, default 900) ends a step that hangs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/vconv-gpu-out}
@@ -14,11 +14,11 @@ STEPS=${STEPS:-build gpu sanitizer verify bench python cpu}
 mkdir -p "$OUT"
 summary=()
 want() { [[ " $STEPS " == *" $1 "* ]]; }
-step() {  # step NAME LOGFILE COMMAND...: runs, logs, records pass/fail
+step() {  # step NAME LOGFILE COMMAND...: runs, logs, records pass/fail; STEP_TIMEOUT bounds it
   local name=$1 log=$2
   shift 2
   local t0=$SECONDS
-  "$@" >"$OUT/$log" 2>&1
+  timeout "${STEP_TIMEOUT:-900}" "$@" >"$OUT/$log" 2>&1
   local rc=$?
   local line
   line=$(printf '%-28s %s (%ds, log %s)' "$name" "$([ $rc -eq 0 ] && echo PASS || echo "FAIL rc=$rc")" $((SECONDS - t0)) "$log")
@@ -64,7 +64,7 @@ if want bench; then
     --algo cuda_implicit_gemm,cuda_implicit_gemm_narrow --json "$OUT/output_conv.json"
 fi
 want vae && step "bench vae bf16" bench_vae.log "$cli" bench --suite vae --device cuda \
-  --algo cuda_implicit_gemm_sm90,cuda_implicit_gemm --json "$OUT/vae.json"
+  --algo cuda_implicit_gemm_sm90_ws,cuda_implicit_gemm_sm90,cuda_implicit_gemm --json "$OUT/vae.json"
 if want python; then
   # The Python package built here the way the README says (no registry: --no-build-isolation),
   # its tests (the GPU ones included) and its benchmark against torch.

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "cuda/check.h"
 #include "cuda/conv_implicit_gemm.h"
@@ -6,6 +8,7 @@
 #include "cuda/device_scope.h"
 #include "cuda/epilogue.cuh"
 #include "cuda/implicit_gemm/kernel.cuh"
+#include "cuda/implicit_gemm/kernel_ws.cuh"
 
 namespace vconv::cuda {
 namespace {
@@ -16,6 +19,8 @@ using implicit_gemm::NarrowTile;
 using implicit_gemm::Params;
 using implicit_gemm::WideShallowTile;
 using implicit_gemm::WideTile;
+using implicit_gemm::WsTallTile;
+using implicit_gemm::WsWideTile;
 
 std::string why_not_problem(const Problem& p, Device device) {
   if (device.type != DeviceType::cuda) return "runs on CUDA devices only";
@@ -88,16 +93,23 @@ bool wide_shallow(const Problem& p) {
   return channel_fill(p, WideShallowTile::kRowBytes) > channel_fill(p, WideTile::kRowBytes);
 }
 
-// The wgmma kernel takes 128 x 256 tiles where output channels fill them, else 256 x 128.
-bool sm90_tall(const Problem& p) {
-  return p.og() % HopperTile::kBN != 0;
-}
-
-// The k-block depth (bytes of channels per row) the kernel runs `p` with under `shape`.
-int64_t row_bytes_of(TileShape shape, const Problem& p) {
-  if (shape == TileShape::narrow) return NarrowTile::kRowBytes;
-  if (shape == TileShape::sm90) return HopperTile::kRowBytes;
-  return wide_shallow(p) ? WideShallowTile::kRowBytes : WideTile::kRowBytes;
+// The one place that maps a tile shape and a problem to the tile config that runs it: calls
+// f(Config{}). The wgmma kernels take 128 x 256 tiles where output channels per group fill them,
+// else 256 x 128; the wide tile takes the k-block depth its channels fill better.
+template <typename F>
+decltype(auto) with_tile(TileShape shape, const Problem& p, F&& f) {
+  const bool fills_256 = p.og() % 256 == 0;
+  switch (shape) {
+    case TileShape::narrow:
+      return f(NarrowTile{});
+    case TileShape::sm90:
+      return fills_256 ? f(HopperTile{}) : f(HopperTallTile{});
+    case TileShape::sm90_ws:
+      return fills_256 ? f(WsWideTile{}) : f(WsTallTile{});
+    case TileShape::wide:
+      break;
+  }
+  return wide_shallow(p) ? f(WideShallowTile{}) : f(WideTile{});
 }
 
 Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end, bool accumulate) {
@@ -107,20 +119,42 @@ Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end, 
                 tensor_ref(out),
                 geometry(p),
                 p.n * p.out[0] * p.out[1] * p.out[2],
+                p.groups,
                 kd_begin,
                 kd_end,
                 accumulate};
 }
 
+// Streaming multiprocessors of the current device (the persistent kernel's grid), read once per
+// device.
+int sm_count() {
+  static int counts[64] = {};
+  int device = 0;
+  VCONV_CUDA_CHECK(cudaGetDevice(&device));
+  int& n = counts[device < 64 ? device : 0];
+  if (n == 0 || device >= 64)
+    VCONV_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+  return n;
+}
+
 template <typename C, typename Mma, typename Out>
-void launch(const Params& prm, int64_t groups, cudaStream_t stream) {
-  auto kernel = implicit_gemm::conv_kernel<C, Mma, Out>;
-  VCONV_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
-  const dim3 grid(static_cast<unsigned>((prm.m + C::kBM - 1) / C::kBM),
-                  static_cast<unsigned>((prm.geo.og + C::kBN - 1) / C::kBN),
-                  static_cast<unsigned>(groups));
-  kernel<<<grid, C::kThreads, C::kSmemBytes, stream>>>(prm);
+void launch(const Params& prm, cudaStream_t stream) {
+  if constexpr (C::kWarpSpecialized) {
+    auto kernel = implicit_gemm::conv_ws_kernel<C, Mma, Out>;
+    VCONV_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+    const int64_t tiles = implicit_gemm::TileScheduler<C::kBM, C::kBN>(prm).count;
+    const unsigned grid = static_cast<unsigned>(std::min<int64_t>(tiles, sm_count()));
+    kernel<<<grid, C::kKernelThreads, C::kSmemBytes, stream>>>(prm);
+  } else {
+    auto kernel = implicit_gemm::conv_kernel<C, Mma, Out>;
+    VCONV_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+    const dim3 grid(static_cast<unsigned>((prm.m + C::kBM - 1) / C::kBM),
+                    static_cast<unsigned>((prm.geo.og + C::kBN - 1) / C::kBN),
+                    static_cast<unsigned>(prm.groups));
+    kernel<<<grid, C::kThreads, C::kSmemBytes, stream>>>(prm);
+  }
   VCONV_CUDA_CHECK_LAUNCH();
 }
 
@@ -177,56 +211,49 @@ template <typename C, bool kF32Out>
 void launch_for(const ConvArgs& a, const Params& prm, cudaStream_t stream) {
   const DType t = a.problem.dtype;
   const Fp32Math math = a.options.fp32_math;
-  const int64_t groups = a.problem.groups;
   using implicit_gemm::MmaBf16;
   using implicit_gemm::MmaF16;
   using implicit_gemm::MmaTf32;
   using implicit_gemm::MmaTf32x3;
   using implicit_gemm::WgmmaBf16;
   using implicit_gemm::WgmmaF16;
-  if constexpr (C::kSwizzled) {
+  if constexpr (C::kSwizzled && kF32Out) {
+    // Only cuda_depth_tap_2d writes an fp32 buffer, through the wide tile.
+    throw Error("an fp32 accumulator output runs on the mma.sync tiles only");
+  } else if constexpr (C::kSwizzled) {
     // The wgmma tile: 16-bit inputs only (why_not_sm90); B through the weight's tensor map.
     Params q = prm;
     q.weight_map = weight_tensor_map<C>(a);
     if (t == DType::bf16)
-      return launch<C, WgmmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(q, groups, stream);
+      return launch<C, WgmmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(q, stream);
     if (t == DType::f16)
-      return launch<C, WgmmaF16, std::conditional_t<kF32Out, float, Half>>(q, groups, stream);
+      return launch<C, WgmmaF16, std::conditional_t<kF32Out, float, Half>>(q, stream);
     throw Error(std::string("cuda_implicit_gemm_sm90: no wgmma policy for ") + dtype_name(t));
   } else {
     switch (t) {
       case DType::bf16:
-        return launch<C, MmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(prm, groups,
-                                                                                stream);
+        return launch<C, MmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(prm, stream);
       case DType::f16:
-        return launch<C, MmaF16, std::conditional_t<kF32Out, float, Half>>(prm, groups, stream);
+        return launch<C, MmaF16, std::conditional_t<kF32Out, float, Half>>(prm, stream);
       case DType::f32:
-        if (math == Fp32Math::tf32) return launch<C, MmaTf32, float>(prm, groups, stream);
-        return launch<C, MmaTf32x3, float>(prm, groups, stream);
+        if (math == Fp32Math::tf32) return launch<C, MmaTf32, float>(prm, stream);
+        return launch<C, MmaTf32x3, float>(prm, stream);
     }
   }
 }
 
-// The tile config of `shape` for this problem (the one place that maps shapes to configs).
 template <bool kF32Out>
 void launch_shape(TileShape shape, const ConvArgs& a, const Params& prm, cudaStream_t stream) {
-  if (shape == TileShape::narrow)
-    launch_for<NarrowTile, kF32Out>(a, prm, stream);
-  else if (shape == TileShape::sm90 && sm90_tall(a.problem))
-    launch_for<HopperTallTile, kF32Out>(a, prm, stream);
-  else if (shape == TileShape::sm90)
-    launch_for<HopperTile, kF32Out>(a, prm, stream);
-  else if (wide_shallow(a.problem))
-    launch_for<WideShallowTile, kF32Out>(a, prm, stream);
-  else
-    launch_for<WideTile, kF32Out>(a, prm, stream);
+  with_tile(shape, a.problem,
+            [&](auto config) { launch_for<decltype(config), kF32Out>(a, prm, stream); });
 }
 
 }  // namespace
 
 std::string ImplicitGemmAlgorithm::why_not(const Problem& p, Device device) const {
   std::string why = why_not_problem(p, device);
-  if (why.empty() && shape_ == TileShape::sm90) why = why_not_sm90(p, device);
+  if (why.empty() && (shape_ == TileShape::sm90 || shape_ == TileShape::sm90_ws))
+    why = why_not_sm90(p, device);
   return why;
 }
 
@@ -237,10 +264,11 @@ std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {
 double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Options& o) const {
   // The rate this kernel reaches with full tiles, less when channel blocks or output-channel
   // tiles are partly empty.
-  const double fill = channel_fill(p, row_bytes_of(shape_, p));
-  int64_t bn = WideTile::kBN;
-  if (shape_ == TileShape::narrow) bn = NarrowTile::kBN;
-  if (shape_ == TileShape::sm90) bn = sm90_tall(p) ? HopperTallTile::kBN : HopperTile::kBN;
+  const auto [row_bytes, bn] = with_tile(shape_, p, [](auto config) {
+    using C = decltype(config);
+    return std::pair<int64_t, int64_t>(C::kRowBytes, C::kBN);
+  });
+  const double fill = channel_fill(p, row_bytes);
   const double ofill =
       static_cast<double>(p.og()) / static_cast<double>((p.og() + bn - 1) / bn * bn);
   return p.flops() /

@@ -9,7 +9,9 @@
 // `accumulate` adds to the output. 128 x 128 output tiles; cuda_implicit_gemm_narrow is the same
 // kernel with 128 x 16 tiles, for convs with few output channels per group;
 // cuda_implicit_gemm_sm90 the same kernel with 128 x 128 tiles multiplied by wgmma (Hopper, sm_90a
-// builds on compute capability 9.0 devices; bf16 and f16).
+// builds on compute capability 9.0 devices; bf16 and f16); cuda_implicit_gemm_sm90_ws the
+// warp-specialized persistent kernel on the same hardware (implicit_gemm/kernel_ws.cuh: a
+// producer warpgroup, two wgmma consumer warpgroups, one CTA per SM walking the tiles).
 //
 // cuda_depth_tap_2d: the seed's algorithm literally, as a baseline: KD launches of the same
 // kernel, one depth tap each, accumulating into an fp32 buffer that is rounded once at the end.
@@ -18,7 +20,7 @@
 namespace vconv::cuda {
 
 // The output tile of the implicit-GEMM kernel (implicit_gemm/tile_config.h).
-enum class TileShape { wide, narrow, sm90 };
+enum class TileShape { wide, narrow, sm90, sm90_ws };
 
 class ImplicitGemmAlgorithm final : public Algorithm {
  public:
@@ -29,6 +31,8 @@ class ImplicitGemmAlgorithm final : public Algorithm {
         return "cuda_implicit_gemm_narrow";
       case TileShape::sm90:
         return "cuda_implicit_gemm_sm90";
+      case TileShape::sm90_ws:
+        return "cuda_implicit_gemm_sm90_ws";
       default:
         return "cuda_implicit_gemm";
     }

@@ -3,6 +3,7 @@
 // output type (or fp32 kept as is for an accumulator buffer), accumulating when asked.
 #include "cuda/epilogue.cuh"
 #include "cuda/implicit_gemm/mainloop.cuh"
+#include "cuda/implicit_gemm/tile_scheduler.cuh"
 
 namespace vconv::cuda::implicit_gemm {
 
@@ -28,6 +29,53 @@ __device__ inline void store_tile(const Params& p, int64_t m0, int64_t n0, int64
           const int64_t col = n0 + wn * C::kWN + ni * 8 + (lane % 4) * 2 + e;
           if (col < p.geo.og) store_element(base + col, acc[mi][ni][half * 2 + e], p.accumulate);
         }
+    }
+}
+
+// Two neighbouring output channels of one row: one 4-byte store for 16-bit outputs where both
+// exist and the address allows it, else element by element.
+template <typename Out>
+__device__ inline void store_pair(Out* dst, float v0, float v1, bool second, bool accumulate) {
+  if constexpr (sizeof(Out) == 2) {
+    if (second && reinterpret_cast<uintptr_t>(dst) % 4 == 0) {
+      auto* pair = reinterpret_cast<uint32_t*>(dst);
+      if (accumulate) {
+        const uint32_t old = *pair;
+        v0 += to_float(Out{static_cast<uint16_t>(old & 0xFFFF)});
+        v1 += to_float(Out{static_cast<uint16_t>(old >> 16)});
+      }
+      *pair = uint32_t(from_float<Out>(v0).bits) | uint32_t(from_float<Out>(v1).bits) << 16;
+      return;
+    }
+  }
+  store_element(dst, v0, accumulate);
+  if (second) store_element(dst + 1, v1, accumulate);
+}
+
+// The warp-specialized kernel's tile (kernel_ws.cuh): consumer warpgroup `wg` holds rows
+// wg * kWgRows + 64 * m + 16 * (warp % 4) + lane / 4 (+ 8) of the tile in acc[m], columns
+// 8 * j + 2 * (lane % 4) (+ 1) in acc[m][j] (wgmma's accumulator layout).
+template <typename C, typename Out>
+__device__ inline void store_ws_tile(const Params& p, const TileCoord& t, int wg,
+                                     const float (&acc)[C::kMSlices][C::kBN / 8][4]) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32 % 4;
+  Out* out = static_cast<Out*>(p.out.data);
+#pragma unroll
+  for (int m = 0; m < C::kMSlices; ++m)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int64_t row = t.m0 + wg * C::kWgRows + 64 * m + 16 * warp + lane / 4 + 8 * half;
+      if (row >= p.m) continue;
+      int64_t n, od, oh, ow;
+      decode_row(p.geo, row, n, od, oh, ow);
+      Out* base = out + p.out.offset(n, od, oh, ow, t.g * p.geo.og);
+#pragma unroll
+      for (int j = 0; j < C::kBN / 8; ++j) {
+        const int64_t col = t.n0 + 8 * j + 2 * (lane % 4);
+        if (col < p.geo.og)
+          store_pair(base + col, acc[m][j][2 * half], acc[m][j][2 * half + 1], col + 1 < p.geo.og,
+                     p.accumulate);
+      }
     }
 }
 

@@ -35,7 +35,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm)
   const int64_t n0 = int64_t(blockIdx.y) * C::kBN;
   const int64_t g = blockIdx.z;
   __shared__ RowInfo rows[C::kBM];
-  for (int r = threadIdx.x; r < C::kBM; r += C::kThreads) rows[r] = row_info(p, m0 + r);
+  using Cta = CtaThreads<C::kThreads>;
+  init_rows<C::kBM, Cta>(p, m0, rows);
   // Swizzled (wgmma) tiles bring B with the tensor copy engine, which completes on a barrier.
   __shared__ uint64_t b_full[C::kSwizzled ? C::kStages : 1];
   if constexpr (C::kSwizzled) {
@@ -45,7 +46,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm)
     }
   }
   __syncthreads();
-  const int ntaps = active_depth_taps<C>(p, rows, taps);
+  const int ntaps = active_depth_taps<C, Cta>(p, rows, taps);
   const int cblocks = static_cast<int>((p.geo.cg + T::kBK - 1) / T::kBK);
   const int kblocks = ntaps * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks;
   Mainloop<C, E> ml{p, rows, taps, g, cblocks, smem_a, smem_b, n0, {}, 0, {}, b_full};

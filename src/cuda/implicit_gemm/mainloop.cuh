@@ -47,23 +47,46 @@ struct KBlockIter {
   }
 };
 
+// The threads that share a CTA tile's row state: the whole CTA (the multistage kernels), or the
+// producer warpgroup of the warp-specialized kernel (named barrier 1, kernel_ws.cuh).
+template <int Threads>
+struct CtaThreads {
+  static constexpr int kThreads = Threads;
+  __device__ static int index() { return threadIdx.x; }
+  __device__ static bool any(bool pred) { return __syncthreads_or(pred); }
+  __device__ static void sync() { __syncthreads(); }
+};
+struct ProducerThreads {
+  static constexpr int kThreads = 128;
+  __device__ static int index() { return threadIdx.x; }  // warpgroup 0
+  __device__ static bool any(bool pred) { return named_barrier_or(1, kThreads, pred); }
+  __device__ static void sync() { named_barrier_sync(1, kThreads); }
+};
+
+// The row state of the tile at output row m0, in shared memory, written by the threads of G.
+template <int BM, typename G>
+__device__ inline void init_rows(const Params& p, int64_t m0, RowInfo* rows) {
+  for (int r = G::index(); r < BM; r += G::kThreads) rows[r] = row_info(p, m0 + r);
+  G::sync();
+}
+
 // Depth taps of [kd_begin, kd_end) that some row of this CTA reads real frames through, in
 // shared memory; taps that land in zero padding for every row are skipped. The host keeps
-// kd_end - kd_begin <= kMaxSkippableTaps.
-template <typename C>
+// kd_end - kd_begin <= kMaxSkippableTaps. Every thread of G takes part.
+template <typename C, typename G>
 __device__ inline int active_depth_taps(const Params& p, const RowInfo* rows, int* taps) {
   int active = 0;
   for (int kd = p.kd_begin; kd < p.kd_end; ++kd) {
     bool used = false;
-    for (int r = threadIdx.x; r < C::kBM; r += C::kThreads)
+    for (int r = G::index(); r < C::kBM; r += G::kThreads)
       used |= rows[r].batch_offset >= 0 && pad_map(rows[r].q0[0] + kd * p.geo.dim[0].kdil,
                                                    p.geo.dim[0].in, p.geo.dim[0].mode) >= 0;
-    if (__syncthreads_or(used)) {
-      if (threadIdx.x == 0) taps[active] = kd;
+    if (G::any(used)) {
+      if (G::index() == 0) taps[active] = kd;
       ++active;
     }
   }
-  __syncthreads();
+  G::sync();
   return active;
 }
 

@@ -9,7 +9,8 @@ namespace vconv::cuda::implicit_gemm {
 struct Params {
   TensorRef in, w, out;
   Geometry geo;
-  int64_t m;             // output positions: n * od * oh * ow
+  int64_t m;  // output positions: n * od * oh * ow
+  int64_t groups;
   int kd_begin, kd_end;  // the depth taps summed by this launch (all, or one for depth_tap_2d)
   bool accumulate;       // out += conv instead of out = conv
   // The weight as the tensor copy engine reads it, for tiles whose B comes that way (the wgmma

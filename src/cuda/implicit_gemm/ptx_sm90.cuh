@@ -21,8 +21,12 @@ namespace vconv::cuda::implicit_gemm {
 // row r stored at chunk c ^ (r % 8); 8-row groups of 1024 bytes, 1024-byte aligned): start
 // address, stride byte offset 1024 between 8-row groups, leading byte offset unused (1), swizzle
 // mode 1. All three offsets are in 16-byte units.
+__device__ inline uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
 __device__ inline uint64_t sw128_descriptor(const void* smem) {
-  const auto addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const uint32_t addr = smem_u32(smem);
   return uint64_t((addr & 0x3FFFF) >> 4) | uint64_t(1) << 16 | uint64_t(1024 >> 4) << 32 |
          uint64_t(1) << 62;
 }
@@ -58,15 +62,16 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
 }
 
 #define VCONV_D4(j) "+f"(d[j][0]), "+f"(d[j][1]), "+f"(d[j][2]), "+f"(d[j][3])
-#define VCONV_D64                                                                            \
-  VCONV_D4(0), VCONV_D4(1), VCONV_D4(2), VCONV_D4(3), VCONV_D4(4), VCONV_D4(5), VCONV_D4(6), \
-      VCONV_D4(7), VCONV_D4(8), VCONV_D4(9), VCONV_D4(10), VCONV_D4(11), VCONV_D4(12),       \
-      VCONV_D4(13), VCONV_D4(14), VCONV_D4(15)
+#define VCONV_D16(j)                                                                            \
+  VCONV_D4(j), VCONV_D4(j + 1), VCONV_D4(j + 2), VCONV_D4(j + 3), VCONV_D4(j + 4),              \
+      VCONV_D4(j + 5), VCONV_D4(j + 6), VCONV_D4(j + 7), VCONV_D4(j + 8), VCONV_D4(j + 9),      \
+      VCONV_D4(j + 10), VCONV_D4(j + 11), VCONV_D4(j + 12), VCONV_D4(j + 13), VCONV_D4(j + 14), \
+      VCONV_D4(j + 15)
 
-// d = A * B (+ d where `accumulate`) for a 64 x 128 x 16 tile: A (64 rows) and B (128 output
+// d = A * B (+ d where `accumulate`) for a 64 x N x 16 tile: A (64 rows) and B (N output
 // channels) K-major in shared memory, d the warpgroup's accumulators in wgmma's layout (warp w of
 // the warpgroup holds rows 16w..16w+15, as mma.sync m16n8 tiles: d[j] is columns 8j..8j+7). TYPE is
-// bf16 or f16.
+// bf16 or f16; N is 128 (64 accumulators per thread) or 256 (128).
 #define VCONV_WGMMA_M64N128K16(TYPE)                                                     \
   VCONV_SM90A_ASM(                                                                       \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                       \
@@ -77,7 +82,25 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"   \
       "}, %64, %65, p, 1, 1, 0, 0;\n}\n"                                                 \
-      : VCONV_D64                                                                        \
+      : VCONV_D16(0)                                                                     \
+      : "l"(a), "l"(b), "r"(int(accumulate)))
+#define VCONV_WGMMA_M64N256K16(TYPE)                                                               \
+  VCONV_SM90A_ASM(                                                                                 \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"                                                \
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32." TYPE "." TYPE                                 \
+      " {"                                                                                         \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                     \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "           \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "           \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "           \
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "           \
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "           \
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, "     \
+      "%111, "                                                                                     \
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, " \
+      "%127"                                                                                       \
+      "}, %128, %129, p, 1, 1, 0, 0;\n}\n"                                                         \
+      : VCONV_D16(0), VCONV_D16(16)                                                                \
       : "l"(a), "l"(b), "r"(int(accumulate)))
 
 template <bool kBf16>
@@ -89,8 +112,18 @@ __device__ inline void wgmma_m64n128k16(float (&d)[16][4], uint64_t a, uint64_t 
     VCONV_WGMMA_M64N128K16("f16");
 }
 
+template <bool kBf16>
+__device__ inline void wgmma_m64n256k16(float (&d)[32][4], uint64_t a, uint64_t b,
+                                        bool accumulate) {
+  if constexpr (kBf16)
+    VCONV_WGMMA_M64N256K16("bf16");
+  else
+    VCONV_WGMMA_M64N256K16("f16");
+}
+
+#undef VCONV_WGMMA_M64N256K16
 #undef VCONV_WGMMA_M64N128K16
-#undef VCONV_D64
+#undef VCONV_D16
 #undef VCONV_D4
 
 // The warpgroup MMA of each 16-bit input type: its element storage type and k per instruction.
@@ -102,13 +135,12 @@ struct Wgmma16 {
   __device__ static void mma(float (&d)[16][4], uint64_t a, uint64_t b, bool accumulate) {
     wgmma_m64n128k16<kBf16>(d, a, b, accumulate);
   }
+  __device__ static void mma(float (&d)[32][4], uint64_t a, uint64_t b, bool accumulate) {
+    wgmma_m64n256k16<kBf16>(d, a, b, accumulate);
+  }
 };
 using WgmmaBf16 = Wgmma16<true>;
 using WgmmaF16 = Wgmma16<false>;
-
-__device__ inline uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 
 // An mbarrier whose phases complete after `count` arrivals (and the transactions announced).
 __device__ inline void mbarrier_init(uint64_t* bar, uint32_t count) {
@@ -148,6 +180,47 @@ __device__ inline void tma_load_5d(void* dst, const CUtensorMap* map, uint64_t* 
       "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(bar)), "r"(coords[0]), "r"(coords[1]),
       "r"(coords[2]), "r"(coords[3]), "r"(coords[4])
       : "memory");
+}
+
+// Warp specialization. A warpgroup gives registers back to the pool (the producer, which only
+// computes addresses) or takes them (the consumers, whose accumulators need them); every warp of
+// the warpgroup executes it, and the counts are multiples of 8 in [24, 256].
+template <int kRegs>
+__device__ inline void setmaxnreg_dec() {
+  VCONV_SM90A_ASM("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+template <int kRegs>
+__device__ inline void setmaxnreg_inc() {
+  VCONV_SM90A_ASM("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+
+// A barrier among `count` threads of the CTA (named barrier `id`, 1..15: 0 is __syncthreads),
+// and the same returning whether `pred` held for any of them.
+__device__ inline void named_barrier_sync(int id, int count) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+__device__ inline bool named_barrier_or(int id, int count, bool pred) {
+  int any;
+  asm volatile(
+      "{\n.reg .pred p, q;\nsetp.ne.b32 p, %1, 0;\n"
+      "bar.red.or.pred q, %2, %3, p;\nselp.b32 %0, 1, 0, q;\n}\n"
+      : "=r"(any)
+      : "r"(int(pred)), "r"(id), "r"(count)
+      : "memory");
+  return any != 0;
+}
+
+// Arrives once on the barrier when every cp.async this thread issued before has landed; the
+// arrival is one of those the barrier was initialised to wait for (.noinc).
+__device__ inline void cp_async_mbarrier_arrive(uint64_t* bar) {
+  VCONV_SM90A_ASM("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_u32(bar))
+                  : "memory");
+}
+
+// Arrives once (release: this thread's earlier reads and writes of shared memory are ordered
+// before the phase completes).
+__device__ inline void mbarrier_arrive(uint64_t* bar) {
+  VCONV_SM90A_ASM("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
 }
 
 }  // namespace vconv::cuda::implicit_gemm

@@ -29,6 +29,7 @@ struct TileConfig {
   static constexpr int kSmemAlign = kSwizzled ? 1024 : 16;  // of the first stage
   static constexpr int kStages = Stages;
   static constexpr int kMinBlocksPerSm = MinBlocksPerSm;  // __launch_bounds__: caps registers
+  static constexpr bool kWarpSpecialized = false;         // kernel_ws.cuh's tiles say true
   static constexpr int kWarpsM = WarpsM, kWarpsN = WarpsN;
   static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
   static constexpr int kWM = kBM / kWarpsM, kWN = kBN / kWarpsN;  // warp tile
@@ -77,6 +78,31 @@ using HopperTile = TileConfig<128, 256, 8, 1, 128, 4, 1, SmemLayout::swizzled128
 // 256 x 128, four warpgroups of 64 x 128: for the others (384 channels: 1.24-1.32x faster than
 // 128 x 256, whose second tile is half empty; 96: 1.8x).
 using HopperTallTile = TileConfig<256, 128, 16, 1, 128, 4, 1, SmemLayout::swizzled128>;
+
+// The warp-specialized persistent wgmma kernel (kernel_ws.cuh): one producer warpgroup gathers
+// A and issues B's tensor copies, two consumer warpgroups multiply, each kBM / 2 rows by all kBN
+// channels. TileConfig's warps describe the producer (the loader: 4 warps, so kRowStep 16 rows
+// per copy instruction and kARows = kBM / 16 rows per producer thread); the kernel's own thread
+// count is kKernelThreads. Registers: the consumers hold kBM / 2 * kBN / 128 fp32 accumulators
+// each (128 for both tiles) and take kConsumerRegs; the producer keeps kProducerRegs
+// (kARows row pointers and the tap state; 56 spilled 152 bytes with 16 rows): 128 * 64 + 256 *
+// 224 = 65536.
+template <int BM, int BN, int Stages>
+struct WsTileConfig : TileConfig<BM, BN, 4, 1, 128, Stages, 1, SmemLayout::swizzled128> {
+  static constexpr bool kWarpSpecialized = true;
+  static constexpr int kConsumers = 2;
+  static constexpr int kKernelThreads = 128 * (1 + kConsumers);
+  static constexpr int kWgRows = BM / kConsumers;  // rows per consumer warpgroup
+  static constexpr int kMSlices = kWgRows / 64;    // m64 wgmma instructions per k step
+  static constexpr int kProducerRegs = 64, kConsumerRegs = 224;
+  static_assert(kWgRows % 64 == 0 && (BN == 128 || BN == 256), "wgmma m64n128 or m64n256");
+  static_assert(128 * kProducerRegs + 128 * kConsumers * kConsumerRegs <= 65536, "register file");
+};
+// 128 x 256 (consumers of 64 x 256: one m64n256 per k step) where output channels per group
+// fill 256-wide tiles; 256 x 128 (consumers of 128 x 128: two m64n128) for the others. Four
+// stages of 48 KiB.
+using WsWideTile = WsTileConfig<128, 256, 4>;
+using WsTallTile = WsTileConfig<256, 128, 4>;
 
 // The same tile in elements of type E.
 template <typename Config, typename E>

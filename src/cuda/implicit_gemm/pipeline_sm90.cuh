@@ -1,0 +1,48 @@
+#pragma once
+// The shared-memory pipeline between the producer and the consumer warpgroups of the
+// warp-specialized kernel: kStages stages, each with a `full` barrier (its A rows landed through
+// the producer threads' cp.async, and B's tensor copy) and an `empty` one (every consumer warp's
+// MMAs that read it have completed). Both sides count k-blocks over the whole persistent loop:
+// k-block i lives in stage i % kStages, and its round i / kStages gives the phase parity to
+// wait for (a fresh barrier counts as having completed the phase before its first, so the
+// producer's first round passes the empty barriers at once).
+#include <cstdint>
+
+#include "cuda/implicit_gemm/ptx_sm90.cuh"
+
+namespace vconv::cuda::implicit_gemm {
+
+template <int Stages>
+struct Pipeline {
+  static constexpr int kProducerArrivals = 128 + 1;  // each producer thread's cp.async, and B's
+  static constexpr int kConsumerArrivals = 8;        // one per consumer warp
+  uint64_t full[Stages];
+  uint64_t empty[Stages];
+  // Written by the producer before it arrives on the stage's full barrier: whether the stage's
+  // k-block is the last of its tile, which ends the consumers' loop over that tile's k-blocks.
+  int last_of_tile[Stages];
+
+  __device__ void init() {
+    for (int s = 0; s < Stages; ++s) {
+      mbarrier_init(&full[s], kProducerArrivals);
+      mbarrier_init(&empty[s], kConsumerArrivals);
+    }
+    fence_mbarrier_init();
+  }
+
+  __device__ static int stage(int64_t kblock) { return static_cast<int>(kblock % Stages); }
+  __device__ static uint32_t parity(int64_t kblock) {
+    return static_cast<uint32_t>(kblock / Stages) & 1;
+  }
+
+  // Producer: waits until k-block `kb`'s stage is free.
+  __device__ void acquire(int64_t kb) { mbarrier_wait(&empty[stage(kb)], parity(kb) ^ 1); }
+  // Consumer: waits until k-block `kb`'s stage is full.
+  __device__ void wait_full(int64_t kb) { mbarrier_wait(&full[stage(kb)], parity(kb)); }
+  // Consumer warp: its MMAs reading k-block `kb`'s stage have completed.
+  __device__ void release(int64_t kb) {
+    if (threadIdx.x % 32 == 0) mbarrier_arrive(&empty[stage(kb)]);
+  }
+};
+
+}  // namespace vconv::cuda::implicit_gemm
