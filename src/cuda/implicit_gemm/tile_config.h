@@ -83,10 +83,12 @@ using HopperTallTile = TileConfig<256, 128, 16, 1, 128, 4, 1, SmemLayout::swizzl
 // A and issues B's tensor copies, two consumer warpgroups multiply, each kBM / 2 rows by all kBN
 // channels. TileConfig's warps describe the producer (the loader: 4 warps, so kRowStep 16 rows
 // per copy instruction and kARows = kBM / 16 rows per producer thread); the kernel's own thread
-// count is kKernelThreads. Registers: the consumers hold kBM / 2 * kBN / 128 fp32 accumulators
-// each (128 for both tiles) and take kConsumerRegs; the producer keeps kProducerRegs
-// (kARows row pointers and the tap state; 56 spilled 152 bytes with 16 rows): 128 * 64 + 256 *
-// 224 = 65536.
+// count is kKernelThreads. Registers: the CTA is launched with kLaunchRegs per thread (what
+// __launch_bounds__ gives 384 threads at one CTA per SM) and the warpgroups then trade them:
+// setmaxnreg.inc blocks until the registers it asks for are free, so what the consumers take
+// must not exceed what the producer gives back. The consumers hold kBM / 2 * kBN / 128 fp32
+// accumulators each (128 for both tiles); the producer keeps kARows row pointers and the tap
+// state (56 registers spilled 152 bytes with 16 rows).
 template <int BM, int BN, int Stages>
 struct WsTileConfig : TileConfig<BM, BN, 4, 1, 128, Stages, 1, SmemLayout::swizzled128> {
   static constexpr bool kWarpSpecialized = true;
@@ -94,9 +96,12 @@ struct WsTileConfig : TileConfig<BM, BN, 4, 1, 128, Stages, 1, SmemLayout::swizz
   static constexpr int kKernelThreads = 128 * (1 + kConsumers);
   static constexpr int kWgRows = BM / kConsumers;  // rows per consumer warpgroup
   static constexpr int kMSlices = kWgRows / 64;    // m64 wgmma instructions per k step
-  static constexpr int kProducerRegs = 64, kConsumerRegs = 224;
+  static constexpr int kLaunchRegs = 65536 / kKernelThreads / 8 * 8;
+  static constexpr int kProducerRegs = 64, kConsumerRegs = 216;
   static_assert(kWgRows % 64 == 0 && (BN == 128 || BN == 256), "wgmma m64n128 or m64n256");
-  static_assert(128 * kProducerRegs + 128 * kConsumers * kConsumerRegs <= 65536, "register file");
+  static_assert(128 * kProducerRegs + 128 * kConsumers * kConsumerRegs <=
+                    kKernelThreads * kLaunchRegs,
+                "the consumers take at most the registers the producer gives back");
 };
 // 128 x 256 (consumers of 64 x 256: one m64n256 per k step) where output channels per group
 // fill 256-wide tiles; 256 x 128 (consumers of 128 x 128: two m64n128) for the others. Four
