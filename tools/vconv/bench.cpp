@@ -300,8 +300,8 @@ void host_overhead(const BenchArgs& a) {
   const double first_us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
   const double conv_us = host_us_per_call(dev, [&] { conv(xv, wv, yv, params, o); });
   const CheckedArgs checked = check_conv_args(xv, wv, yv, params);
-  const ConvArgs args{checked.problem, checked.input, checked.weight, checked.output,
-                      dev,             o,             p.dtype};
+  const ConvArgs args{checked.problem, checked.input, checked.weight, checked.output, dev, o,
+                      p.dtype};
   const Algorithm& algorithm = *find_algorithm(chosen);
   const double run_us = host_us_per_call(dev, [&] { algorithm.run(args); });
   std::printf("host cost per call of '%s' on %s (%s)\n", to_string(p).c_str(),
