@@ -1,7 +1,16 @@
-// The planner: candidates, reasons, forcing, and the output-shape helpers it relies on.
+// The planner: candidates, reasons, forcing, conv()'s plan cache, and the output-shape helpers
+// it relies on.
 #include <gtest/gtest.h>
 
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "common/host_tensor.h"
+#include "core/plan_cache.h"
 #include "vconv/vconv.h"
+
+using vconv::testing::HostTensor;
 
 TEST(Planner, ListsEveryAlgorithmWithValidity) {
   const auto p = vconv::parse_problem("f32 n=1 in=5x8x8 c=4 o=4 k=3x3x3 p=2:0x1x1");
@@ -66,4 +75,104 @@ TEST(OutputShape, TransposeParamsMatchMlx) {
   // PyTorch: (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
   EXPECT_EQ(vconv::conv_output_shape({1, 5, 8, 8, 4}, {6, 3, 4, 4, 2}, p),
             (std::vector<int64_t>{1, 5, 17, 17, 6}));
+}
+
+namespace {
+
+// Random input and weight of `problem`, its output poisoned, and the reference's result.
+struct Tensors {
+  HostTensor x, w, y, ref;
+  explicit Tensors(const vconv::Problem& p, uint64_t seed)
+      : x(p.dtype, p.input_shape()),
+        w(p.dtype, p.weight_shape()),
+        y(p.dtype, p.output_shape()),
+        ref(p.dtype, p.output_shape()) {
+    std::mt19937_64 rng(seed);
+    x.fill_uniform(rng);
+    w.fill_uniform(rng);
+    y.fill_nan();
+    vconv::conv_reference(x.view(), w.view(), ref.view(), p.params());
+  }
+  void run(const vconv::Problem& p, const vconv::Options& o = {}) {
+    vconv::conv(x.view(), w.view(), y.view(), p.params(), o);
+  }
+};
+
+}  // namespace
+
+TEST(PlanCache, SecondCallReusesThePlan) {
+  const auto p = vconv::parse_problem("f32 in=3x5x5 c=8 o=8 k=1x1x1");
+  Tensors t(p, 1);
+  vconv::clear_plan_cache();
+  t.run(p);
+  auto s = vconv::plan_cache_stats();
+  EXPECT_EQ(s.misses, 1);
+  EXPECT_EQ(s.hits, 0);
+  EXPECT_EQ(s.entries, 1u);
+  t.y.fill_nan();
+  t.run(p);
+  s = vconv::plan_cache_stats();
+  EXPECT_EQ(s.misses, 1);
+  EXPECT_EQ(s.hits, 1);
+  EXPECT_TRUE(vconv::testing::compare(t.y, t.ref).within(1e-5));
+
+  // The options that change the choice are part of the key.
+  vconv::Options tf32;
+  tf32.fp32_math = vconv::Fp32Math::tf32;
+  t.run(p, tf32);
+  EXPECT_EQ(vconv::plan_cache_stats().entries, 2u);
+  vconv::Options forced;
+  forced.algorithm = "winograd_f4x3";  // a 3x3 algorithm: this 1x1x1 problem is not its to run
+  EXPECT_THROW(t.run(p, forced), vconv::Error);
+  forced.algorithm = "reference";
+  t.y.fill_nan();
+  t.run(p, forced);
+  EXPECT_TRUE(vconv::testing::compare(t.y, t.ref).within(1e-12));
+  EXPECT_EQ(vconv::plan_cache_stats().entries, 3u);
+}
+
+TEST(PlanCache, ConcurrentCallsFromSeveralThreadsMatchTheReference) {
+  const std::vector<vconv::Problem> problems{
+      vconv::parse_problem("f32 in=3x6x6 c=8 o=8 k=1x1x1"),
+      vconv::parse_problem("f32 in=4x6x6 c=4 o=8 k=3x3x3 p=2:0x1x1 pm=replicate"),
+      vconv::parse_problem("bf16 in=9x7 c=6 o=4 k=3x2 s=2 g=2")};
+  vconv::clear_plan_cache();
+  constexpr int kThreads = 4, kCalls = 30;
+  std::vector<std::vector<bool>> correct(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&, i] {
+      std::vector<Tensors> tensors;
+      for (size_t j = 0; j < problems.size(); ++j) tensors.emplace_back(problems[j], 10 * i + j);
+      for (int call = 0; call < kCalls; ++call) {
+        const size_t j = (call + i) % problems.size();
+        tensors[j].y.fill_nan();
+        tensors[j].run(problems[j]);
+        const double tol = vconv::testing::tolerance(problems[j].dtype);
+        correct[i].push_back(vconv::testing::compare(tensors[j].y, tensors[j].ref).within(tol));
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kThreads; ++i)
+    for (int call = 0; call < kCalls; ++call)
+      EXPECT_TRUE(correct[i][call]) << "thread " << i << ", call " << call;
+  // Each thread's conv_reference() calls are conv() calls too, under a plan of their own.
+  const auto s = vconv::plan_cache_stats();
+  const int64_t planned = 2 * static_cast<int64_t>(problems.size());
+  EXPECT_EQ(s.entries, static_cast<size_t>(planned));
+  EXPECT_EQ(s.hits + s.misses, kThreads * (kCalls + static_cast<int64_t>(problems.size())));
+  EXPECT_LE(s.misses, kThreads * planned);
+}
+
+TEST(PlanCache, HoldsAtMostItsCapacity) {
+  vconv::clear_plan_cache();
+  auto plan = std::make_shared<vconv::CachedPlan>();
+  vconv::PlanKey key{vconv::parse_problem("f32 in=4 c=1 o=1 k=1"), vconv::Device::cpu()};
+  for (size_t i = 0; i < vconv::kPlanCacheCapacity + 10; ++i) {
+    key.problem.n = static_cast<int64_t>(i + 1);
+    vconv::store_plan(key, plan);
+  }
+  EXPECT_EQ(vconv::plan_cache_stats().entries, vconv::kPlanCacheCapacity);
+  EXPECT_NE(vconv::find_plan(key), nullptr);  // the newest is kept
+  vconv::clear_plan_cache();
 }

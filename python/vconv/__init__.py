@@ -73,23 +73,53 @@ def conv_general(
     """
     if accumulate and out is None:
         raise ValueError("accumulate=True needs out= (the array to add into)")
+    arguments = (
+        stride,
+        padding,
+        kernel_dilation,
+        input_dilation,
+        groups,
+        flip,
+        pad_mode,
+        algorithm,
+        accumulate,
+        fp32_math,
+    )
+    output_shape, prepared = _args.prepared_call(
+        _prepared_calls, (input.shape, weight.shape), arguments, lambda: _prepare(input, weight, *arguments)
+    )
+    fw = _arrays.framework_functions(input)
+    if out is None:
+        out = fw.empty(input, output_shape)
+    prepared(fw.export(input), _arrays.exported(weight), _arrays.exported(out), fw.stream(input), False)
+    return out
+
+
+_prepared_calls = {}  # (input shape, weight shape, marshalled arguments) -> (output shape, PreparedConv)
+
+
+def _prepare(
+    input,
+    weight,
+    stride,
+    padding,
+    kernel_dilation,
+    input_dilation,
+    groups,
+    flip,
+    pad_mode,
+    algorithm,
+    accumulate,
+    fp32_math,
+):
+    """(output shape, PreparedConv) of a conv_general call; ValueError for a bad argument."""
     in_shape, w_shape = list(_arrays.shape_of(input)), list(_arrays.shape_of(weight))
     params = _conv_params(
         in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
     )
-    if out is None:
-        out = _arrays.empty_like_input(input, tuple(_vconv.output_shape(in_shape, w_shape, *params)))
-    _vconv.conv_general(
-        input,
-        weight,
-        out,
-        *params,
-        algorithm or "",
-        bool(accumulate),
-        _args.fp32_math(fp32_math),
-        _arrays.current_stream(input),
-    )
-    return out
+    output_shape = tuple(_vconv.output_shape(in_shape, w_shape, *params))
+    prepared = _vconv.PreparedConv(*params, algorithm or "", bool(accumulate), _args.fp32_math(fp32_math))
+    return output_shape, prepared
 
 
 def _conv_nd(dims, input, weight, stride, padding, dilation, groups, kw):

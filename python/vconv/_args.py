@@ -1,5 +1,7 @@
-"""MLX's argument forms, expanded to one value per spatial dimension."""
+"""MLX's argument forms, expanded to one value per spatial dimension, and the cache that expands
+them once per argument tuple."""
 
+import marshal
 from collections.abc import Sequence
 
 PAD_MODES = ("zeros", "replicate", "reflect")
@@ -58,3 +60,23 @@ def spatial_dims(shape, name):
             "spatial dimensions)"
         )
     return len(shape) - 2
+
+
+_MAX_PREPARED_CALLS = 1024
+
+
+def prepared_call(cache, shapes, arguments, prepare):
+    """cache's entry for (shapes, arguments), made by prepare() when there is none. The arguments
+    are keyed by their marshal bytes, which tell True and 1.0 from 1 (== does not): an argument
+    that prepare() rejects never finds the entry of a valid one. Arguments marshal cannot write
+    (a numpy int) are prepared on every call, as is everything once the cache is full."""
+    try:
+        key = (shapes, marshal.dumps(arguments, 2))
+    except ValueError:
+        return prepare()
+    entry = cache.get(key)
+    if entry is None:
+        entry = prepare()
+        if len(cache) < _MAX_PREPARED_CALLS:
+            cache[key] = entry
+    return entry

@@ -28,43 +28,77 @@ def device_of(a):
     raise TypeError(f"unsupported device (DLPack device type {kind}); expected the CPU or a CUDA device")
 
 
-def empty_like_input(x, shape):
-    """An uninitialised array of `shape`, of x's framework, dtype and device."""
-    fw = framework_of(x)
-    if fw == "numpy":
-        import numpy
+class _Framework:
+    """What vconv does per call with an array of one type, found once per type: a call then
+    costs a dict lookup, not a framework lookup.
+    empty(x, shape): an uninitialised array of `shape`, of x's framework, dtype and device.
+    stream(x): the CUDA stream x's framework computes on now (0, the default stream, when it has
+    none or x is not on a GPU).
+    export(x): what the extension takes for x: a DLPack capsule for torch
+    (torch.utils.dlpack.to_dlpack costs a tenth of Tensor.__dlpack__, which nanobind calls
+    otherwise), x itself for the others."""
 
-        return numpy.empty(shape, dtype=x.dtype)
-    if fw == "torch":
-        import torch
+    __slots__ = ("empty", "stream", "export")
 
-        return torch.empty(shape, dtype=x.dtype, device=x.device)
-    if fw == "cupy":
-        import cupy
+    def __init__(self, x):
+        fw = framework_of(x)
+        self.export = _itself
+        self.stream = _default_stream
+        if fw == "numpy":
+            import numpy
 
-        with x.device:
-            return cupy.empty(shape, dtype=x.dtype)
-    if hasattr(x, "__array_namespace__"):
-        xp = x.__array_namespace__()
-        return xp.empty(shape, dtype=x.dtype, device=x.device)
+            self.empty = lambda x, shape: numpy.empty(shape, dtype=x.dtype)
+        elif fw == "torch":
+            import torch
+            import torch.utils.dlpack
+
+            self.empty = lambda x, shape: x.new_empty(shape)
+            self.stream = lambda x: torch.cuda.current_stream(x.device).cuda_stream if x.is_cuda else 0
+            self.export = torch.utils.dlpack.to_dlpack
+        elif fw == "cupy":
+            import cupy
+
+            def empty(x, shape):
+                with x.device:
+                    return cupy.empty(shape, dtype=x.dtype)
+
+            def stream(x):
+                with x.device:
+                    return cupy.cuda.get_current_stream().ptr
+
+            self.empty, self.stream = empty, stream
+        elif hasattr(x, "__array_namespace__"):
+            self.empty = lambda x, shape: x.__array_namespace__().empty(shape, dtype=x.dtype, device=x.device)
+        else:
+            self.empty = _cannot_allocate
+
+
+def _itself(x):
+    return x
+
+
+def _default_stream(x):
+    return 0
+
+
+def _cannot_allocate(x, shape):
     raise TypeError(
         f"cannot allocate a result of type {type(x).__name__}: pass out= (any DLPack array), "
         "or use numpy, torch, cupy or an array-API array"
     )
 
 
-def current_stream(x):
-    """The CUDA stream x's framework computes on now (0, the default stream, when it has none)."""
-    if device_of(x)[0] != "cuda":
-        return 0
-    fw = framework_of(x)
-    if fw == "torch":
-        import torch
+_frameworks = {}  # array type -> _Framework
 
-        return torch.cuda.current_stream(x.device).cuda_stream
-    if fw == "cupy":
-        import cupy
 
-        with x.device:
-            return cupy.cuda.get_current_stream().ptr
-    return 0
+def framework_functions(x):
+    """The _Framework of x's type."""
+    fw = _frameworks.get(type(x))
+    if fw is None:
+        fw = _frameworks[type(x)] = _Framework(x)
+    return fw
+
+
+def exported(x):
+    """x as the extension takes it (_Framework.export)."""
+    return framework_functions(x).export(x)

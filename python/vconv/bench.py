@@ -103,6 +103,47 @@ def run_case(p, dtype, device, repeat, fp32_math):
     return t_vconv, t_torch, diff, vconv.plan(*args, **options).algorithm
 
 
+def us_per_call(fn, batches=31, calls=200):
+    """Microseconds per call of fn(): the median over batches of the batch's time over its calls."""
+    fn()
+    per_call = []
+    for _ in range(batches):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        per_call.append((time.perf_counter() - t0) / calls * 1e6)
+    return statistics.median(per_call)
+
+
+def host_overhead(device):
+    """What one call costs the host on a problem whose compute is negligible (a 1x1x1 conv of 8
+    channels over 1x2x2 samples): vconv.conv_general on numpy and torch arrays, vconv.torch.Conv3d
+    against torch.nn.Conv3d on the same channels_last_3d input, under torch.no_grad()."""
+    import numpy
+
+    import vconv.torch as vtorch
+
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.rand(1, 8, 1, 2, 2, generator=gen).to(device).contiguous(memory_format=torch.channels_last_3d)
+    module = torch.nn.Conv3d(8, 8, 1).to(device).to(memory_format=torch.channels_last_3d)
+    ours = vtorch.Conv3d.from_torch(module)
+    x_cl, w_cl = x.movedim(1, -1), module.weight.detach().movedim(1, -1)
+    rows = []
+    if device.type == "cpu":
+        x_np, w_np = x_cl.numpy(), w_cl.numpy()
+        rows.append(("vconv.conv_general, numpy", us_per_call(lambda: vconv.conv_general(x_np, w_np))))
+    with torch.no_grad():
+        rows.append(("vconv.conv_general, torch", us_per_call(lambda: vconv.conv_general(x_cl, w_cl))))
+        rows.append(("vconv.torch.Conv3d (bias)", us_per_call(lambda: ours(x))))
+        rows.append(("torch.nn.Conv3d (bias)", us_per_call(lambda: module(x))))
+        rows.append(("torch F.conv3d (no bias)", us_per_call(lambda: F.conv3d(x, module.weight))))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    print(f"host time per call, 1x1x1 conv, 8 channels, 1x2x2 input, on {device}, torch {torch.__version__}")
+    for name, us in rows:
+        print(f"  {name:<28} {us:8.2f} us")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m vconv.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--suite", default="seed", help="seed, output_conv, vae, or a suite file")
@@ -115,8 +156,13 @@ def main(argv=None):
         default=None,
         help="divide spatial sizes by this and channels by 8 (default: 1 on a GPU, 4 on the CPU)",
     )
+    ap.add_argument(
+        "--host-overhead", action="store_true", help="time the host's cost per call on a tiny conv instead"
+    )
     args = ap.parse_args(argv)
     device = torch.device(args.device)
+    if args.host_overhead:
+        return host_overhead(device)
     scale = args.scale or (1 if device.type == "cuda" else 4)
     tf32 = device.type == "cuda" and torch.backends.cudnn.allow_tf32
     names = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}

@@ -9,20 +9,19 @@ needs a gradient raises at backward time.
 """
 
 import torch
+from torch.utils.dlpack import to_dlpack
 
 import vconv
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "conv1d", "conv2d", "conv3d", "convert"]
 
 
-def _to_channels_last(t):
-    """t (N, C, spatial...) viewed as (N, spatial..., C); copied only when its channel stride
-    is not 1."""
-    perm = (0, *range(2, t.dim()), 1)
-    v = t.permute(perm)
-    if v.stride(-1) != 1:
-        v = t.movedim(1, -1).contiguous()
-    return v
+def _with_unit_channel_stride(t):
+    """t (N, C, spatial...) itself when its channel stride is 1 (channels_last /
+    channels_last_3d), else a copy in that memory format."""
+    if t.stride(1) != 1:
+        t = t.detach().movedim(1, -1).contiguous().movedim(-1, 1)
+    return t
 
 
 def _same_padding(kernel, dilation, stride):
@@ -31,10 +30,6 @@ def _same_padding(kernel, dilation, stride):
     total = [d * (k - 1) for k, d in zip(kernel, dilation)]
     lo = [t // 2 for t in total]
     return lo, [t - l for t, l in zip(total, lo)]
-
-
-def _fp32_math(x):
-    return "tf32" if x.is_cuda and torch.backends.cudnn.allow_tf32 else "exact"
 
 
 class _NoBackward(torch.autograd.Function):
@@ -52,19 +47,24 @@ class _NoBackward(torch.autograd.Function):
         )
 
 
-def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode="zeros"):
-    if not isinstance(input, torch.Tensor) or not isinstance(weight, torch.Tensor):
-        raise TypeError("input and weight: expected torch.Tensor")
-    unbatched = input.dim() == dims + 1
+def _channels_last(shape):
+    """(N, C, spatial...) -> [N, spatial..., C]."""
+    return [shape[0], *shape[2:], shape[1]]
+
+
+def _prepare(dims, input_shape, weight_shape, stride, padding, dilation, groups, pad_mode, fp32_math):
+    """(unbatched, output shape (N, spatial..., O), PreparedConv) of a call; ValueError for a bad
+    argument."""
+    unbatched = len(input_shape) == dims + 1
     if unbatched:
-        input = input.unsqueeze(0)
-    if input.dim() != dims + 2:
+        input_shape = (1, *input_shape)
+    if len(input_shape) != dims + 2:
         raise ValueError(
-            f"input: {tuple(input.shape)}, expected (N, C, {dims} spatial) or (C, {dims} spatial)"
+            f"input: {tuple(input_shape)}, expected (N, C, {dims} spatial) or (C, {dims} spatial)"
         )
-    if weight.dim() != dims + 2:
-        raise ValueError(f"weight: {tuple(weight.shape)}, expected (O, C / groups, {dims} spatial)")
-    kernel = list(weight.shape[2:])
+    if len(weight_shape) != dims + 2:
+        raise ValueError(f"weight: {tuple(weight_shape)}, expected (O, C / groups, {dims} spatial)")
+    kernel = list(weight_shape[2:])
     stride = vconv._args.per_dim(stride, dims, "stride")
     dilation = vconv._args.per_dim(dilation, dims, "dilation")
     if padding == "valid":
@@ -73,45 +73,51 @@ def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode
         padding = _same_padding(kernel, dilation, stride)
     elif isinstance(padding, str):
         raise ValueError(f"padding: {padding!r}, expected an int, a tuple, 'valid' or 'same'")
-    x = _to_channels_last(input.detach())
-    w = _to_channels_last(weight.detach())
     lo, hi = vconv._args.padding_lo_hi(padding, dims)
-    shape = vconv._vconv.output_shape(
-        list(x.shape),
-        list(w.shape),
-        stride,
-        lo,
-        hi,
-        dilation,
-        [1] * dims,
-        int(groups),
-        False,
-        vconv._args.pad_modes(pad_mode, dims),
+    params = (stride, lo, hi, dilation, [1] * dims, int(groups), False, vconv._args.pad_modes(pad_mode, dims))
+    output_shape = tuple(
+        vconv._vconv.output_shape(_channels_last(input_shape), _channels_last(weight_shape), *params)
+    )
+    return unbatched, output_shape, vconv._vconv.PreparedConv(*params, "", False, fp32_math)
+
+
+def _stream(x):
+    return torch.cuda.current_stream(x.device).cuda_stream if x.is_cuda else 0
+
+
+_prepared_calls = {}  # (shapes, marshalled arguments) -> (unbatched, output shape, PreparedConv)
+
+
+def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode="zeros"):
+    if not isinstance(input, torch.Tensor) or not isinstance(weight, torch.Tensor):
+        raise TypeError("input and weight: expected torch.Tensor")
+    # fp32 on a GPU follows torch.backends.cudnn.allow_tf32, as cuDNN convolutions do.
+    fp32_math = "tf32" if input.is_cuda and torch.backends.cudnn.allow_tf32 else "exact"
+    arguments = (dims, stride, padding, dilation, groups, pad_mode, fp32_math)
+    unbatched, output_shape, prepared = vconv._args.prepared_call(
+        _prepared_calls,
+        (input.shape, weight.shape),
+        arguments,
+        lambda: _prepare(
+            dims, input.shape, weight.shape, stride, padding, dilation, groups, pad_mode, fp32_math
+        ),
     )
 
     def compute():
         # Computed into (N, spatial..., O); returned as its (N, O, spatial...) view, which is the
         # channels_last / channels_last_3d memory format.
-        y = torch.empty(shape, dtype=input.dtype, device=input.device)
-        vconv.conv_general(
-            x,
-            w,
-            stride,
-            (lo, hi),
-            dilation,
-            1,
-            groups,
-            pad_mode=pad_mode,
-            out=y,
-            fp32_math=_fp32_math(input),
-        )
+        x = _with_unit_channel_stride(input.unsqueeze(0) if unbatched else input)
+        y = x.new_empty(output_shape)
+        # DLPack capsules: a tenth of the cost of Tensor.__dlpack__ (vconv._arrays._Framework).
+        prepared(to_dlpack(x), to_dlpack(_with_unit_channel_stride(weight)), to_dlpack(y), _stream(x), True)
         if bias is not None:
-            y.add_(bias.detach())
+            y.add_(bias)
         return y.movedim(-1, 1)
 
-    tensors = [t for t in (input, weight, bias) if t is not None]
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        out = _NoBackward.apply(compute, *tensors)
+    if torch.is_grad_enabled() and (
+        input.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    ):
+        out = _NoBackward.apply(compute, *(t for t in (input, weight, bias) if t is not None))
     else:
         out = compute()
     return out.squeeze(0) if unbatched else out

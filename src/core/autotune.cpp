@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/device_runtime.h"
+#include "core/plan_cache.h"
 #include "vconv/error.h"
 
 namespace vconv {
@@ -117,6 +118,7 @@ void clear_autotune_cache() {
   std::lock_guard<std::mutex> lock(c.mutex);
   c.winners.clear();
   c.file_loaded = false;
+  clear_plan_cache();  // conv()'s plans hold autotuned winners too
 }
 
 const Algorithm& autotuned_algorithm(const ConvArgs& args) {

@@ -12,7 +12,7 @@ namespace vconv {
 // to scratch memory; the caller's output is untouched.
 const Algorithm& autotuned_algorithm(const ConvArgs& args);
 
-// Forgets what is cached in memory (tests).
+// Forgets what is cached in memory, conv()'s cached plans included (tests).
 void clear_autotune_cache();
 
 }  // namespace vconv

@@ -1,11 +1,14 @@
 // The planner: asks every registered algorithm whether it can run a problem, picks the valid one
 // with the smallest estimate (or the forced one), and says why.
+#include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <sstream>
 
 #include "core/algorithm.h"
 #include "core/autotune.h"
+#include "core/plan_cache.h"
 #include "core/validate.h"
 #include "vconv/error.h"
 
@@ -135,6 +138,39 @@ const Algorithm& choose_algorithm(const Problem& problem, Device device, const O
   return *best;
 }
 
+namespace {
+
+// conv()'s plan for these arguments: cached, or made now (by the planner, or measured under
+// Options::autotune) and cached.
+std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
+  const Options& options = args.options;
+  PlanKey key{args.problem, args.device, nullptr, options.fp32_math, false};
+  if (!options.algorithm.empty())
+    key.forced = algorithm_named(options.algorithm);
+  else
+    key.autotune = options.autotune;
+  if (auto cached = find_plan(key)) return cached;
+  auto made = std::make_shared<CachedPlan>();
+  if (key.autotune) {
+    made->order.push_back(&autotuned_algorithm(args));
+  } else {
+    const Plan plan = plan_conv(args.problem, args.device, options);
+    std::vector<const Candidate*> valid;
+    for (const Candidate& c : plan.candidates)
+      if (c.valid && c.name != plan.algorithm) valid.push_back(&c);
+    std::stable_sort(valid.begin(), valid.end(), [](const Candidate* a, const Candidate* b) {
+      return a->estimate_ms < b->estimate_ms;
+    });
+    made->order.push_back(algorithm_named(plan.algorithm));
+    if (!key.forced)
+      for (const Candidate* c : valid) made->order.push_back(algorithm_named(c->name));
+  }
+  store_plan(key, made);
+  return made;
+}
+
+}  // namespace
+
 void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
           const ConvParams& params, const Options& options) {
   const CheckedArgs a = check_conv_args(input, weight, output, params);
@@ -146,24 +182,19 @@ void conv(const TensorView& input, const TensorView& weight, const TensorView& o
                   " in memory; expected a separate output buffer");
   }
   const ConvArgs args{a.problem, a.input, a.weight, a.output, input.device, options, input.dtype};
-  if (options.autotune && options.algorithm.empty()) {
-    autotuned_algorithm(args).run(args);
-    return;
-  }
-  const Plan plan = plan_conv(a.problem, input.device, options);
-  const Algorithm* chosen = algorithm_named(plan.algorithm);
-  const std::string why = chosen->why_not_args(args);
-  if (why.empty()) return chosen->run(args);
+  const std::shared_ptr<const CachedPlan> plan = plan_for(args);
+  const Algorithm& chosen = *plan->order.front();
+  const std::string why = chosen.why_not_args(args);
+  if (why.empty()) return chosen.run(args);
   if (!options.algorithm.empty())
     throw Error("options.algorithm: '" + options.algorithm + "' cannot take these tensors: " + why);
-  // The plan's choice rejects these tensors (alignment): the next valid algorithm by estimate.
-  const Candidate* next = nullptr;
-  for (const Candidate& c : plan.candidates)
-    if (c.valid && c.name != plan.algorithm && (!next || c.estimate_ms < next->estimate_ms) &&
-        algorithm_named(c.name)->why_not_args(args).empty())
-      next = &c;
-  if (!next) throw Error("no algorithm takes these tensors: " + plan.algorithm + ": " + why);
-  algorithm_named(next->name)->run(args);
+  // The autotuned winner rejects these tensors (alignment): measured again among those that take
+  // them, as the autotuner does.
+  if (options.autotune) return autotuned_algorithm(args).run(args);
+  // The plan's choice rejects these tensors: the next valid algorithm by estimate that takes them.
+  for (size_t i = 1; i < plan->order.size(); ++i)
+    if (plan->order[i]->why_not_args(args).empty()) return plan->order[i]->run(args);
+  throw Error(std::string("no algorithm takes these tensors: ") + chosen.name() + ": " + why);
 }
 
 void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,

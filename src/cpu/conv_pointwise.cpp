@@ -65,7 +65,7 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
   auto ld = [](int64_t rows, int64_t stride, int64_t len) {
     return rows == 1 ? std::max(stride, len) : stride;
   };
-#pragma omp parallel
+#pragma omp parallel if (chunks.size() > 1)  // one chunk: no threads to start and join
   {
     std::vector<float> in(in_place ? 0 : static_cast<size_t>(chunk * p.cg()));
     std::vector<float> out(direct ? 0 : static_cast<size_t>(chunk * p.og()));

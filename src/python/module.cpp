@@ -1,8 +1,8 @@
-// The Python extension vconv._vconv: conv_general into a given output, planning and shapes, over
-// any DLPack-capable array (numpy, torch, cupy, ...) taken as it lies, without a copy. Argument
-// forms (ints, sequences, (lo, hi) pairs) and output allocation live in python/vconv/.
-// vconv::Error (std::invalid_argument) arrives in Python as ValueError with the same message;
-// an array vconv cannot take at all (its dtype or device) raises TypeError.
+// The Python extension vconv._vconv: conv_general into a given output (PreparedConv), planning and
+// shapes, over any DLPack-capable array (numpy, torch, cupy, ...) taken as it lies, without a
+// copy. Argument forms (ints, sequences, (lo, hi) pairs) and output allocation live in
+// python/vconv/. vconv::Error (std::invalid_argument) arrives in Python as ValueError with the same
+// message; an array vconv cannot take at all (its dtype or device) raises TypeError.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
@@ -43,14 +43,21 @@ vconv::Device device_of(const Array& a, const char* what) {
                            .c_str());
 }
 
-vconv::TensorView view_of(const Array& a, const char* what) {
+// The array as vconv sees it. channels_first: the array is PyTorch's (N, C, spatial...) or
+// (O, C / groups, kernel...), seen as vconv's channels-last (N, spatial..., C) view of the same
+// memory.
+vconv::TensorView view_of(const Array& a, const char* what, bool channels_first = false) {
   vconv::TensorView v;
   v.data = a.data();
   v.dtype = dtype_of(a, what);
   v.device = device_of(a, what);
-  for (size_t i = 0; i < a.ndim(); ++i) {
-    v.shape.push_back(static_cast<int64_t>(a.shape(i)));
-    v.strides.push_back(static_cast<int64_t>(a.stride(i)));
+  const size_t rank = a.ndim();
+  v.shape.reserve(rank);
+  v.strides.reserve(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const size_t axis = !channels_first || i == 0 ? i : i + 1 < rank ? i + 1 : 1;
+    v.shape.push_back(static_cast<int64_t>(a.shape(axis)));
+    v.strides.push_back(static_cast<int64_t>(a.stride(axis)));
   }
   return v;
 }
@@ -90,29 +97,50 @@ vconv::Options options_of(const std::string& algorithm, bool accumulate,
   return o;
 }
 
+// A conv_general call whose parameters and options were converted once: Python keeps one per
+// argument tuple, so that a call crosses into C++ once, with its arrays and stream only.
+class PreparedConv {
+ public:
+  PreparedConv(const Ints& stride, const Ints& lo, const Ints& hi, const Ints& kdil,
+               const Ints& idil, int64_t groups, bool flip,
+               const std::vector<std::string>& pad_mode, const std::string& algorithm,
+               bool accumulate, const std::string& fp32_math)
+      : params_(params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode)),
+        options_(options_of(algorithm, accumulate, fp32_math, 0)) {}
+
+  // out (+)= conv_general(input, weight) on `stream`; input and weight in PyTorch's layout when
+  // channels_first (out is channels-last either way).
+  void operator()(const Array& input, const Array& weight, const Array& out, uintptr_t stream,
+                  bool channels_first) const {
+    const vconv::TensorView x = view_of(input, "input", channels_first),
+                            w = view_of(weight, "weight", channels_first), y = view_of(out, "out");
+    vconv::Options options = options_;
+    options.stream = reinterpret_cast<void*>(stream);
+    nb::gil_scoped_release release;
+    vconv::conv(x, w, y, params_, options);
+  }
+
+ private:
+  vconv::ConvParams params_;
+  vconv::Options options_;
+};
+
 }  // namespace
 
 NB_MODULE(_vconv, m) {
   m.doc() = "vconv: convolutions for video models (the compiled core; use the vconv package)";
 
-  m.def(
-      "conv_general",
-      [](const Array& input, const Array& weight, const Array& out, const Ints& stride,
-         const Ints& lo, const Ints& hi, const Ints& kdil, const Ints& idil, int64_t groups,
-         bool flip, const std::vector<std::string>& pad_mode, const std::string& algorithm,
-         bool accumulate, const std::string& fp32_math, uintptr_t stream) {
-        const vconv::TensorView x = view_of(input, "input"), w = view_of(weight, "weight"),
-                                y = view_of(out, "out");
-        const auto params = params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode);
-        const auto options = options_of(algorithm, accumulate, fp32_math, stream);
-        nb::gil_scoped_release release;
-        vconv::conv(x, w, y, params, options);
-      },
-      nb::arg("input"), nb::arg("weight"), nb::arg("out"), nb::arg("stride"), nb::arg("lo"),
-      nb::arg("hi"), nb::arg("kernel_dilation"), nb::arg("input_dilation"), nb::arg("groups"),
-      nb::arg("flip"), nb::arg("pad_mode"), nb::arg("algorithm"), nb::arg("accumulate"),
-      nb::arg("fp32_math"), nb::arg("stream"),
-      "out (+)= conv_general(input, weight); every argument in its full per-dimension form.");
+  nb::class_<PreparedConv>(m, "PreparedConv",
+                           "conv_general's parameters and options, converted once.")
+      .def(
+          nb::init<const Ints&, const Ints&, const Ints&, const Ints&, const Ints&, int64_t, bool,
+                   const std::vector<std::string>&, const std::string&, bool, const std::string&>(),
+          nb::arg("stride"), nb::arg("lo"), nb::arg("hi"), nb::arg("kernel_dilation"),
+          nb::arg("input_dilation"), nb::arg("groups"), nb::arg("flip"), nb::arg("pad_mode"),
+          nb::arg("algorithm"), nb::arg("accumulate"), nb::arg("fp32_math"))
+      .def("__call__", &PreparedConv::operator(), nb::arg("input"), nb::arg("weight"),
+           nb::arg("out"), nb::arg("stream"), nb::arg("channels_first"),
+           "out (+)= conv_general(input, weight) on `stream` (0: the default stream).");
 
   m.def(
       "output_shape",

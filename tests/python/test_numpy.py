@@ -236,3 +236,30 @@ def test_readme_python_example_runs():
         scope["x"], scope["w"], [1] * 3, [2, 1, 1], [0, 1, 1], [1] * 3, [1] * 3, 1, False, ["replicate"] * 3
     )
     assert rel_error(scope["y"], ref) <= TOLERANCE["float32"]
+
+
+def test_a_call_is_prepared_once_per_argument_tuple():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 4, 5, 3), dtype=np.float32)
+    w = rng.standard_normal((2, 3, 3, 3), dtype=np.float32)
+    ref = conv_general(x, w, [1, 1], [1, 1], [1, 1], [1, 1], [1, 1], 1, False, ["zeros"] * 2)
+    vconv._prepared_calls.clear()
+    first = vconv.conv_general(x, w, padding=1)
+    assert len(vconv._prepared_calls) == 1
+    second = vconv.conv_general(x, w, padding=1)
+    assert len(vconv._prepared_calls) == 1
+    assert rel_error(first, ref) <= TOLERANCE["float32"] and np.array_equal(first, second)
+    # Other shapes or arguments are other entries, each right.
+    vconv.conv_general(x[:, :3], w, padding=1)
+    vconv.conv_general(x, w, padding=([1, 1], [1, 1]))
+    assert len(vconv._prepared_calls) == 3
+
+
+def test_bad_arguments_raise_after_an_equal_valid_call():
+    x = np.ones((1, 4, 5, 3), np.float32)
+    w = np.ones((2, 1, 1, 3), np.float32)
+    vconv.conv_general(x, w, stride=1, padding=(0, 0))
+    for bad in ({"stride": True}, {"stride": 1.0}, {"padding": (0.0, 0)}, {"padding": (False, 0)}):
+        with pytest.raises(ValueError, match="stride|padding"):
+            vconv.conv_general(x, w, **{"stride": 1, "padding": (0, 0), **bad})
+    vconv.conv_general(x, w, stride=np.int64(2))  # not marshallable: prepared without the cache

@@ -229,3 +229,15 @@ def test_channels_last_inputs_are_not_copied_on_gpu():
     with torch.no_grad():
         vt.conv3d(x_std, w, padding=1)
     assert torch.cuda.max_memory_allocated() - before >= x_std.numel() * x_std.element_size()
+
+
+def test_module_calls_are_prepared_once_and_stay_right():
+    torch.manual_seed(4)
+    conv = torch.nn.Conv3d(4, 6, 3, padding=1).to(memory_format=torch.channels_last_3d)
+    ours = vt.Conv3d.from_torch(conv)
+    x = torch.randn(2, 4, 3, 5, 5).contiguous(memory_format=torch.channels_last_3d)
+    vt._prepared_calls.clear()
+    with torch.no_grad():
+        for inp in (x, x, x.contiguous(), x[0]):  # the same, a copied layout, unbatched
+            assert err(ours(inp), conv(inp)) <= tol(torch.float32)
+    assert len(vt._prepared_calls) == 2  # batched and unbatched shapes

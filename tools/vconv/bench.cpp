@@ -19,6 +19,8 @@
 #endif
 #include "common/cases.h"
 #include "common/device_copy.h"
+#include "core/algorithm.h"
+#include "core/validate.h"
 #include "vconv/conv.h"
 #include "vconv/device.h"
 #include "vconv/error.h"
@@ -33,6 +35,8 @@ constexpr int64_t kReducedCheckMacs = 20'000'000;
 struct BenchArgs {
   std::string suite = "seed", device = "auto", dtype, algo = "all", json, fp32_math = "exact";
   bool no_scale = false;
+  bool host_overhead = false;
+  std::string problem = "f32 in=1x2x2 c=8 o=8 k=1x1x1";  // --host-overhead's problem
 };
 
 struct Row {
@@ -248,6 +252,66 @@ void bench(const BenchArgs& a) {
   }
 }
 
+// Microseconds per call of `f`: the median over batches of the batch's time divided by its calls.
+// The device is synchronised between batches, outside the timing, so that on a GPU the time is
+// what the host spends enqueueing, not the GPU's execution.
+double host_us_per_call(Device dev, const std::function<void()>& f) {
+  constexpr int kBatches = 31, kCalls = 200;
+  using clock = std::chrono::steady_clock;
+  std::vector<double> us;
+  for (int b = 0; b < kBatches; ++b) {
+    const auto t0 = clock::now();
+    for (int i = 0; i < kCalls; ++i) f();
+    us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count() / kCalls);
+    if (dev.type == DeviceType::cuda) testing::device_synchronize(dev);
+  }
+  std::nth_element(us.begin(), us.begin() + kBatches / 2, us.end());
+  return us[kBatches / 2];
+}
+
+// What a call costs the host beyond the algorithm's own work, on a problem whose compute is
+// negligible: conv() (validation, planning or the cached plan, the run) against the planned
+// algorithm's run() alone on the same views.
+void host_overhead(const BenchArgs& a) {
+  const Device dev = a.device == "cuda" ? Device::cuda(0) : Device::cpu();
+  Problem p = parse_problem(a.problem);
+  if (!a.dtype.empty()) p.dtype = parse_dtype(a.dtype, "--dtype");
+  std::mt19937_64 rng(2026);
+  testing::HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
+      y(p.dtype, p.output_shape());
+  x.fill_uniform(rng);
+  w.fill_uniform(rng);
+  std::unique_ptr<testing::DeviceCopy> dx, dw, dy;
+  if (dev.type == DeviceType::cuda) {
+    dx = std::make_unique<testing::DeviceCopy>(x, dev);
+    dw = std::make_unique<testing::DeviceCopy>(w, dev);
+    dy = std::make_unique<testing::DeviceCopy>(y, dev);
+  }
+  const TensorView xv = dx ? dx->view() : x.view(), wv = dw ? dw->view() : w.view();
+  const TensorView yv = dy ? dy->view() : y.view();
+  const ConvParams params = p.params();
+  Options o;
+  if (a.algo != "all") o.algorithm = a.algo;
+  const std::string chosen = plan_conv(p, dev, o).algorithm;
+
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  conv(xv, wv, yv, params, o);
+  const double first_us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
+  const double conv_us = host_us_per_call(dev, [&] { conv(xv, wv, yv, params, o); });
+  const CheckedArgs checked = check_conv_args(xv, wv, yv, params);
+  const ConvArgs args{checked.problem, checked.input, checked.weight, checked.output, dev, o,
+                      p.dtype};
+  const Algorithm& algorithm = *find_algorithm(chosen);
+  const double run_us = host_us_per_call(dev, [&] { algorithm.run(args); });
+  std::printf("host cost per call of '%s' on %s (%s)\n", to_string(p).c_str(),
+              device_name(dev).c_str(), chosen.c_str());
+  std::printf("  first conv() call:       %8.2f us\n", first_us);
+  std::printf("  conv(), once planned:    %8.2f us per call\n", conv_us);
+  std::printf("  %s run() alone: %8.2f us per call\n", chosen.c_str(), run_us);
+  std::printf("  host cost beyond run():  %8.2f us per call\n", conv_us - run_us);
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app) {
@@ -261,7 +325,11 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--json", args->json, "write one record per (case, algorithm) to FILE");
   cmd->add_option("--fp32-math", args->fp32_math, "exact|tf32: how fp32 is multiplied on the GPU");
   cmd->add_flag("--no-scale", args->no_scale, "run the cases at full size on the CPU too");
-  cmd->callback([args] { bench(*args); });
+  cmd->add_flag("--host-overhead", args->host_overhead,
+                "time the host's cost per conv() call on --problem instead of a suite");
+  cmd->add_option("--problem", args->problem,
+                  "the problem --host-overhead times (default: a 1x1x1 conv, 8 channels, 1x2x2)");
+  cmd->callback([args] { args->host_overhead ? host_overhead(*args) : bench(*args); });
 }
 
 }  // namespace vconv::cli
