@@ -3,6 +3,7 @@
 // Without a GPU every test skips itself, visibly.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -17,6 +18,8 @@
 
 #ifdef VCONV_WITH_CUDA
 #include <cuda_runtime.h>
+
+#include "cuda/tensor_map.h"
 #endif
 
 using vconv::DType;
@@ -267,6 +270,87 @@ TEST(CudaSmall, TwoStreamsMatchSerialCalls) {
           std::memcmp(c.y_serial.storage(), c.y_streamed.storage(), c.y_serial.storage_bytes()), 0)
           << algo << " " << to_string(c.p);
   }
+}
+
+// A sequence of convs captured into a CUDA graph (planned before, as a model's first call plans)
+// replays to the same bits as the direct calls: nothing in a call allocates outside the stream,
+// synchronizes or reads the host during capture.
+TEST(CudaSmall, GraphCaptureReplaysDirectCalls) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(38);
+  std::vector<Problem> problems;
+  for (const char* text :
+       {"bf16 n=2 in=5x12x16 c=64 o=128 k=3x3x3 p=2:0x1x1 pm=replicate",
+        "bf16 in=4x10x12 c=96 o=64 k=1x1x1", "f16 in=6x8x8 c=32 o=256 k=3x1x1 p=2:0x0x0",
+        "f32 in=4x9x9 c=16 o=24 k=3x3x3 p=1"})
+    problems.push_back(vconv::parse_problem(text));
+  std::vector<HostTensor> xs, ws, direct, replayed;
+  std::vector<std::unique_ptr<vconv::testing::DeviceCopy>> dx, dw, dy;
+  for (const Problem& p : problems) {
+    xs.emplace_back(p.dtype, p.input_shape());
+    ws.emplace_back(p.dtype, p.weight_shape());
+    xs.back().fill_uniform(rng);
+    ws.back().fill_uniform(rng);
+    direct.emplace_back(p.dtype, p.output_shape());
+    replayed.emplace_back(p.dtype, p.output_shape());
+  }
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  vconv::Options o;
+  o.stream = stream;
+  for (size_t i = 0; i < problems.size(); ++i) {
+    direct[i].fill_nan();
+    replayed[i].fill_nan();
+    dx.push_back(std::make_unique<vconv::testing::DeviceCopy>(xs[i], kGpu));
+    dw.push_back(std::make_unique<vconv::testing::DeviceCopy>(ws[i], kGpu));
+    dy.push_back(std::make_unique<vconv::testing::DeviceCopy>(direct[i], kGpu));
+    vconv::conv(dx[i]->view(), dw[i]->view(), dy[i]->view(), problems[i].params(), o);
+  }
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  for (size_t i = 0; i < problems.size(); ++i) {
+    dy[i]->download();
+    dy[i] = std::make_unique<vconv::testing::DeviceCopy>(replayed[i], kGpu);
+  }
+  cudaGraph_t graph;
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  for (size_t i = 0; i < problems.size(); ++i)
+    vconv::conv(dx[i]->view(), dw[i]->view(), dy[i]->view(), problems[i].params(), o);
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  cudaGraphExec_t exec;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+  for (size_t i = 0; i < problems.size(); ++i) {
+    dy[i]->download();
+    EXPECT_EQ(std::memcmp(direct[i].storage(), replayed[i].storage(), direct[i].storage_bytes()), 0)
+        << to_string(problems[i]);
+  }
+}
+
+// The weight's tensor map is encoded once per weight (address, shape, strides, box), not per call.
+TEST(CudaSmall, WeightTensorMapEncodedOncePerWeight) {
+  SKIP_WITHOUT_GPU();
+  const Problem p = vconv::parse_problem("bf16 in=4x8x8 c=64 o=128 k=3x3x3 p=1");
+  const auto algos = cuda_algorithms(p);
+  if (std::find(algos.begin(), algos.end(), "cuda_implicit_gemm_sm90_ws") == algos.end())
+    GTEST_SKIP() << "cuda_implicit_gemm_sm90_ws cannot run here";
+  std::mt19937_64 rng(39);
+  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
+      w2(p.dtype, p.weight_shape()), y(p.dtype, p.output_shape());
+  x.fill_uniform(rng);
+  w.fill_uniform(rng);
+  w2.fill_uniform(rng);
+  vconv::testing::DeviceCopy dx(x, kGpu), dw(w, kGpu), dw2(w2, kGpu), dy(y, kGpu);
+  vconv::Options o;
+  o.algorithm = "cuda_implicit_gemm_sm90_ws";
+  const int64_t before = vconv::cuda::weight_tensor_map_encodings();
+  for (int i = 0; i < 3; ++i) vconv::conv(dx.view(), dw.view(), dy.view(), p.params(), o);
+  EXPECT_EQ(vconv::cuda::weight_tensor_map_encodings(), before + 1);
+  vconv::conv(dx.view(), dw2.view(), dy.view(), p.params(), o);
+  EXPECT_EQ(vconv::cuda::weight_tensor_map_encodings(), before + 2);
 }
 
 TEST(CudaLarge, Bf16InputOver2To31Elements) {

@@ -9,6 +9,7 @@
 #include "cuda/epilogue.cuh"
 #include "cuda/implicit_gemm/kernel.cuh"
 #include "cuda/implicit_gemm/kernel_ws.cuh"
+#include "cuda/tensor_map.h"
 
 namespace vconv::cuda {
 namespace {
@@ -158,53 +159,6 @@ void launch(const Params& prm, cudaStream_t stream) {
   VCONV_CUDA_CHECK_LAUNCH();
 }
 
-// The weight as the tensor copy engine reads it for the swizzled (wgmma) tiles: 5D {C/groups,
-// KW, KH, KD, O} (innermost first), boxes of one 128-byte k-block by the tile's kBN rows, in the
-// 128-byte swizzle of the stages. Channels past C/groups and rows past O read as zeros.
-template <typename C>
-CUtensorMap weight_tensor_map(const ConvArgs& a) {
-  using CUtensorMapEncodeTiledFn =
-      CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
-                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
-                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-  static CUtensorMapEncodeTiledFn encode = [] {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    VCONV_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
-                                                      cudaEnableDefault, &found));
-    if (found != cudaDriverEntryPointSuccess || !fn)
-      throw DeviceError("cuda_implicit_gemm_sm90: the driver has no cuTensorMapEncodeTiled");
-    return reinterpret_cast<CUtensorMapEncodeTiledFn>(fn);
-  }();
-  const View5& w = a.weight;
-  const int64_t esize = dtype_size(a.problem.dtype);
-  const cuuint64_t dims[5] = {cuuint64_t(w.shape[4]), cuuint64_t(w.shape[3]),
-                              cuuint64_t(w.shape[2]), cuuint64_t(w.shape[1]),
-                              cuuint64_t(w.shape[0])};
-  // Byte strides of dims 1..4; a dim of extent 1 gets the stride it would have if contiguous
-  // (any multiple of 16 is valid for it, and its own may not be).
-  cuuint64_t strides[4];
-  int64_t span = w.shape[4] * esize;
-  for (int i = 0; i < 4; ++i) {
-    const int view_dim = 3 - i;
-    strides[i] = cuuint64_t(w.shape[view_dim] > 1 ? w.strides[view_dim] * esize : span);
-    span = int64_t(strides[i]) * w.shape[view_dim];
-  }
-  const cuuint32_t box[5] = {cuuint32_t(C::kRowBytes / esize), 1, 1, 1, cuuint32_t(C::kBN)};
-  const cuuint32_t unit[5] = {1, 1, 1, 1, 1};
-  CUtensorMap map;
-  const CUresult r = encode(&map,
-                            a.problem.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-                                                           : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
-                            5, const_cast<void*>(w.data), dims, strides, box, unit,
-                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS)
-    throw DeviceError("cuda_implicit_gemm_sm90: cuTensorMapEncodeTiled failed (CUresult " +
-                      std::to_string(int(r)) + ")");
-  return map;
-}
-
 // Dispatch on the input type and fp32 mode; the output is the input's type or an fp32
 // accumulator.
 template <typename C, bool kF32Out>
@@ -223,7 +177,7 @@ void launch_for(const ConvArgs& a, const Params& prm, cudaStream_t stream) {
   } else if constexpr (C::kSwizzled) {
     // The wgmma tile: 16-bit inputs only (why_not_sm90); B through the weight's tensor map.
     Params q = prm;
-    q.weight_map = weight_tensor_map<C>(a);
+    q.weight_map = weight_tensor_map(a.weight, a.problem.dtype, C::kRowBytes, C::kBN);
     if (t == DType::bf16)
       return launch<C, WgmmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(q, stream);
     if (t == DType::f16)
