@@ -15,6 +15,18 @@ namespace vconv {
 // cuDNN convolutions). CPU algorithms always compute in fp32.
 enum class Fp32Math { exact, tf32 };
 
+// The elementwise epilogue fused into a conv: each output element becomes
+//   act(conv + bias[o])
+// (bias of the output channel o, computed in fp32 with one rounding to the output dtype at the end)
+// and is then stored, or added to the output under Options::accumulate (out += act(conv + bias)).
+enum class Activation { none, silu };  // silu(v) = v / (1 + exp(-v))
+
+struct Epilogue {
+  TensorView bias;  // [O] contiguous, the input's dtype and device; no data means no bias
+  Activation activation = Activation::none;
+  bool empty() const { return bias.data == nullptr && activation == Activation::none; }
+};
+
 struct Options {
   std::string algorithm;    // force an algorithm by name; empty lets the planner choose
   void* stream = nullptr;   // cudaStream_t for CUDA algorithms; nullptr is the default stream
@@ -25,6 +37,7 @@ struct Options {
   // Time every valid algorithm once per problem and device, and keep the fastest: in memory, and
   // in the file named by the environment variable VCONV_CACHE when it is set.
   bool autotune = false;
+  Epilogue epilogue;  // bias and activation applied before the store (none by default)
 };
 
 struct Candidate {
