@@ -73,7 +73,7 @@ void pack(const ConvArgs& a, const Phase& ph, int64_t g, void* packed, cudaStrea
 void store(const ConvArgs& a, const float* buf, int64_t n, const Phase& ph, int64_t r0, int64_t g,
            cudaStream_t s) {
   store_rows(a.problem.dtype, buf, n, rows_of(ph.rows), r0, tensor_ref(a.output), a.problem.og(), g,
-             a.options.accumulate, s);
+             epilogue_params(a), s);
 }
 
 bool is_pointwise(const Problem& p) {

@@ -113,7 +113,8 @@ decltype(auto) with_tile(TileShape shape, const Problem& p, F&& f) {
   return wide_shallow(p) ? f(WideShallowTile{}) : f(WideTile{});
 }
 
-Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end, bool accumulate) {
+Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end,
+                 const EpilogueParams& epilogue) {
   const Problem& p = a.problem;
   return Params{tensor_ref(a.input),
                 tensor_ref(a.weight),
@@ -123,7 +124,7 @@ Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end, 
                 p.groups,
                 kd_begin,
                 kd_end,
-                accumulate};
+                epilogue};
 }
 
 // Streaming multiprocessors of the current device (the persistent kernel's grid), read once per
@@ -225,8 +226,7 @@ double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Option
   const double fill = channel_fill(p, row_bytes);
   const double ofill =
       static_cast<double>(p.og()) / static_cast<double>((p.og() + bn - 1) / bn * bn);
-  return p.flops() /
-             (cost::implicit_gemm_tflops(p.dtype, o.fp32_math, shape_) * 1e9 * fill * ofill) +
+  return p.flops() / (cost::implicit_gemm_tflops(p, o.fp32_math, shape_) * 1e9 * fill * ofill) +
          cost::kLaunchMs;
 }
 
@@ -234,7 +234,7 @@ void ImplicitGemmAlgorithm::run(const ConvArgs& a) const {
   DeviceScope scope(a.device.index);
   const auto stream = static_cast<cudaStream_t>(a.options.stream);
   const Params prm =
-      params_of(a, a.output, 0, static_cast<int>(a.problem.k[0]), a.options.accumulate);
+      params_of(a, a.output, 0, static_cast<int>(a.problem.k[0]), epilogue_params(a));
   launch_shape<false>(shape_, a, prm, stream);
 }
 
@@ -258,18 +258,19 @@ void DepthTap2dAlgorithm::run(const ConvArgs& a) const {
   const Problem& p = a.problem;
   DeviceScope scope(a.device.index);
   const auto stream = static_cast<cudaStream_t>(a.options.stream);
-  // The taps sum into a zeroed fp32 buffer; one store then rounds it into the output (adding to
-  // it under accumulate).
+  // The taps sum into a zeroed fp32 buffer; one store then applies the epilogue and rounds it into
+  // the output (adding to it under accumulate).
   const size_t bytes = size_t(p.n * p.out[0] * p.out[1] * p.out[2] * p.o) * sizeof(float);
   StreamBuffer acc(bytes, stream);
   VCONV_CUDA_CHECK(cudaMemsetAsync(acc.get<float>(), 0, bytes, stream));
   const View5 acc_view = contiguous_output(p, acc.get<float>());
   // One launch per depth tap, each adding its 2D conv over the frame-shifted input into fp32.
   for (int kd = 0; kd < p.k[0]; ++kd)
-    launch_shape<true>(TileShape::wide, a, params_of(a, acc_view, kd, kd + 1, true), stream);
+    launch_shape<true>(TileShape::wide, a, params_of(a, acc_view, kd, kd + 1, partial_sum_params()),
+                       stream);
   const RowGrid grid = RowGrid::whole(p);
   store_rows(p.dtype, acc.get<float>(), grid.size(), rows_of(grid), 0, tensor_ref(a.output), p.o, 0,
-             a.options.accumulate, stream);
+             epilogue_params(a), stream);
 }
 
 }  // namespace vconv::cuda

@@ -3,6 +3,7 @@
 // (docs/PERFORMANCE.md): the rates each algorithm reached on 3x3x3 convs with 192-512 channels.
 // To recalibrate, run tools/gpu_check.sh and set each rate to the GFLOP/s its rows print.
 #include "cuda/conv_implicit_gemm.h"
+#include "vconv/problem.h"
 #include "vconv/types.h"
 
 namespace vconv::cuda::cost {
@@ -15,11 +16,19 @@ constexpr double kLaunchMs = 0.005;
 // cuda_implicit_gemm_sm90 (wgmma, bf16/f16 only): 400-540 TFLOP/s on the seed and vae 3x3x3
 // convs with 192-512 channels, 280-330 on 3x1x1 and 1x3x3 ones (the planner's choice was the
 // fastest on 12/12 vae and 3/3 seed cases with this rate).
-// cuda_implicit_gemm_sm90_ws (warp-specialized, persistent): not yet calibrated; set above the
-// multistage wgmma kernel so that the planner takes it where both run.
-inline double implicit_gemm_tflops(DType t, Fp32Math math, TileShape shape) {
-  if (shape == TileShape::sm90_ws) return 450.0;
+// cuda_implicit_gemm_sm90_ws (warp-specialized, persistent), H200, same process as the multistage
+// kernel (docs/PERFORMANCE.md): 1.05-1.11x faster than it on the seed cases and the 384->384 and
+// 192->384 3x3x3 vae convs (81-216 k-blocks of 64 channels per tile, output channels filling
+// 128-wide tiles), but 1.2-1.7x slower on short reductions (1x1x1, 3x1x1, 16 input channels:
+// 3-27 k-blocks, where its epilogue does not overlap the next tile's multiplies) and on 192
+// output channels (a half-empty second tile), 1.4x on a 384->192 1x3x3 (54 k-blocks).
+inline double implicit_gemm_tflops(const Problem& p, Fp32Math math, TileShape shape) {
+  if (shape == TileShape::sm90_ws) {
+    const int64_t kblocks = p.k[0] * p.k[1] * p.k[2] * ((p.cg() * dtype_size(p.dtype) + 127) / 128);
+    return kblocks >= 64 && p.og() % 128 == 0 ? 450.0 : 280.0;
+  }
   if (shape == TileShape::sm90) return 400.0;
+  const DType t = p.dtype;
   const double wide = t != DType::f32 ? 275.0 : math == Fp32Math::tf32 ? 120.0 : 47.0;
   return shape == TileShape::narrow ? 0.25 * wide : wide;
 }

@@ -27,19 +27,24 @@ __device__ inline void store_tile(const Params& p, int64_t m0, int64_t n0, int64
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           const int64_t col = n0 + wn * C::kWN + ni * 8 + (lane % 4) * 2 + e;
-          if (col < p.geo.og) store_element(base + col, acc[mi][ni][half * 2 + e], p.accumulate);
+          if (col < p.geo.og)
+            store_output(base + col, acc[mi][ni][half * 2 + e], g * p.geo.og + col, p.epilogue);
         }
     }
 }
 
-// Two neighbouring output channels of one row: one 4-byte store for 16-bit outputs where both
-// exist and the address allows it, else element by element.
+// Two neighbouring output channels of one row, channel and channel + 1 (when `second`): one
+// 4-byte store for 16-bit outputs where both exist and the address allows it, else element by
+// element.
 template <typename Out>
-__device__ inline void store_pair(Out* dst, float v0, float v1, bool second, bool accumulate) {
+__device__ inline void store_pair(Out* dst, float v0, float v1, int64_t channel, bool second,
+                                  const EpilogueParams& e) {
   if constexpr (sizeof(Out) == 2) {
     if (second && reinterpret_cast<uintptr_t>(dst) % 4 == 0) {
+      v0 = epilogue_value<Out>(v0, channel, e);
+      v1 = epilogue_value<Out>(v1, channel + 1, e);
       auto* pair = reinterpret_cast<uint32_t*>(dst);
-      if (accumulate) {
+      if (e.accumulate) {
         const uint32_t old = *pair;
         v0 += to_float(Out{static_cast<uint16_t>(old & 0xFFFF)});
         v1 += to_float(Out{static_cast<uint16_t>(old >> 16)});
@@ -48,8 +53,8 @@ __device__ inline void store_pair(Out* dst, float v0, float v1, bool second, boo
       return;
     }
   }
-  store_element(dst, v0, accumulate);
-  if (second) store_element(dst + 1, v1, accumulate);
+  store_output(dst, v0, channel, e);
+  if (second) store_output(dst + 1, v1, channel + 1, e);
 }
 
 // The warp-specialized kernel's tile (kernel_ws.cuh): consumer warpgroup `wg` holds rows
@@ -73,8 +78,8 @@ __device__ inline void store_ws_tile(const Params& p, const TileCoord& t, int wg
       for (int j = 0; j < C::kBN / 8; ++j) {
         const int64_t col = t.n0 + 8 * j + 2 * (lane % 4);
         if (col < p.geo.og)
-          store_pair(base + col, acc[m][j][2 * half], acc[m][j][2 * half + 1], col + 1 < p.geo.og,
-                     p.accumulate);
+          store_pair(base + col, acc[m][j][2 * half], acc[m][j][2 * half + 1], t.g * p.geo.og + col,
+                     col + 1 < p.geo.og, p.epilogue);
       }
     }
 }

@@ -2,6 +2,7 @@
 // The one parameter struct of the implicit-GEMM conv kernel.
 #include <cuda.h>  // CUtensorMap
 
+#include "cuda/epilogue.cuh"
 #include "cuda/kernel_params.h"
 
 namespace vconv::cuda::implicit_gemm {
@@ -11,8 +12,8 @@ struct Params {
   Geometry geo;
   int64_t m;  // output positions: n * od * oh * ow
   int64_t groups;
-  int kd_begin, kd_end;  // the depth taps summed by this launch (all, or one for depth_tap_2d)
-  bool accumulate;       // out += conv instead of out = conv
+  int kd_begin, kd_end;     // the depth taps summed by this launch (all, or one for depth_tap_2d)
+  EpilogueParams epilogue;  // bias, activation, out += instead of out =
   // The weight as the tensor copy engine reads it, for tiles whose B comes that way (the wgmma
   // tiles); unused by the others. The kernel takes Params as a __grid_constant__ so that the
   // copy engine can read this from the parameter space.

@@ -39,8 +39,10 @@ struct Pipeline {
   __device__ void acquire(int64_t kb) { mbarrier_wait(&empty[stage(kb)], parity(kb) ^ 1); }
   // Consumer: waits until k-block `kb`'s stage is full.
   __device__ void wait_full(int64_t kb) { mbarrier_wait(&full[stage(kb)], parity(kb)); }
-  // Consumer warp: its MMAs reading k-block `kb`'s stage have completed.
+  // Consumer warp: its MMAs reading k-block `kb`'s stage have completed. Lane 0 arrives for the
+  // warp once every lane's reads of the stage (its last_of_tile flag too) are ordered before it.
   __device__ void release(int64_t kb) {
+    __syncwarp();
     if (threadIdx.x % 32 == 0) mbarrier_arrive(&empty[stage(kb)]);
   }
 };
