@@ -5,8 +5,9 @@
 #
 # That machine reaches no package registry: the Debian packages the build needs travel in .deps/
 # (fetched here with tools/fetch_gpu_deps.sh, ignored by git, named in the device call's carry).
-# STEPS picks steps by name: build gpu sanitizer verify bench vae python cpu (default: all but vae,
-# the long run of the whole vae suite). STEP_TIMEOUT (seconds, default 900) ends a step that hangs.
+# STEPS picks steps by name: build gpu sanitizer verify bench vae python pybuild cpu (default: all
+# but vae, the long run of the whole vae suite, and pybuild, the Python tests on the extension of
+# this build instead of pip's). STEP_TIMEOUT (seconds, default 900) ends a step that hangs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/vconv-gpu-out}
@@ -80,6 +81,15 @@ if want python; then
   step "pytest tests/python" pytest.log python3 -m pytest tests/python -v -rs
   step "python -m vconv.bench seed" pybench_seed.log python3 -m vconv.bench --suite seed
   step "python -m vconv.bench output_conv" pybench_output_conv.log python3 -m vconv.bench --suite output_conv
+fi
+if want pybuild; then
+  # The extension from the build above (configure with VCONV_CMAKE_ARGS=-DVCONV_PYTHON=ON) beside
+  # the package's Python files: the Python tests without pip's second compile of every kernel.
+  pyprefix=/tmp/vconv-py
+  rm -rf "$pyprefix" && mkdir -p "$pyprefix/vconv" && cp python/vconv/*.py "$pyprefix/vconv/"
+  step "python package from the build" pybuild.log cmake --install "$build" --component python \
+    --prefix "$pyprefix"
+  step "pytest tests/python" pytest.log env PYTHONPATH="$pyprefix" python3 -m pytest tests/python -v -rs
 fi
 want cpu && step "cpu tests (ctest)" ctest_cpu.log ctest --test-dir "$build" --output-on-failure -j 8 -LE gpu
 
