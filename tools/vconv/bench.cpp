@@ -39,6 +39,27 @@ struct BenchArgs {
   std::string problem = "f32 in=1x2x2 c=8 o=8 k=1x1x1";  // --host-overhead's problem
 };
 
+// A case's random input and weight and its output, on the host and, on a GPU, in device copies
+// that the views point at.
+struct CaseTensors {
+  testing::HostTensor x, w, y;
+  std::unique_ptr<testing::DeviceCopy> dx, dw, dy;
+  TensorView xv, wv, yv;
+  CaseTensors(const Problem& p, Device dev, std::mt19937_64& rng)
+      : x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()), y(p.dtype, p.output_shape()) {
+    x.fill_uniform(rng);
+    w.fill_uniform(rng);
+    if (dev.type == DeviceType::cuda) {
+      dx = std::make_unique<testing::DeviceCopy>(x, dev);
+      dw = std::make_unique<testing::DeviceCopy>(w, dev);
+      dy = std::make_unique<testing::DeviceCopy>(y, dev);
+    }
+    xv = dx ? dx->view() : x.view();
+    wv = dw ? dw->view() : w.view();
+    yv = dy ? dy->view() : y.view();
+  }
+};
+
 struct Row {
   std::string problem, algorithm, note;
   double median_ms = 0, gflops = 0, rel_error = -1;  // rel_error < 0: not checked
@@ -47,20 +68,11 @@ struct Row {
 std::vector<Row> bench_case(const Problem& p, const std::vector<std::string>& algos, Device dev,
                             Fp32Math fp32_math, std::mt19937_64& rng) {
   std::vector<Row> rows;
-  testing::HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape());
-  testing::HostTensor y(p.dtype, p.output_shape());
+  CaseTensors t(p, dev, rng);
+  testing::HostTensor &x = t.x, &w = t.w, &y = t.y;
+  const std::unique_ptr<testing::DeviceCopy>& dy = t.dy;
+  const TensorView &xv = t.xv, &wv = t.wv, &yv = t.yv;
   std::optional<testing::HostTensor> ref;
-  x.fill_uniform(rng);
-  w.fill_uniform(rng);
-  // On a GPU the same data lives in device copies; views point there.
-  std::unique_ptr<testing::DeviceCopy> dx, dw, dy;
-  if (dev.type == DeviceType::cuda) {
-    dx = std::make_unique<testing::DeviceCopy>(x, dev);
-    dw = std::make_unique<testing::DeviceCopy>(w, dev);
-    dy = std::make_unique<testing::DeviceCopy>(y, dev);
-  }
-  const TensorView xv = dx ? dx->view() : x.view(), wv = dw ? dw->view() : w.view();
-  const TensorView yv = dy ? dy->view() : y.view();
   const bool reference_runs = std::find(algos.begin(), algos.end(), "reference") != algos.end();
   const bool full_check = reference_runs || p.macs() <= kFullCheckMacs;
   const ConvParams params = p.params();
@@ -277,18 +289,8 @@ void host_overhead(const BenchArgs& a) {
   Problem p = parse_problem(a.problem);
   if (!a.dtype.empty()) p.dtype = parse_dtype(a.dtype, "--dtype");
   std::mt19937_64 rng(2026);
-  testing::HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
-      y(p.dtype, p.output_shape());
-  x.fill_uniform(rng);
-  w.fill_uniform(rng);
-  std::unique_ptr<testing::DeviceCopy> dx, dw, dy;
-  if (dev.type == DeviceType::cuda) {
-    dx = std::make_unique<testing::DeviceCopy>(x, dev);
-    dw = std::make_unique<testing::DeviceCopy>(w, dev);
-    dy = std::make_unique<testing::DeviceCopy>(y, dev);
-  }
-  const TensorView xv = dx ? dx->view() : x.view(), wv = dw ? dw->view() : w.view();
-  const TensorView yv = dy ? dy->view() : y.view();
+  const CaseTensors t(p, dev, rng);
+  const TensorView &xv = t.xv, &wv = t.wv, &yv = t.yv;
   const ConvParams params = p.params();
   Options o;
   if (a.algo != "all") o.algorithm = a.algo;
