@@ -69,7 +69,10 @@ def conv_general(
     (negative padding crops). pad_mode: 'zeros', 'replicate' or 'reflect' (or one per dimension).
     algorithm: force an algorithm by name (vconv.algorithm_names()); None lets the planner choose.
     out: write into this array (its shape must be the output shape, its dtype the input's);
-    accumulate: out += conv instead. fp32_math: 'exact' or 'tf32' (how a GPU multiplies fp32).
+    accumulate: out += conv instead. fp32_math: the error accepted on fp32
+    inputs: 'exact' (elementwise within atol = rtol = 1e-4 of the float64 result at reductions up to
+    4608, MLX's test tolerance) or 'tf32' (TF32-level: TF32 tensor cores on a GPU, Winograd
+    F(4x4, 3x3) on the CPU).
     """
     if accumulate and out is None:
         raise ValueError("accumulate=True needs out= (the array to add into)")

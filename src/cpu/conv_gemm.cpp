@@ -102,6 +102,7 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
   for (const Phase& ph : stride_phases(p)) {
     const int64_t cols = ph.tap_count() * p.cg();
     const int64_t total = ph.rows.size();
+    if (total == 0) continue;  // a stride phase no output position falls in
     // fp32 output whose rows lie at one stride: the GEMM writes (or, with beta = 1, accumulates
     // into) the output itself. Otherwise it writes a buffer that store_rows casts.
     const bool direct = a.output_dtype == DType::f32 && total == p.n * frame_rows &&
@@ -110,17 +111,21 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
     // the GEMM; their size does not depend on the thread count, so neither do the results.
     const int64_t row_bytes = (cols + (direct ? 0 : p.og())) * 4;
     const int64_t budget = std::min(a.options.workspace_bytes, kChunkBytes);
-    const int64_t chunk = std::max<int64_t>(1, std::min(total, budget / row_bytes));
+    // A direct chunk stays within one batch index. Chunks of a segment are of equal size: a short
+    // last one would go through OpenBLAS's small-matrix kernel (m * n < 256), whose largest error
+    // at long reductions is 3x that of its blocked one (docs/PERFORMANCE.md, "Accuracy").
+    const int64_t segment = direct ? frame_rows : total;
+    const int64_t max_rows = std::max<int64_t>(1, std::min(segment, budget / row_bytes));
+    const int64_t per_segment = (segment + max_rows - 1) / max_rows;
+    const int64_t chunk = (segment + per_segment - 1) / per_segment;
     struct Chunk {
       int64_t g, r0, r1;
     };
     std::vector<Chunk> chunks;
     for (int64_t g = 0; g < p.groups; ++g)
-      for (int64_t r0 = 0, r1 = 0; r0 < total; r0 = r1) {
-        r1 = std::min(total, r0 + chunk);
-        if (direct) r1 = std::min(r1, (r0 / frame_rows + 1) * frame_rows);  // one batch index
-        chunks.push_back({g, r0, r1});
-      }
+      for (int64_t s0 = 0; s0 < total; s0 += segment)
+        for (int64_t r0 = s0; r0 < s0 + segment; r0 += chunk)
+          chunks.push_back({g, r0, std::min(s0 + segment, r0 + chunk)});
     std::vector<std::vector<float>> weights;
     for (int64_t g = 0; g < p.groups; ++g) weights.push_back(pack_weight(a, ph, g));
 

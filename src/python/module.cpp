@@ -82,10 +82,7 @@ vconv::Options options_of(const std::string& algorithm, bool accumulate,
   vconv::Options o;
   o.algorithm = algorithm;
   o.accumulate = accumulate;
-  if (fp32_math == "tf32")
-    o.fp32_math = vconv::Fp32Math::tf32;
-  else if (fp32_math != "exact")
-    throw vconv::Error("fp32_math: '" + fp32_math + "', expected exact or tf32");
+  o.fp32_math = vconv::parse_fp32_math(fp32_math);
   o.stream = reinterpret_cast<void*>(stream);
   return o;
 }

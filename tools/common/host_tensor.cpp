@@ -66,20 +66,40 @@ void HostTensor::set(int64_t linear, double v) {
   }
 }
 
+namespace {
+
+// The i-th uniform draw in [0, 1) of the stream `seed`: a counter-based hash, so that billions of
+// elements fill in parallel and the result does not depend on the thread count.
+double uniform_draw(uint64_t seed, uint64_t i) {
+  uint64_t h = seed ^ (i * 0x9E3779B97F4A7C15ull);
+  h ^= h >> 31;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 29;
+  h *= 0x94D049BB133111EBull;
+  h ^= h >> 32;
+  return static_cast<double>(h >> 11) * 0x1.0p-53;
+}
+
+}  // namespace
+
 void HostTensor::fill_uniform(std::mt19937_64& rng, double lo, double hi) {
-  // One draw seeds a counter-based hash, so that billions of elements fill in parallel and the
-  // result does not depend on the thread count.
   const uint64_t seed = rng();
   const int64_t n = numel();
 #pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    set(i, lo + (hi - lo) * uniform_draw(seed, static_cast<uint64_t>(i)));
+}
+
+void HostTensor::fill_normal(std::mt19937_64& rng) {
+  const uint64_t seed = rng();
+  const int64_t n = numel();
+  const double two_pi = 6.283185307179586;
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    uint64_t h = seed ^ (static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull);
-    h ^= h >> 31;
-    h *= 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 29;
-    h *= 0x94D049BB133111EBull;
-    h ^= h >> 32;
-    set(i, lo + (hi - lo) * static_cast<double>(h >> 11) * 0x1.0p-53);
+    // Box-Muller from two draws of the stream; 1 - u keeps the logarithm's argument above 0.
+    const double u = 1.0 - uniform_draw(seed, 2 * static_cast<uint64_t>(i));
+    const double v = uniform_draw(seed, 2 * static_cast<uint64_t>(i) + 1);
+    set(i, std::sqrt(-2.0 * std::log(u)) * std::cos(two_pi * v));
   }
 }
 

@@ -28,6 +28,7 @@ class HostTensor {
   double get(int64_t linear) const;  // element by row-major logical index
   void set(int64_t linear, double v);
   void fill_uniform(std::mt19937_64& rng, double lo = -1.0, double hi = 1.0);
+  void fill_normal(std::mt19937_64& rng);  // unit normal, as MLX's and PyTorch's tests draw
   void fill_nan();  // poison, so that an unwritten output cannot pass a check
   void copy_from(const HostTensor& other);  // same logical shape, any strides
 
