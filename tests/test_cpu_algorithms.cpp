@@ -143,7 +143,9 @@ TEST(CpuAlgorithms, BitwiseIdenticalForAnyThreadCount) {
   const int threads = omp_get_max_threads();
   for (const char* line :
        {"f32 n=2 in=5x17x19 c=24 o=20 k=3x3x3 p=2:0x1x1", "bf16 in=9x33 c=16 o=8 k=3x3 p=1",
-        "f32 in=6x7x9 c=40 o=24 k=1x1x1", "f16 in=4x9x9 c=6 o=6 k=3x3x3 s=2 p=1 pm=reflect"}) {
+        "f32 in=6x7x9 c=40 o=24 k=1x1x1", "f16 in=4x9x9 c=6 o=6 k=3x3x3 s=2 p=1 pm=reflect",
+        // Pointwise with N * groups = 1 over several chunks of rows.
+        "f32 in=9x16x16 c=64 o=64 k=1x1x1", "bf16 in=3x20x20 c=200 o=72 k=1x1x1"}) {
     const Problem p = vconv::parse_problem(line);
     HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape());
     x.fill_uniform(rng);
