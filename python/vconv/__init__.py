@@ -81,7 +81,11 @@ def conv_general(
         in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
     )
     if out is None:
-        out = _arrays.empty_like_input(input, tuple(_vconv.output_shape(in_shape, w_shape, *params)))
+        # The shape is checked (sizes, and vconv's size limit in the input's dtype) before the
+        # allocation; an unsupported dtype is refused by the call below.
+        dtype = _arrays.dtype_name(input) or "f32"
+        shape = _vconv.output_shape(in_shape, w_shape, dtype, *params)
+        out = _arrays.empty_like_input(input, tuple(shape))
     _vconv.conv_general(
         input,
         weight,

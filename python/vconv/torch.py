@@ -76,9 +76,11 @@ def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode
     x = _to_channels_last(input.detach())
     w = _to_channels_last(weight.detach())
     lo, hi = vconv._args.padding_lo_hi(padding, dims)
+    # Checked (sizes, and vconv's size limit) before torch is asked for the memory.
     shape = vconv._vconv.output_shape(
         list(x.shape),
         list(w.shape),
+        vconv._arrays.dtype_name(x) or "f32",
         stride,
         lo,
         hi,

@@ -241,6 +241,16 @@ def test_fp32_winograd_f4x3_only_under_tf32():
     np.testing.assert_allclose(y, ref, atol=1e-4, rtol=1e-4)
 
 
+def test_output_beyond_the_size_limit_is_named_before_allocation():
+    # 7e8 x 7e8 outputs (1.8e9 GiB of float32) from an input dilation off by orders of magnitude.
+    x = np.ones((1, 8, 8, 1), np.float32)
+    w = np.ones((1, 1, 1, 1), np.float32)
+    with pytest.raises(ValueError, match=r"output: shape \[1, 700000001, 700000001, 1\] of f32 .* 128 TiB"):
+        vconv.conv_general(x, w, input_dilation=10**8)
+    with pytest.raises(ValueError, match="size overflows int64"):
+        vconv.conv_general(x, w, input_dilation=2**62)
+
+
 def test_readme_python_example_runs():
     import pathlib
     import re
