@@ -10,10 +10,11 @@
 namespace vconv::cpu {
 namespace {
 
-// Rows per chunk: about this many bytes of input and output rows, so that a frame of a few
+// Rows per chunk: about this many bytes of input and output rows (256 KiB-1 MiB measured alike at
+// 1 and 2 threads, 512 KiB best; docs/PERFORMANCE.md), so that a frame of a few
 // thousand pixels splits into chunks for every thread even when N * groups = 1, and no fewer
 // rows than kMinChunkRows, below which the SGEMM calls get too small to run at full rate.
-constexpr int64_t kChunkBytes = int64_t{256} << 10;
+constexpr int64_t kChunkBytes = int64_t{512} << 10;
 constexpr int64_t kMinChunkRows = 64;
 
 }  // namespace
