@@ -52,7 +52,7 @@ void check_all(const Problem& p, std::mt19937_64& rng, int& checked) {
     o.accumulate = std::bernoulli_distribution(0.25)(rng);
     const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
     ++checked;
-    ASSERT_TRUE(e.within(vconv::testing::tolerance(p.dtype)))
+    ASSERT_TRUE(e.within(vconv::testing::tolerance(p.dtype)) && e.within_bound())
         << algo << (o.strided ? " strided" : "") << (o.accumulate ? " accumulate" : "") << " on '"
         << to_string(p) << "': " << e.to_string();
   }

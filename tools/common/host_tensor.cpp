@@ -140,10 +140,33 @@ ErrorStats compare(const HostTensor& got, const HostTensor& ref) {
   return compare(got, r);
 }
 
+ErrorStats compare_within_bound(const HostTensor& got, const std::vector<double>& ref,
+                                const std::vector<double>& bound) {
+  ErrorStats s = compare(got, ref);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double g = got.get(static_cast<int64_t>(i)), d = std::abs(g - ref[i]);
+    if (!std::isfinite(g)) continue;  // counted by compare()
+    // A zero bound (every term zero) admits only an exact result.
+    const double ratio = d == 0 ? 0 : d / bound[i];
+    if (s.worst < 0 || ratio > s.bound_ratio) {
+      s.bound_ratio = ratio;
+      s.worst = static_cast<int64_t>(i);
+      s.worst_got = g;
+      s.worst_ref = ref[i];
+      s.worst_bound = bound[i];
+    }
+  }
+  return s;
+}
+
 std::string ErrorStats::to_string() const {
-  char buf[128];
-  std::snprintf(buf, sizeof buf, "rel_l2 %.3g, max_rel %.3g, non-finite %lld", rel_l2, max_rel,
-                static_cast<long long>(nonfinite));
+  char buf[256];
+  int n = std::snprintf(buf, sizeof buf, "rel_l2 %.3g, max_rel %.3g, non-finite %lld", rel_l2,
+                        max_rel, static_cast<long long>(nonfinite));
+  if (worst >= 0)
+    std::snprintf(buf + n, sizeof buf - n,
+                  "; error/bound %.3g at output %lld (got %.9g, expected %.9g, bound %.3g)",
+                  bound_ratio, static_cast<long long>(worst), worst_got, worst_ref, worst_bound);
   return buf;
 }
 
