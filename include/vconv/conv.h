@@ -16,7 +16,7 @@ namespace vconv {
 //   (MLX's test tolerance); on the CPU Winograd F(2x2, 3x3) at most, never F(4x4, 3x3).
 // tf32: TF32-level error (10-bit mantissa products, fp32 accumulation; PyTorch's default for cuDNN
 //   convolutions): GPUs multiply on tensor cores in TF32, the CPU may run Winograd F(4x4, 3x3),
-//   whose error (up to 5e-5 of the output RMS elementwise) is well inside TF32's.
+//   whose error (up to 8e-5 of the output RMS elementwise) is well inside TF32's.
 enum class Fp32Math { exact, tf32 };
 
 // Parses "exact" or "tf32"; throws vconv::Error naming `argument` otherwise.
