@@ -167,9 +167,58 @@ TEST(Errors, ByteSizeOverflow) {
   TensorView x(dummy, DType::f32, {1, big, big, 1});
   TensorView w(dummy, DType::f32, {1, 1, 1, 1});
   TensorView y(dummy + 2, DType::f32, {1, big, big, 1});
-  expect_error(x, w, y, {}, {"input byte size", "overflows int64"});
+  expect_error(x, w, y, {}, {"output byte size", "overflows int64"});
   TensorView huge(dummy, DType::f32, {big, big, big, 1});
   expect_error(huge, w, y, {}, {"overflows int64"});
+}
+
+TEST(Errors, TensorsBeyondTheSizeLimit) {
+  // 7e8 x 7e8 outputs from an input dilation off by orders of magnitude: the element count fits
+  // in int64 (4.9e17), the bytes too (2e18), but no process could hold them.
+  vconv::ConvParams p;
+  p.input_dilation = {100000000};
+  auto expect_limit = [](auto&& f, const std::string& argument) {
+    try {
+      f();
+      FAIL() << "no error";
+    } catch (const vconv::Error& e) {
+      const std::string m = e.what();
+      EXPECT_EQ(m.rfind(argument + ": shape [", 0), 0u) << argument << ": " << m;
+      EXPECT_NE(m.find("expected at most 128 TiB"), std::string::npos) << m;
+    }
+  };
+  expect_limit([&] { vconv::conv_output_shape({1, 8, 8, 1}, {1, 1, 1, 1}, p); }, "output");
+  expect_limit([&] { vconv::make_problem({1, 8, 8, 1}, {1, 1, 1, 1}, p, DType::bf16); }, "output");
+  // The limit is in bytes of the dtype: 2^46 elements fit in bf16 (2^47 bytes), not in f32.
+  vconv::ConvParams one;
+  const std::vector<int64_t> big{1, int64_t{1} << 23, int64_t{1} << 23, 1};
+  EXPECT_NO_THROW(vconv::conv_output_shape(big, {1, 1, 1, 1}, one, DType::bf16));
+  expect_limit([&] { vconv::conv_output_shape(big, {1, 1, 1, 1}, one, DType::f32); }, "output");
+  vconv::ConvParams strided;
+  strided.stride = {int64_t{1} << 22};
+  expect_limit([&] { vconv::conv_output_shape(big, {1, 1, 1, 1}, strided, DType::f32); }, "input");
+  const std::vector<int64_t> wide{1, 1 << 12, 1 << 12, 1};
+  expect_limit(
+      [&] {
+        vconv::conv_output_shape(wide, {int64_t{1} << 22, 1 << 12, 1 << 12, 1}, one);
+      },
+      "weight");
+}
+
+TEST(Errors, DepthTapAccumulatorWithinTheWorkspace) {
+  // A bf16 output's fp32 accumulator is scratch: above Options::workspace_bytes the planner
+  // says why and takes another algorithm.
+  const auto p = vconv::parse_problem("bf16 in=4x32x32 c=8 o=64 k=3x3x3 p=1");  // 1 MiB in fp32
+  vconv::Options o;
+  o.workspace_bytes = int64_t{1} << 19;
+  for (const auto& c : vconv::plan_conv(p, vconv::Device::cpu(), o).candidates)
+    if (c.name == "depth_tap") {
+      EXPECT_FALSE(c.valid);
+      EXPECT_NE(c.why_not.find("options.workspace_bytes"), std::string::npos) << c.why_not;
+    }
+  o.workspace_bytes = int64_t{1} << 20;
+  for (const auto& c : vconv::plan_conv(p, vconv::Device::cpu(), o).candidates)
+    if (c.name == "depth_tap") EXPECT_TRUE(c.valid) << c.why_not;
 }
 
 TEST(Errors, ForcedAlgorithmNotValid) {

@@ -10,6 +10,7 @@
 using vconv::ConvParams;
 using vconv::DType;
 using vconv::PadMode;
+using vconv::Problem;
 using vconv::testing::HostTensor;
 
 namespace {
@@ -174,4 +175,35 @@ TEST(ReferenceRandom, FrameShiftedView) {
   vconv::conv_reference(shifted, wt.view(), y1.view(), params);
   vconv::conv_reference(part.view(), wt.view(), y2.view(), params);
   for (int64_t i = 0; i < y1.numel(); ++i) ASSERT_EQ(y1.get(i), y2.get(i)) << i;
+}
+
+// The per-output bound of vconv verify (common/cases.h) must catch a defect as small as one missing
+// term, under the loosest models (Winograd F(4x4), TF32, bf16 outputs), and pass the reference.
+TEST(ErrorBound, CatchesOneMissingTerm) {
+  std::mt19937_64 rng(51);
+  for (const char* line : {"f32 in=6x7 c=8 o=3 k=3x3 p=1", "bf16 in=4x6x7 c=5 o=2 k=3x3x3 p=1"})
+    for (const auto& [algorithm, math] : {std::pair{"cpu_gemm", vconv::Fp32Math::exact},
+                                          std::pair{"winograd_f4x3", vconv::Fp32Math::tf32},
+                                          std::pair{"cuda_implicit_gemm", vconv::Fp32Math::tf32}}) {
+      const Problem p = vconv::parse_problem(line);
+      HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape());
+      x.fill_uniform(rng);
+      w.fill_uniform(rng);
+      HostTensor ref(p.dtype, p.output_shape()), got(p.dtype, p.output_shape());
+      vconv::conv_reference(x.view(), w.view(), ref.view(), p.params());
+      std::vector<double> r(static_cast<size_t>(ref.numel()));
+      for (size_t i = 0; i < r.size(); ++i) r[i] = ref.get(static_cast<int64_t>(i));
+      const auto model = vconv::testing::error_model(algorithm, p.dtype, math);
+      const auto bound = vconv::testing::error_bounds(
+          p, model, r, vconv::testing::magnitudes(p, x, w, nullptr), false);
+      EXPECT_TRUE(vconv::testing::compare_within_bound(ref, r, bound).within_bound());
+      // One weight (a middle tap of output channel 0) dropped: every output reads it.
+      HostTensor w_missing(p.dtype, p.weight_shape());
+      w_missing.copy_from(w);
+      w_missing.set(w.numel() / p.o / 2, 0.0);
+      vconv::conv_reference(x.view(), w_missing.view(), got.view(), p.params());
+      const auto e = vconv::testing::compare_within_bound(got, r, bound);
+      EXPECT_FALSE(e.within_bound()) << algorithm << " on '" << line << "': " << e.to_string();
+      EXPECT_GT(e.bound_ratio, 4) << algorithm << " on '" << line << "': " << e.to_string();
+    }
 }

@@ -8,6 +8,13 @@ bash tools/install_deps.sh
 bash tools/build.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
 
+# The CPU tests again under AddressSanitizer + UndefinedBehaviorSanitizer, CUDA off (GPU code is
+# compute-sanitizer's, in tools/gpu_check.sh). install_and_consume is left out: its consumer
+# project links the installed library without the sanitizers' runtime.
+san=${BUILD_DIR:-build}-sanitize
+BUILD_DIR=$san bash tools/build.sh -DVCONV_CUDA=OFF -DVCONV_SANITIZE=ON
+ctest --test-dir "$san" --output-on-failure -j "$(nproc)" -LE gpu -E install_and_consume
+
 venv=${BUILD_DIR:-build}/venv
 if ! python3 -m venv --help >/dev/null 2>&1; then
   EXTRA_PACKAGES="python3-venv python3-pip" bash tools/install_deps.sh

@@ -10,10 +10,17 @@
 
 namespace vconv {
 
-// How fp32 inputs are multiplied on the GPU: exactly (fp32 FMA, the default: fp32 means fp32), or
-// on tensor cores in TF32 (10-bit mantissa products, fp32 accumulation; PyTorch's default for
-// cuDNN convolutions). CPU algorithms always compute in fp32.
+// The error the caller accepts on fp32 inputs.
+// exact (the default: fp32 means fp32): fp32 products and sums only, elementwise within
+//   atol = rtol = 1e-4 of the float64 result for unit-normal inputs and reductions up to 4608
+//   (MLX's test tolerance); on the CPU Winograd F(2x2, 3x3) at most, never F(4x4, 3x3).
+// tf32: TF32-level error (10-bit mantissa products, fp32 accumulation; PyTorch's default for cuDNN
+//   convolutions): GPUs multiply on tensor cores in TF32, the CPU may run Winograd F(4x4, 3x3),
+//   whose error (up to 8e-5 of the output RMS elementwise) is well inside TF32's.
 enum class Fp32Math { exact, tf32 };
+
+// Parses "exact" or "tf32"; throws vconv::Error naming `argument` otherwise.
+Fp32Math parse_fp32_math(const std::string& s, const char* argument = "fp32_math");
 
 // The elementwise epilogue fused into a conv: each output element becomes
 //   act(conv + bias[o])

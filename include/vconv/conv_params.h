@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "vconv/types.h"
+
 namespace vconv {
 
 // How the low/high padding of a spatial dimension is filled. Causal time padding is
@@ -25,10 +27,17 @@ struct ConvParams {
 };
 
 // The output shape [N, O1..Od, O] of conv_general. Sizes are computed in int64; an overflow, a
-// non-positive output size or any other inconsistency throws vconv::Error.
+// non-positive output size, a tensor of `dtype` larger than kMaxTensorBytes or any other
+// inconsistency throws vconv::Error (before anything is allocated for the output).
 std::vector<int64_t> conv_output_shape(const std::vector<int64_t>& input_shape,
                                        const std::vector<int64_t>& weight_shape,
-                                       const ConvParams& params);
+                                       const ConvParams& params, DType dtype = DType::f32);
+
+// The largest tensor (input, weight or output) a problem may have: 2^47 bytes = 128 TiB, the user
+// address space of a process on x86-64 and arm64 Linux (4-level page tables). Anything larger is
+// a mistake in the parameters (a padding or input dilation off by orders of magnitude), named as
+// such instead of reaching an allocator.
+constexpr int64_t kMaxTensorBytes = int64_t{1} << 47;
 
 // A transposed convolution (PyTorch/MLX conv_transpose semantics) expressed as a conv_general
 // problem the way MLX builds it: input_dilation = stride, flip, kernel_dilation = dilation,

@@ -69,7 +69,10 @@ def conv_general(
     (negative padding crops). pad_mode: 'zeros', 'replicate' or 'reflect' (or one per dimension).
     algorithm: force an algorithm by name (vconv.algorithm_names()); None lets the planner choose.
     out: write into this array (its shape must be the output shape, its dtype the input's);
-    accumulate: out += conv instead. fp32_math: 'exact' or 'tf32' (how a GPU multiplies fp32).
+    accumulate: out += conv instead. fp32_math: the error accepted on fp32
+    inputs: 'exact' (elementwise within atol = rtol = 1e-4 of the float64 result at reductions up to
+    4608, MLX's test tolerance) or 'tf32' (TF32-level: TF32 tensor cores on a GPU, Winograd
+    F(4x4, 3x3) on the CPU).
     """
     if accumulate and out is None:
         raise ValueError("accumulate=True needs out= (the array to add into)")
@@ -86,7 +89,10 @@ def conv_general(
         fp32_math,
     )
     output_shape, prepared = _args.prepared_call(
-        _prepared_calls, (input.shape, weight.shape), arguments, lambda: _prepare(input, weight, *arguments)
+        _prepared_calls,
+        (input.shape, weight.shape, input.dtype),
+        arguments,
+        lambda: _prepare(input, weight, *arguments),
     )
     fw = _arrays.framework_functions(input)
     if out is None:
@@ -95,7 +101,7 @@ def conv_general(
     return out
 
 
-_prepared_calls = {}  # (input shape, weight shape, marshalled arguments) -> (output shape, PreparedConv)
+_prepared_calls = {}  # (shapes, input dtype, marshalled arguments) -> (output shape, PreparedConv)
 
 
 def _prepare(
@@ -117,7 +123,10 @@ def _prepare(
     params = _conv_params(
         in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
     )
-    output_shape = tuple(_vconv.output_shape(in_shape, w_shape, *params))
+    # Checked (sizes, and vconv's size limit in the input's dtype) before the output is allocated;
+    # an unsupported dtype is refused by the call itself.
+    dtype = _arrays.dtype_name(input) or "f32"
+    output_shape = tuple(_vconv.output_shape(in_shape, w_shape, dtype, *params))
     prepared = _vconv.PreparedConv(*params, algorithm or "", bool(accumulate), _args.fp32_math(fp32_math))
     return output_shape, prepared
 

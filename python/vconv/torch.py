@@ -52,7 +52,7 @@ def _channels_last(shape):
     return [shape[0], *shape[2:], shape[1]]
 
 
-def _prepare(dims, input_shape, weight_shape, stride, padding, dilation, groups, pad_mode, fp32_math):
+def _prepare(dims, input_shape, weight_shape, dtype, stride, padding, dilation, groups, pad_mode, fp32_math):
     """(unbatched, output shape (N, spatial..., O), PreparedConv) of a call; ValueError for a bad
     argument."""
     unbatched = len(input_shape) == dims + 1
@@ -75,8 +75,9 @@ def _prepare(dims, input_shape, weight_shape, stride, padding, dilation, groups,
         raise ValueError(f"padding: {padding!r}, expected an int, a tuple, 'valid' or 'same'")
     lo, hi = vconv._args.padding_lo_hi(padding, dims)
     params = (stride, lo, hi, dilation, [1] * dims, int(groups), False, vconv._args.pad_modes(pad_mode, dims))
+    # Checked (sizes, and vconv's size limit in this dtype) before torch is asked for the memory.
     output_shape = tuple(
-        vconv._vconv.output_shape(_channels_last(input_shape), _channels_last(weight_shape), *params)
+        vconv._vconv.output_shape(_channels_last(input_shape), _channels_last(weight_shape), dtype, *params)
     )
     return unbatched, output_shape, vconv._vconv.PreparedConv(*params, "", False, fp32_math)
 
@@ -93,13 +94,14 @@ def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode
         raise TypeError("input and weight: expected torch.Tensor")
     # fp32 on a GPU follows torch.backends.cudnn.allow_tf32, as cuDNN convolutions do.
     fp32_math = "tf32" if input.is_cuda and torch.backends.cudnn.allow_tf32 else "exact"
-    arguments = (dims, stride, padding, dilation, groups, pad_mode, fp32_math)
+    dtype = vconv._arrays.dtype_name(input) or "f32"  # an unsupported dtype is refused by the call
+    arguments = (dims, dtype, stride, padding, dilation, groups, pad_mode, fp32_math)
     unbatched, output_shape, prepared = vconv._args.prepared_call(
         _prepared_calls,
         (input.shape, weight.shape),
         arguments,
         lambda: _prepare(
-            dims, input.shape, weight.shape, stride, padding, dilation, groups, pad_mode, fp32_math
+            dims, input.shape, weight.shape, dtype, stride, padding, dilation, groups, pad_mode, fp32_math
         ),
     )
 

@@ -35,7 +35,11 @@ class Algorithm {
   virtual const char* name() const = 0;
   // Empty when this algorithm can run `problem` on `device`, else the reason it cannot.
   virtual std::string why_not(const Problem& problem, Device device) const = 0;
-  // Estimated run time in milliseconds; called only where why_not() is empty.
+  // Empty when the caller's options allow this algorithm on `problem`, else why not (an accuracy
+  // the caller did not accept: Options::fp32_math). Asked only where why_not() is empty.
+  virtual std::string why_not_options(const Problem&, const Options&) const { return {}; }
+  // Estimated run time in milliseconds; called only where why_not() and why_not_options() are
+  // empty.
   virtual double estimate_ms(const Problem& problem, Device device,
                              const Options& options) const = 0;
   virtual void run(const ConvArgs& args) const = 0;
@@ -45,6 +49,12 @@ class Algorithm {
   // True when run() takes an f32 output for bf16/f16 inputs (ConvArgs::output_dtype).
   virtual bool accepts_f32_output() const { return false; }
 };
+
+// Why `algorithm` cannot run `problem` on `device` under `options` (why_not, then
+// why_not_options), empty when it can: the one verdict the planner, the autotuner and
+// choose_algorithm() use.
+std::string why_not_planned(const Algorithm& algorithm, const Problem& problem, Device device,
+                            const Options& options);
 
 // The valid algorithm with the smallest estimate, for algorithms that run a sub-problem (the 2D
 // convs under depth_tap). Throws vconv::Error when none is valid.

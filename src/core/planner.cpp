@@ -46,6 +46,13 @@ std::pair<const char*, const char*> byte_range(const View5& v, DType t) {
 
 }  // namespace
 
+std::string why_not_planned(const Algorithm& algorithm, const Problem& problem, Device device,
+                            const Options& options) {
+  std::string why = algorithm.why_not(problem, device);
+  if (why.empty()) why = algorithm.why_not_options(problem, options);
+  return why;
+}
+
 std::vector<std::string> algorithm_names() {
   std::vector<std::string> names;
   for (const Algorithm* a : algorithms()) names.push_back(a->name());
@@ -73,7 +80,7 @@ std::vector<Candidate> conv_candidates(const Problem& problem, Device device,
   for (const Algorithm* a : algorithms()) {
     Candidate c;
     c.name = a->name();
-    c.why_not = a->why_not(problem, device);
+    c.why_not = why_not_planned(*a, problem, device, options);
     c.valid = c.why_not.empty();
     if (c.valid) c.estimate_ms = a->estimate_ms(problem, device, options);
     list.push_back(c);
@@ -89,7 +96,7 @@ Plan plan_conv(const Problem& problem, Device device, const Options& options) {
     if (c.valid && (!best || c.estimate_ms < best->estimate_ms)) best = &c;
   if (!options.algorithm.empty()) {
     const Algorithm* forced = algorithm_named(options.algorithm);
-    std::string why = forced->why_not(problem, device);
+    const std::string why = why_not_planned(*forced, problem, device, options);
     if (!why.empty())
       throw Error("options.algorithm: '" + options.algorithm + "' cannot run '" +
                   vconv::to_string(problem) + "' on " + device_name(device) + ": " + why);
@@ -126,7 +133,7 @@ const Algorithm& choose_algorithm(const Problem& problem, Device device, const O
   double best_ms = std::numeric_limits<double>::infinity();
   for (const Algorithm* a : algorithms()) {
     if (need_f32_output && !a->accepts_f32_output()) continue;
-    if (!a->why_not(problem, device).empty()) continue;
+    if (!why_not_planned(*a, problem, device, options).empty()) continue;
     const double ms = a->estimate_ms(problem, device, options);
     if (!best || ms < best_ms) {
       best = a;

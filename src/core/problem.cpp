@@ -1,6 +1,7 @@
 // Shape inference and validation of conv_general problems, MLX semantics.
 #include "vconv/problem.h"
 
+#include <cstdio>
 #include <string>
 
 #include "core/checked.h"
@@ -19,6 +20,19 @@ std::vector<T> per_dim(const std::vector<T>& v, int dims, T fallback, const char
     throw Error(std::string("params.") + field + ": expected " + std::to_string(dims) +
                 " values (one per spatial dimension), 1 or none, got " + std::to_string(v.size()));
   return v;
+}
+
+// Throws when a tensor of `elements` elements of `dtype` would not fit in kMaxTensorBytes.
+void check_tensor_bytes(const char* argument, const std::vector<int64_t>& shape, int64_t elements,
+                        DType dtype) {
+  const int64_t bytes =
+      checked_mul(elements, dtype_size(dtype), std::string(argument) + " byte size");
+  if (bytes <= kMaxTensorBytes) return;
+  char size[64];
+  std::snprintf(size, sizeof size, "%.4g GiB", static_cast<double>(bytes) / (1 << 30));
+  throw Error(std::string(argument) + ": shape " + shape_str(shape) + " of " + dtype_name(dtype) +
+              " is " + size + "; expected at most 128 TiB (kMaxTensorBytes, " +
+              "the address space of a process): check the padding, dilations and strides");
 }
 
 }  // namespace
@@ -154,24 +168,24 @@ Problem make_problem(const std::vector<int64_t>& input_shape,
                   "size " +
                   std::to_string(dilated_in));
   }
-  // Every element count must fit in int64 (the views check their byte extents separately).
-  const std::string what = "problem";
+  // Every element count and byte size must fit in int64 and within kMaxTensorBytes (the views
+  // check their own byte extents separately).
   int64_t out_elems = p.n, in_elems = p.n, w_elems = p.o;
   for (int i = 0; i < 3; ++i) {
-    out_elems = checked_mul(out_elems, p.out[i], what);
-    in_elems = checked_mul(in_elems, p.in[i], what);
-    w_elems = checked_mul(w_elems, p.k[i], what);
+    out_elems = checked_mul(out_elems, p.out[i], "output");
+    in_elems = checked_mul(in_elems, p.in[i], "input");
+    w_elems = checked_mul(w_elems, p.k[i], "weight");
   }
-  checked_mul(out_elems, p.o, "output");
-  checked_mul(in_elems, p.c, "input");
-  checked_mul(w_elems, p.cg(), "weight");
+  check_tensor_bytes("output", p.output_shape(), checked_mul(out_elems, p.o, "output"), dtype);
+  check_tensor_bytes("input", p.input_shape(), checked_mul(in_elems, p.c, "input"), dtype);
+  check_tensor_bytes("weight", p.weight_shape(), checked_mul(w_elems, p.cg(), "weight"), dtype);
   return p;
 }
 
 std::vector<int64_t> conv_output_shape(const std::vector<int64_t>& input_shape,
                                        const std::vector<int64_t>& weight_shape,
-                                       const ConvParams& params) {
-  return make_problem(input_shape, weight_shape, params).output_shape();
+                                       const ConvParams& params, DType dtype) {
+  return make_problem(input_shape, weight_shape, params, dtype).output_shape();
 }
 
 ConvParams conv_transpose_params(const std::vector<int64_t>& kernel,

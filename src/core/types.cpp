@@ -1,5 +1,6 @@
 #include "vconv/types.h"
 
+#include "vconv/conv.h"
 #include "vconv/conv_params.h"
 #include "vconv/error.h"
 #include "vconv/tensor_view.h"
@@ -27,6 +28,12 @@ DType parse_dtype(const std::string& s, const char* argument) {
   if (s == "f16" || s == "float16") return DType::f16;
   if (s == "bf16" || s == "bfloat16") return DType::bf16;
   throw Error(std::string(argument) + ": unknown dtype '" + s + "', expected f32, f16 or bf16");
+}
+
+Fp32Math parse_fp32_math(const std::string& s, const char* argument) {
+  if (s == "exact") return Fp32Math::exact;
+  if (s == "tf32") return Fp32Math::tf32;
+  throw Error(std::string(argument) + ": '" + s + "', expected exact or tf32");
 }
 
 std::string device_name(Device d) {

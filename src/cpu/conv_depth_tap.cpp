@@ -61,6 +61,15 @@ std::string DepthTapAlgorithm::why_not(const Problem& p, Device device) const {
   return {};
 }
 
+std::string DepthTapAlgorithm::why_not_options(const Problem& p, const Options& options) const {
+  if (p.dtype == DType::f32) return {};  // the output itself is the accumulator
+  const int64_t bytes = p.n * p.out[0] * p.out[1] * p.out[2] * p.o * 4;  // <= 2^48: kMaxTensorBytes
+  if (bytes <= options.workspace_bytes) return {};
+  return "its fp32 accumulator for a " + std::string(dtype_name(p.dtype)) + " output needs " +
+         std::to_string(bytes >> 20) + " MiB, more than options.workspace_bytes = " +
+         std::to_string(options.workspace_bytes >> 20) + " MiB";
+}
+
 double DepthTapAlgorithm::estimate_ms(const Problem& p, Device device,
                                       const Options& options) const {
   double ms = 0;

@@ -15,6 +15,8 @@ class DepthTapAlgorithm final : public Algorithm {
  public:
   const char* name() const override { return "depth_tap"; }
   std::string why_not(const Problem& problem, Device device) const override;
+  // The fp32 accumulator of a bf16/f16 output is scratch, bounded by Options::workspace_bytes.
+  std::string why_not_options(const Problem& problem, const Options& options) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   bool accepts_f32_output() const override { return true; }

@@ -75,6 +75,21 @@ void im2col(const ConvArgs& a, const Phase& ph, int64_t g, int64_t r0, int64_t r
   }
 }
 
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+// The most rows of a chunk: its im2col block (and, unless the GEMM writes the output directly, its
+// fp32 result) within about kChunkBytes or the workspace, so that it stays in a thread's cache
+// between its writing and the GEMM. Depends on the problem only, so the results do not depend on
+// the thread count.
+int64_t max_chunk_rows(int64_t segment, int64_t cols, bool direct, const Problem& p,
+                       const Options& options) {
+  const int64_t row_bytes = (cols + (direct ? 0 : p.og())) * 4;
+  const int64_t budget = std::min(options.workspace_bytes, kChunkBytes);
+  return std::max<int64_t>(1, std::min(segment, budget / row_bytes));
+}
+
 }  // namespace
 
 int64_t gemm_macs(const Problem& p) {
@@ -88,12 +103,22 @@ std::string GemmAlgorithm::why_not(const Problem&, Device device) const {
   return {};
 }
 
-double GemmAlgorithm::estimate_ms(const Problem& p, Device, const Options&) const {
-  const double k = static_cast<double>(p.k[0] * p.k[1] * p.k[2] * p.cg());
-  const double rows = static_cast<double>(p.n * p.out[0] * p.out[1] * p.out[2]);
+double GemmAlgorithm::estimate_ms(const Problem& p, Device, const Options& options) const {
+  const int64_t taps = p.k[0] * p.k[1] * p.k[2], frame_rows = p.out[0] * p.out[1] * p.out[2];
+  const double k = static_cast<double>(taps * p.cg());
+  const double rows = static_cast<double>(p.n * frame_rows);
+  // The chunks of all groups share the threads; a contiguous fp32 output taken as the GEMM's
+  // (direct) and the stride phases ignored (input dilation splits rows and taps alike).
+  const bool direct = p.dtype == DType::f32;
+  const int64_t segment = direct ? frame_rows : p.n * frame_rows;
+  const int64_t per_segment =
+      ceil_div(segment, max_chunk_rows(segment, taps * p.cg(), direct, p, options));
+  const double balance =
+      cost::thread_balance(rows * p.groups, static_cast<double>(ceil_div(segment, per_segment)));
   // GEMM arithmetic, plus gathering the im2col matrix.
-  return cost::gemm_ms(2.0 * static_cast<double>(gemm_macs(p)), static_cast<double>(p.og())) +
-         cost::gather_ms(rows * k * 4.0 * p.groups, p.dtype);
+  return (cost::gemm_ms(2.0 * static_cast<double>(gemm_macs(p)), static_cast<double>(p.og())) +
+          cost::gather_ms(rows * k * 4.0 * p.groups, p.dtype)) *
+         balance;
 }
 
 void GemmAlgorithm::run(const ConvArgs& a) const {
@@ -102,25 +127,26 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
   for (const Phase& ph : stride_phases(p)) {
     const int64_t cols = ph.tap_count() * p.cg();
     const int64_t total = ph.rows.size();
+    if (total == 0) continue;  // a stride phase no output position falls in
     // fp32 output whose rows lie at one stride: the GEMM writes (or, with beta = 1, accumulates
     // into) the output itself. Otherwise it writes a buffer that store_rows casts.
     const bool direct = a.output_dtype == DType::f32 && total == p.n * frame_rows &&
                         rows_uniform(a.output) && cols > 0;
-    // Chunks of about kChunkBytes keep a thread's im2col block in cache between its writing and
-    // the GEMM; their size does not depend on the thread count, so neither do the results.
-    const int64_t row_bytes = (cols + (direct ? 0 : p.og())) * 4;
-    const int64_t budget = std::min(a.options.workspace_bytes, kChunkBytes);
-    const int64_t chunk = std::max<int64_t>(1, std::min(total, budget / row_bytes));
+    // A direct chunk stays within one batch index. Chunks of a segment are of equal size: a short
+    // last one would go through OpenBLAS's small-matrix kernel (m * n < 256), whose largest error
+    // at long reductions is 3x that of its blocked one (docs/PERFORMANCE.md, "Accuracy").
+    const int64_t segment = direct ? frame_rows : total;
+    const int64_t per_segment =
+        ceil_div(segment, max_chunk_rows(segment, cols, direct, p, a.options));
+    const int64_t chunk = ceil_div(segment, per_segment);
     struct Chunk {
       int64_t g, r0, r1;
     };
     std::vector<Chunk> chunks;
     for (int64_t g = 0; g < p.groups; ++g)
-      for (int64_t r0 = 0, r1 = 0; r0 < total; r0 = r1) {
-        r1 = std::min(total, r0 + chunk);
-        if (direct) r1 = std::min(r1, (r0 / frame_rows + 1) * frame_rows);  // one batch index
-        chunks.push_back({g, r0, r1});
-      }
+      for (int64_t s0 = 0; s0 < total; s0 += segment)
+        for (int64_t r0 = s0; r0 < s0 + segment; r0 += chunk)
+          chunks.push_back({g, r0, std::min(s0 + segment, r0 + chunk)});
     std::vector<std::vector<float>> weights;
     for (int64_t g = 0; g < p.groups; ++g) weights.push_back(pack_weight(a, ph, g));
 

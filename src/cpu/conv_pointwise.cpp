@@ -10,7 +10,12 @@
 namespace vconv::cpu {
 namespace {
 
-constexpr int64_t kChunkBytes = int64_t{1} << 20;
+// Rows per chunk: about this many bytes of input and output rows (256 KiB-1 MiB measured alike at
+// 1 and 2 threads, 512 KiB best; docs/PERFORMANCE.md), so that a frame of a few
+// thousand pixels splits into chunks for every thread even when N * groups = 1, and no fewer
+// rows than kMinChunkRows, below which the SGEMM calls get too small to run at full rate.
+constexpr int64_t kChunkBytes = int64_t{512} << 10;
+constexpr int64_t kMinChunkRows = 64;
 
 }  // namespace
 
@@ -37,10 +42,14 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
   const RowGrid grid = RowGrid::whole(p);
   const bool in_place = p.dtype == DType::f32 && rows_uniform(a.input);
   const bool direct = a.output_dtype == DType::f32 && rows_uniform(a.output);
-  // Chunks never cross a batch index, so each has one leading dimension per operand.
-  const int64_t per_row = (in_place ? 0 : p.cg()) + (direct ? 0 : p.og());
-  const int64_t chunk =
-      std::max<int64_t>(1, std::min(frame_rows, kChunkBytes / std::max<int64_t>(1, per_row * 4)));
+  // Chunks never cross a batch index, so each has one leading dimension per operand. Their size
+  // depends on the problem only (so results do not depend on the thread count), and the chunks
+  // of a frame are of equal size: a short last one would go through OpenBLAS's small-matrix
+  // kernel, whose largest error is 3x that of its blocked one (docs/PERFORMANCE.md, "Accuracy").
+  const int64_t max_rows =
+      std::min(frame_rows, std::max(kMinChunkRows, kChunkBytes / ((p.cg() + p.og()) * 4)));
+  const int64_t per_frame = (frame_rows + max_rows - 1) / max_rows;
+  const int64_t chunk = (frame_rows + per_frame - 1) / per_frame;
   struct Chunk {
     int64_t g, r0, r1;
   };

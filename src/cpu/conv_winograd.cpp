@@ -1,6 +1,7 @@
 #include "cpu/conv_winograd.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/index_map.h"
@@ -14,9 +15,15 @@ namespace {
 
 // Transformed tiles of one chunk (input and GEMM result) stay within about this many bytes.
 constexpr int64_t kChunkBytes = int64_t{256} << 10;
-// The longest reduction (KD * C/groups) taken for fp32 inputs, per tile size.
+// The longest reduction (KD * C/groups, the 3x3 taps not counted) taken for fp32 inputs, per tile
+// size and accepted error (docs/PERFORMANCE.md, "Accuracy"). Under fp32_math = exact, F(2x2)'s
+// largest elementwise error on unit-normal inputs is 0.68x MLX's atol = rtol = 1e-4 at 256 and
+// 1.8x at 512; under tf32 the budget is 1e-5 of the norm (F(4x4): 7e-6 at 1536).
 template <int M>
-constexpr int64_t kMaxF32ReductionFor = M == 4 ? 1536 : 8192;
+constexpr int64_t kMaxF32ReductionFor(Fp32Math math) {
+  if (math == Fp32Math::exact) return 256;  // F(2x2) only: F(4x4) needs tf32
+  return M == 4 ? 1536 : 8192;
+}
 
 struct Tiles {
   int64_t th, tw, count;  // tiles per column, per row, in all (over N * OD frames)
@@ -28,6 +35,15 @@ Tiles tiles_of(const Problem& p) {
   return {th, tw, p.n * p.out[0] * th * tw};
 }
 
+// Tiles per chunk: a fixed size (independent of the thread count, so are the results), such that
+// a chunk's transformed tiles stay within about kChunkBytes, and at least 32.
+template <int M>
+int64_t tiles_per_chunk(const Problem& p, const Tiles& tiles) {
+  constexpr int64_t A = WinogradF3<M>::kAlpha;
+  const int64_t bytes_per_tile = A * A * (p.k[0] * p.cg() + p.og()) * 4;
+  return std::max<int64_t>(32, std::min(tiles.count, kChunkBytes / bytes_per_tile));
+}
+
 // U[a][kd * cg + ci][o] = (G g G^T)[a] for each depth tap kd and (ci, o) of group g: the depth
 // taps are stacked along the GEMM's K dimension. The kernel is mirrored under flip (depth too).
 template <int M>
@@ -37,6 +53,8 @@ std::vector<float> transform_weight(const ConvArgs& a, int64_t g) {
   const Problem& p = a.problem;
   const int64_t kdim = p.k[0] * p.cg();
   std::vector<float> u(static_cast<size_t>(A * A * kdim * p.og()));
+  // Each (kd, oo) writes its own entries of u: threads share the work without changing a bit.
+#pragma omp parallel for collapse(2) schedule(static)
   for (int64_t kd = 0; kd < p.k[0]; ++kd)
     for (int64_t oo = 0; oo < p.og(); ++oo) {
       const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
@@ -174,29 +192,55 @@ std::string WinogradAlgorithm<M>::why_not(const Problem& p, Device device) const
   if (p.stride[1] != 1 || p.stride[2] != 1) return "needs spatial stride 1";
   if (p.kdil[1] != 1 || p.kdil[2] != 1) return "needs kernel dilation 1";
   if (p.idil[0] != 1 || p.idil[1] != 1 || p.idil[2] != 1) return "needs input dilation 1";
-  // fp32 error grows with the reduction length; measured rel. error 7e-6 at K = KD * C = 1536
-  // for F(4x4) (docs/PERFORMANCE.md), so fp32 problems stay within the 1e-5 budget up to there.
-  if (p.dtype == DType::f32 && p.k[0] * p.cg() > kMaxF32ReductionFor<M>)
-    return "fp32 with KD * C/groups = " + std::to_string(p.k[0] * p.cg()) + " > " +
-           std::to_string(kMaxF32ReductionFor<M>) + " would exceed the 1e-5 error budget";
+  return {};
+}
+
+template <int M>
+std::string WinogradAlgorithm<M>::why_not_options(const Problem& p, const Options& options) const {
+  // bf16/f16 inputs carry far more error than either transform adds; fp32 ones do not.
+  if (p.dtype != DType::f32) return {};
+  // F(4x4)'s transforms multiply rounding errors by up to ~10x the F(2x2) ones: elementwise
+  // 3-8e-5 of the output RMS, which fails MLX-style comparisons at any reduction that matters.
+  if (M == 4 && options.fp32_math == Fp32Math::exact)
+    return "fp32 error up to 8e-5 of the output RMS elementwise; runs under fp32_math = tf32";
+  const int64_t reduction = p.k[0] * p.cg(), limit = kMaxF32ReductionFor<M>(options.fp32_math);
+  if (reduction > limit)
+    return "fp32 with KD * C/groups = " + std::to_string(reduction) + " > " +
+           std::to_string(limit) +
+           (options.fp32_math == Fp32Math::exact
+                ? " exceeds atol = rtol = 1e-4 elementwise; up to 8192 under fp32_math = tf32"
+                : " would exceed the 1e-5 error budget");
   return {};
 }
 
 template <int M>
 double WinogradAlgorithm<M>::estimate_ms(const Problem& p, Device, const Options&) const {
   constexpr double A = WinogradF3<M>::kAlpha;
-  const double tiles = static_cast<double>(tiles_of<M>(p).count) * p.groups;
+  const Tiles per_group = tiles_of<M>(p);
+  const double tiles = static_cast<double>(per_group.count) * p.groups;
   const double kdim = static_cast<double>(p.k[0] * p.cg());
   const double gemm_flops = 2.0 * tiles * A * A * kdim * p.og();
   // Transforms: about 2 * alpha^2 * (alpha - 2) flops per tile and input channel (two passes,
   // the zeros of B skipped), about 2 * M * alpha * (alpha + M) / 2 per tile and output channel.
-  // Consecutive output frames share transformed input frames: about min(KD, depth stride) new
-  // frames per tile when the kernel dilation is 1.
-  const double fresh = p.kdil[0] == 1 ? static_cast<double>(std::min(p.k[0], p.stride[0])) : p.k[0];
+  // Consecutive output frames share transformed input frames: the first of the OD tiles at an
+  // (n, th, tw) transforms KD frames, each next one min(KD, depth stride), when the kernel
+  // dilation is 1.
+  const double kd = static_cast<double>(p.k[0]), od = static_cast<double>(p.out[0]);
+  const double fresh =
+      p.kdil[0] == 1 ? (kd + (od - 1) * static_cast<double>(std::min(p.k[0], p.stride[0]))) / od
+                     : kd;
   const double transform_flops =
       tiles * (fresh * p.cg() * 2.0 * A * A * (A - 2) + p.og() * M * A * (A + M));
-  return cost::gemm_ms(gemm_flops, static_cast<double>(p.og())) +
-         cost::transform_ms(transform_flops, p.dtype);
+  // A group's chunks of tiles are spread over the threads (a single chunk runs on one of them).
+  const double balance = cost::thread_balance(
+      static_cast<double>(per_group.count), static_cast<double>(tiles_per_chunk<M>(p, per_group)));
+  // The weight transform: G g (2 * alpha * 9 flops), then (G g) G^T (2 * alpha^2 * 3), per input
+  // and output channel pair and depth tap.
+  const double weight_flops = kdim * p.o * (2.0 * A * 9 + 2.0 * A * A * 3);
+  return (cost::gemm_ms(gemm_flops, static_cast<double>(p.og())) +
+          cost::transform_ms(transform_flops, p.dtype)) *
+             balance +
+         cost::weight_transform_ms(weight_flops);
 }
 
 template <int M>
@@ -205,9 +249,7 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
   const Problem& p = a.problem;
   const Tiles tiles = tiles_of<M>(p);
   const int64_t cg = p.cg(), og = p.og(), kdim = p.k[0] * cg;
-  // Tiles per chunk: a fixed size (independent of the thread count, so are the results).
-  const int64_t tc =
-      std::max<int64_t>(32, std::min(tiles.count, kChunkBytes / (A * A * (kdim + og) * 4)));
+  const int64_t tc = tiles_per_chunk<M>(p, tiles);
   const int64_t chunks = (tiles.count + tc - 1) / tc;
   for (int64_t g = 0; g < p.groups; ++g) {
     const std::vector<float> u = transform_weight<M>(a, g);

@@ -16,6 +16,7 @@ class WinogradAlgorithm final : public Algorithm {
  public:
   const char* name() const override { return M == 2 ? "winograd_f2x3" : "winograd_f4x3"; }
   std::string why_not(const Problem& problem, Device device) const override;
+  std::string why_not_options(const Problem& problem, const Options& options) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   bool accepts_f32_output() const override { return true; }

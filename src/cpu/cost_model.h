@@ -5,7 +5,10 @@
 // `vconv bench --suite vae` (docs/PERFORMANCE.md). To recalibrate on another machine, run those
 // two commands, and fit the constants below to the achieved rates they print: kGemmGflops to
 // cpu_gemm on the C = 64 cases, the gather rates to the gap between cpu_gemm and its GEMM time,
-// kTransformGflops to winograd_f4x3 less its GEMM time.
+// kTransformGflops to winograd_f4x3 less its GEMM time. The weight transform's rate and the
+// thread balance were added later from `vconv bench --suite seed` on 2 cores of an Intel Xeon
+// with AVX-512, where the rates above still ranked the algorithms as measured.
+#include <algorithm>
 #include <cmath>
 
 #include "vconv/types.h"
@@ -34,6 +37,25 @@ inline double gather_ms(double f32_bytes, DType t) {
 // Winograd's tile transforms, scalar-heavy loops.
 inline double transform_ms(double flops, DType t) {
   return flops / ((t == DType::f32 ? 12.0 : 9.0) * 1e6);
+}
+
+// Winograd's weight transform (G g G^T per tap pair and channel pair), scalar with scattered
+// writes: 4 GFLOP/s a thread, measured as what F(2x2)/F(4x4) took beyond the rest of the model on
+// the scaled seed case bf16 4x16x16 32->32 3x3x3 (0.11/0.22 ms at 1 thread, docs/PERFORMANCE.md).
+inline double weight_transform_ms(double flops) {
+  return flops / (8.0 * 1e6);
+}
+
+// The calibration machine's cores: the rates above are for work spread over both of them.
+constexpr double kThreads = 2;
+
+// How much longer than spread evenly `units` of work take on kThreads threads in chunks of
+// `per_chunk` units (the last one shorter): the busiest thread's share against an even one.
+// One chunk runs on one thread (2x); 98 units in chunks of 32 give one thread 64 (1.31x).
+inline double thread_balance(double units, double per_chunk) {
+  const double chunks = std::ceil(units / per_chunk);
+  const double busiest = std::min(std::ceil(chunks / kThreads) * per_chunk, units);
+  return busiest * kThreads / units;
 }
 
 // Streaming fp32 passes over an output (zeroing, rounding).

@@ -89,10 +89,7 @@ vconv::Options options_of(const std::string& algorithm, bool accumulate,
   vconv::Options o;
   o.algorithm = algorithm;
   o.accumulate = accumulate;
-  if (fp32_math == "tf32")
-    o.fp32_math = vconv::Fp32Math::tf32;
-  else if (fp32_math != "exact")
-    throw vconv::Error("fp32_math: '" + fp32_math + "', expected exact or tf32");
+  o.fp32_math = vconv::parse_fp32_math(fp32_math);
   o.stream = reinterpret_cast<void*>(stream);
   return o;
 }
@@ -144,14 +141,16 @@ NB_MODULE(_vconv, m) {
 
   m.def(
       "output_shape",
-      [](const Ints& input_shape, const Ints& weight_shape, const Ints& stride, const Ints& lo,
-         const Ints& hi, const Ints& kdil, const Ints& idil, int64_t groups, bool flip,
-         const std::vector<std::string>& pad_mode) {
+      [](const Ints& input_shape, const Ints& weight_shape, const std::string& dtype,
+         const Ints& stride, const Ints& lo, const Ints& hi, const Ints& kdil, const Ints& idil,
+         int64_t groups, bool flip, const std::vector<std::string>& pad_mode) {
         return vconv::conv_output_shape(
             input_shape, weight_shape,
-            params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode));
+            params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode),
+            vconv::parse_dtype(dtype));
       },
-      "The output shape [N, O1..Od, O] of conv_general (raises ValueError when inconsistent).");
+      "The output shape [N, O1..Od, O] of conv_general (raises ValueError when inconsistent, or "
+      "when a tensor of that dtype would exceed vconv's size limit).");
 
   m.def(
       "plan",

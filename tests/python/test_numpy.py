@@ -223,6 +223,34 @@ def test_plan_from_shapes_and_arrays():
         vconv.plan((1, 4, 4, 4), (4, 3, 3, 4), dtype="int8")
 
 
+def test_fp32_winograd_f4x3_only_under_tf32():
+    def f4x3(fp32_math):
+        p = vconv.plan((1, 16, 16, 64), (32, 3, 3, 64), padding=1, fp32_math=fp32_math)
+        return next(c for c in p.candidates if c[0] == "winograd_f4x3")
+
+    _, valid, why, _ = f4x3("exact")
+    assert not valid and "fp32_math = tf32" in why
+    assert f4x3("tf32")[1]
+    # The default path at MLX's tolerance against the reference (double accumulation, rounded
+    # once), unit-normal inputs, reduction 9 * 512.
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((1, 12, 12, 512)).astype(np.float32)
+    w = rng.standard_normal((16, 3, 3, 512)).astype(np.float32)
+    y = vconv.conv_general(x, w, padding=1)
+    ref = vconv.conv_general(x, w, padding=1, algorithm="reference")
+    np.testing.assert_allclose(y, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_output_beyond_the_size_limit_is_named_before_allocation():
+    # 7e8 x 7e8 outputs (1.8e9 GiB of float32) from an input dilation off by orders of magnitude.
+    x = np.ones((1, 8, 8, 1), np.float32)
+    w = np.ones((1, 1, 1, 1), np.float32)
+    with pytest.raises(ValueError, match=r"output: shape \[1, 700000001, 700000001, 1\] of f32 .* 128 TiB"):
+        vconv.conv_general(x, w, input_dilation=10**8)
+    with pytest.raises(ValueError, match="size overflows int64"):
+        vconv.conv_general(x, w, input_dilation=2**62)
+
+
 def test_readme_python_example_runs():
     import pathlib
     import re

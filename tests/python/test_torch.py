@@ -148,6 +148,9 @@ def test_torch_errors():
         vt.conv2d(torch.rand(1, 4, 6, 6), torch.rand(4, 4, 3, 3), stride=2, padding="same")
     with pytest.raises(ValueError, match="padding_mode"):
         vt.Conv2d(4, 4, 3, padding=1, padding_mode="circular")(torch.rand(1, 4, 6, 6))
+    # An output no process could hold is vconv's error, before torch is asked for its memory.
+    with pytest.raises(ValueError, match=r"output: shape \[1, 200000004, 200000004, 4\] of f32 .* 128 TiB"):
+        vt.conv2d(torch.rand(1, 4, 6, 6), torch.rand(4, 4, 3, 3), padding=10**8)
 
 
 @cuda

@@ -39,6 +39,33 @@ Problem scale_problem(const Problem& p, const CpuScale& s);
 // extent and output channels), for checking a case whose full reference is too slow.
 Problem reduce_problem(const Problem& p, int64_t max_macs);
 
+// What a result may differ from the exact one by, per output (docs/PERFORMANCE.md, "The error
+// bound of vconv verify"):
+//   |got - ref| <= 2 (output_u |ref| + output_tiny) + (product_u + terms * sum_u) * S,
+// S the sum of |x| |w| over the output's terms (plus |initial output| when accumulating), terms
+// their number. output_u rounds the result to its dtype (twice: the reference is rounded too);
+// product_u is each product's operand rounding (TF32: 2 * 2^-11); sum_u is the fp32 sum's unit
+// roundoff per term (2^-24, the worst case of any summation order), times the growth of an
+// algorithm's transforms (Winograd).
+// f16 results below its normal range round to a multiple of 2^-24 (output_tiny, absolute).
+// Winograd mixes the rounding errors of an output tile (tile x tile outputs in H and W, from 0):
+// each output's S is then the largest S of its tile and output channel.
+struct ErrorModel {
+  double output_u = 0, output_tiny = 0, product_u = 0, sum_u = 0;
+  int64_t tile = 1;
+};
+ErrorModel error_model(const std::string& algorithm, DType dtype, Fp32Math fp32_math);
+
+// S above for every output of `p` on these tensors (row-major), `initial` the output being
+// accumulated into (nullptr: none).
+std::vector<double> magnitudes(const Problem& p, const HostTensor& x, const HostTensor& w,
+                               const HostTensor* initial);
+
+// The per-output bounds of `model` for outputs `ref` with magnitudes `s`.
+std::vector<double> error_bounds(const Problem& p, const ErrorModel& model,
+                                 const std::vector<double>& ref, const std::vector<double>& s,
+                                 bool accumulate);
+
 struct CheckOptions {
   bool strided = false;     // give every tensor padded strides (a view into a larger tensor)
   bool accumulate = false;  // run with Options::accumulate over a random initial output
@@ -47,7 +74,8 @@ struct CheckOptions {
 };
 
 // Runs `algorithm` on fresh random data (output poisoned with NaN first) on opts.device and
-// compares it with conv_reference on the same data.
+// compares it with conv_reference on the same data, norms and per-output bounds
+// (error_model(algorithm, ...)) both.
 ErrorStats check_algorithm(const Problem& p, const std::string& algorithm, std::mt19937_64& rng,
                            const CheckOptions& opts = {});
 

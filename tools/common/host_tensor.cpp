@@ -66,20 +66,40 @@ void HostTensor::set(int64_t linear, double v) {
   }
 }
 
+namespace {
+
+// The i-th uniform draw in [0, 1) of the stream `seed`: a counter-based hash, so that billions of
+// elements fill in parallel and the result does not depend on the thread count.
+double uniform_draw(uint64_t seed, uint64_t i) {
+  uint64_t h = seed ^ (i * 0x9E3779B97F4A7C15ull);
+  h ^= h >> 31;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 29;
+  h *= 0x94D049BB133111EBull;
+  h ^= h >> 32;
+  return static_cast<double>(h >> 11) * 0x1.0p-53;
+}
+
+}  // namespace
+
 void HostTensor::fill_uniform(std::mt19937_64& rng, double lo, double hi) {
-  // One draw seeds a counter-based hash, so that billions of elements fill in parallel and the
-  // result does not depend on the thread count.
   const uint64_t seed = rng();
   const int64_t n = numel();
 #pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    set(i, lo + (hi - lo) * uniform_draw(seed, static_cast<uint64_t>(i)));
+}
+
+void HostTensor::fill_normal(std::mt19937_64& rng) {
+  const uint64_t seed = rng();
+  const int64_t n = numel();
+  const double two_pi = 6.283185307179586;
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    uint64_t h = seed ^ (static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull);
-    h ^= h >> 31;
-    h *= 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 29;
-    h *= 0x94D049BB133111EBull;
-    h ^= h >> 32;
-    set(i, lo + (hi - lo) * static_cast<double>(h >> 11) * 0x1.0p-53);
+    // Box-Muller from two draws of the stream; 1 - u keeps the logarithm's argument above 0.
+    const double u = 1.0 - uniform_draw(seed, 2 * static_cast<uint64_t>(i));
+    const double v = uniform_draw(seed, 2 * static_cast<uint64_t>(i) + 1);
+    set(i, std::sqrt(-2.0 * std::log(u)) * std::cos(two_pi * v));
   }
 }
 
@@ -120,10 +140,33 @@ ErrorStats compare(const HostTensor& got, const HostTensor& ref) {
   return compare(got, r);
 }
 
+ErrorStats compare_within_bound(const HostTensor& got, const std::vector<double>& ref,
+                                const std::vector<double>& bound) {
+  ErrorStats s = compare(got, ref);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double g = got.get(static_cast<int64_t>(i)), d = std::abs(g - ref[i]);
+    if (!std::isfinite(g)) continue;  // counted by compare()
+    // A zero bound (every term zero) admits only an exact result.
+    const double ratio = d == 0 ? 0 : d / bound[i];
+    if (s.worst < 0 || ratio > s.bound_ratio) {
+      s.bound_ratio = ratio;
+      s.worst = static_cast<int64_t>(i);
+      s.worst_got = g;
+      s.worst_ref = ref[i];
+      s.worst_bound = bound[i];
+    }
+  }
+  return s;
+}
+
 std::string ErrorStats::to_string() const {
-  char buf[128];
-  std::snprintf(buf, sizeof buf, "rel_l2 %.3g, max_rel %.3g, non-finite %lld", rel_l2, max_rel,
-                static_cast<long long>(nonfinite));
+  char buf[256];
+  int n = std::snprintf(buf, sizeof buf, "rel_l2 %.3g, max_rel %.3g, non-finite %lld", rel_l2,
+                        max_rel, static_cast<long long>(nonfinite));
+  if (worst >= 0)
+    std::snprintf(buf + n, sizeof buf - n,
+                  "; error/bound %.3g at output %lld (got %.9g, expected %.9g, bound %.3g)",
+                  bound_ratio, static_cast<long long>(worst), worst_got, worst_ref, worst_bound);
   return buf;
 }
 

@@ -191,9 +191,7 @@ void bench(const BenchArgs& a) {
   if (a.device != "cpu" && a.device != "cuda" && a.device != "auto")
     throw Error("--device: '" + a.device + "', expected cpu, cuda or auto");
   auto cases = testing::load_suite(a.suite);
-  if (a.fp32_math != "exact" && a.fp32_math != "tf32")
-    throw Error("--fp32-math: '" + a.fp32_math + "', expected exact or tf32");
-  const Fp32Math math = a.fp32_math == "tf32" ? Fp32Math::tf32 : Fp32Math::exact;
+  const Fp32Math math = parse_fp32_math(a.fp32_math, "--fp32-math");
   Options plan_options;
   plan_options.fp32_math = math;
   Device dev = a.device == "cuda" ? Device::cuda(0) : Device::cpu();
@@ -325,7 +323,8 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--algo", args->algo,
                   "all (every valid one), or algorithm names separated by commas");
   cmd->add_option("--json", args->json, "write one record per (case, algorithm) to FILE");
-  cmd->add_option("--fp32-math", args->fp32_math, "exact|tf32: how fp32 is multiplied on the GPU");
+  cmd->add_option("--fp32-math", args->fp32_math,
+                  "exact|tf32: the fp32 error accepted (TF32 on GPUs, Winograd F(4x4) on the CPU)");
   cmd->add_flag("--no-scale", args->no_scale, "run the cases at full size on the CPU too");
   cmd->add_flag("--host-overhead", args->host_overhead,
                 "time the host's cost per conv() call on --problem instead of a suite");

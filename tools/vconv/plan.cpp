@@ -29,7 +29,7 @@ std::vector<int64_t> int_list(const std::string& s, const char* arg) {
 
 struct PlanArgs {
   std::string problem, input, weight, stride, padding, dilation, input_dilation, pad_mode;
-  std::string dtype = "f32", device = "cpu";
+  std::string dtype = "f32", device = "cpu", fp32_math = "exact";
   int64_t groups = 1;
   bool flip = false;
 };
@@ -85,6 +85,8 @@ void add_plan(CLI::App& app) {
   cmd->add_flag("--flip", args->flip, "mirror the kernel (true convolution)");
   cmd->add_option("--dtype", args->dtype, "f32|f16|bf16");
   cmd->add_option("--device", args->device, "cpu|cuda");
+  cmd->add_option("--fp32-math", args->fp32_math,
+                  "exact|tf32: the fp32 error accepted (TF32 on GPUs, Winograd F(4x4) on the CPU)");
   cmd->callback([args] {
     const Problem p = problem_from(*args);
     Device dev = Device::cpu();
@@ -92,7 +94,9 @@ void add_plan(CLI::App& app) {
       dev = Device::cuda(0);
     else if (args->device != "cpu")
       throw Error("--device: '" + args->device + "', expected cpu or cuda");
-    std::cout << "problem: " << to_string(p) << "\n" << plan_conv(p, dev).to_string();
+    Options options;
+    options.fp32_math = parse_fp32_math(args->fp32_math, "--fp32-math");
+    std::cout << "problem: " << to_string(p) << "\n" << plan_conv(p, dev, options).to_string();
   });
 }
 
