@@ -85,7 +85,8 @@ void append_file(const std::string& problem, const std::string& device, const st
 
 // Whether `a` can run these arguments: the problem and the tensors (as conv() asks).
 bool usable(const Algorithm& a, const ConvArgs& args) {
-  return a.why_not(args.problem, args.device).empty() && a.why_not_args(args).empty();
+  return why_not_with_options(a, args.problem, args.device, args.options).empty() &&
+         a.why_not_args(args).empty();
 }
 
 // On the CPU the host clock (the faster of two runs, the first warming caches); on a GPU CUDA

@@ -19,6 +19,14 @@ const Algorithm* find_algorithm(const std::string& name) {
   return nullptr;
 }
 
+std::string why_not_with_options(const Algorithm& algorithm, const Problem& problem, Device device,
+                                 const Options& options) {
+  std::string why = algorithm.why_not(problem, device);
+  if (why.empty() && !options.epilogue.empty() && !algorithm.applies_epilogue())
+    why = "does not apply the fused epilogue (options.epilogue: bias or activation)";
+  return why;
+}
+
 namespace {
 
 // The algorithm of that name; an unknown name is the caller's error.
@@ -73,7 +81,7 @@ std::vector<Candidate> conv_candidates(const Problem& problem, Device device,
   for (const Algorithm* a : algorithms()) {
     Candidate c;
     c.name = a->name();
-    c.why_not = a->why_not(problem, device);
+    c.why_not = why_not_with_options(*a, problem, device, options);
     c.valid = c.why_not.empty();
     if (c.valid) c.estimate_ms = a->estimate_ms(problem, device, options);
     list.push_back(c);
@@ -89,7 +97,7 @@ Plan plan_conv(const Problem& problem, Device device, const Options& options) {
     if (c.valid && (!best || c.estimate_ms < best->estimate_ms)) best = &c;
   if (!options.algorithm.empty()) {
     const Algorithm* forced = algorithm_named(options.algorithm);
-    std::string why = forced->why_not(problem, device);
+    std::string why = why_not_with_options(*forced, problem, device, options);
     if (!why.empty())
       throw Error("options.algorithm: '" + options.algorithm + "' cannot run '" +
                   vconv::to_string(problem) + "' on " + device_name(device) + ": " + why);
@@ -144,7 +152,13 @@ namespace {
 // Options::autotune) and cached.
 std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
   const Options& options = args.options;
-  PlanKey key{args.problem, args.device, nullptr, options.fp32_math, false};
+  PlanKey key{args.problem,
+              args.device,
+              nullptr,
+              options.fp32_math,
+              false,
+              options.epilogue.bias.data != nullptr,
+              options.epilogue.activation};
   if (!options.algorithm.empty())
     key.forced = algorithm_named(options.algorithm);
   else
@@ -173,7 +187,7 @@ std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
 
 void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
           const ConvParams& params, const Options& options) {
-  const CheckedArgs a = check_conv_args(input, weight, output, params);
+  const CheckedArgs a = check_conv_args(input, weight, output, params, options.epilogue);
   const auto out_range = byte_range(a.output, output.dtype);
   for (const View5* v : {&a.input, &a.weight}) {
     const auto r = byte_range(*v, input.dtype);
@@ -198,10 +212,11 @@ void conv(const TensorView& input, const TensorView& weight, const TensorView& o
 }
 
 void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,
-                    const ConvParams& params, bool accumulate) {
+                    const ConvParams& params, bool accumulate, const Epilogue& epilogue) {
   Options o;
   o.algorithm = "reference";
   o.accumulate = accumulate;
+  o.epilogue = epilogue;
   conv(input, weight, output, params, o);
 }
 

@@ -99,13 +99,15 @@ double GemmAlgorithm::estimate_ms(const Problem& p, Device, const Options&) cons
 void GemmAlgorithm::run(const ConvArgs& a) const {
   const Problem& p = a.problem;
   const int64_t frame_rows = p.out[0] * p.out[1] * p.out[2];
+  const LoadedEpilogue epilogue(a.options.epilogue);
   for (const Phase& ph : stride_phases(p)) {
     const int64_t cols = ph.tap_count() * p.cg();
     const int64_t total = ph.rows.size();
     // fp32 output whose rows lie at one stride: the GEMM writes (or, with beta = 1, accumulates
-    // into) the output itself. Otherwise it writes a buffer that store_rows casts.
+    // into) the output itself, unless an epilogue has to pass between them. Otherwise it writes a
+    // buffer that store_rows casts.
     const bool direct = a.output_dtype == DType::f32 && total == p.n * frame_rows &&
-                        rows_uniform(a.output) && cols > 0;
+                        rows_uniform(a.output) && cols > 0 && a.options.epilogue.empty();
     // Chunks of about kChunkBytes keep a thread's im2col block in cache between its writing and
     // the GEMM; their size does not depend on the thread count, so neither do the results.
     const int64_t row_bytes = (cols + (direct ? 0 : p.og())) * 4;
@@ -150,7 +152,7 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
           std::fill(out.begin(), out.end(), 0.0f);  // every tap of this phase reads a zero
         }
         store_rows(ph.rows, r0, r1, out.data(), p.og(), a.output, a.output_dtype, g * p.og(),
-                   p.og(), a.options.accumulate);
+                   p.og(), a.options.accumulate, epilogue.store());
       }
     }
   }
