@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/device_copy.h"
@@ -223,8 +224,9 @@ ErrorStats check_algorithm(const Problem& p, const std::string& algorithm, std::
   if (opts.device.type == DeviceType::cpu) {
     conv(x.view(), w.view(), y.view(), params, o);
   } else {
-    DeviceCopy dx(x, opts.device), dw(w, opts.device), dy(y, opts.device), db(bias, opts.device);
-    if (opts.bias) o.epilogue.bias = db.view();
+    DeviceCopy dx(x, opts.device), dw(w, opts.device), dy(y, opts.device);
+    std::optional<DeviceCopy> db;
+    if (opts.bias) o.epilogue.bias = db.emplace(bias, opts.device).view();
     conv(dx.view(), dw.view(), dy.view(), params, o);
     dy.download();
   }
