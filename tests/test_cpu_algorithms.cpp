@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "common/cases.h"
@@ -210,4 +211,45 @@ TEST(Autotune, PicksAValidAlgorithmAndCachesItInAFile) {
             std::string::npos);
   unsetenv("VCONV_CACHE");
   vconv::clear_autotune_cache();
+}
+
+TEST(CpuAlgorithms, EpilogueMatchesTheReference) {
+  // Bias, SiLU and both, stored and accumulated, in every dtype. depth_tap must apply it once, to
+  // the sum over its taps: applied per tap, the bias would count KD times.
+  struct Form {
+    bool bias;
+    vconv::Activation activation;
+  };
+  const Form forms[] = {{true, vconv::Activation::none},
+                        {false, vconv::Activation::silu},
+                        {true, vconv::Activation::silu}};
+  std::mt19937_64 rng(28);
+  std::map<std::string, int> checked;
+  for (int i = 0; i < 100; ++i) {
+    const Problem drawn = i % 2 ? vconv::testing::random_video_problem(rng, 100000)
+                                : vconv::testing::random_problem(rng, 100000);
+    for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+      const Problem p =
+          vconv::make_problem(drawn.input_shape(), drawn.weight_shape(), drawn.params(), dtype);
+      for (const Form& form : forms)
+        for (bool accumulate : {false, true})
+          for (const auto& algo : kCpuAlgorithms) {
+            if (!valid_on_cpu(algo, p)) continue;
+            vconv::testing::CheckOptions o = every_algorithm();
+            o.bias = form.bias;
+            o.activation = form.activation;
+            o.accumulate = accumulate;
+            o.strided = std::bernoulli_distribution(0.3)(rng);
+            const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
+            ++checked[algo];
+            ASSERT_TRUE(e.within(vconv::testing::tolerance(p.dtype)))
+                << algo << (form.bias ? " bias" : "")
+                << (form.activation == vconv::Activation::silu ? " silu" : "")
+                << (accumulate ? " accumulate" : "") << (o.strided ? " strided" : "") << " on '"
+                << to_string(p) << "': " << e.to_string();
+          }
+    }
+  }
+  // At least two problems per algorithm in each of the 18 (dtype, form, accumulate) combinations.
+  for (const auto& algo : kCpuAlgorithms) EXPECT_GE(checked[algo], 36) << algo;
 }

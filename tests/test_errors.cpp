@@ -247,3 +247,35 @@ TEST(Errors, TransposeParams) {
     EXPECT_NE(std::string(e.what()).find("params.stride"), std::string::npos) << e.what();
   }
 }
+
+TEST(Errors, EpilogueBias) {
+  Tensors t;  // O = 16
+  vconv::Options o;
+  vconv::testing::HostTensor wrong_size(DType::f32, {15});
+  o.epilogue.bias = wrong_size.view();
+  expect_error(t.x.view(), t.w.view(), t.y.view(), {}, {"options.epilogue.bias", "[15]", "[16]"},
+               o);
+  vconv::testing::HostTensor rank2(DType::f32, {1, 16});
+  o.epilogue.bias = rank2.view();
+  expect_error(t.x.view(), t.w.view(), t.y.view(), {},
+               {"options.epilogue.bias", "[1, 16]", "expected [16]"}, o);
+  vconv::testing::HostTensor storage(DType::f32, {32});
+  o.epilogue.bias = TensorView(storage.view().data, DType::f32, {16}, {2});  // every other one
+  expect_error(t.x.view(), t.w.view(), t.y.view(), {},
+               {"options.epilogue.bias", "strides [2]", "contiguous"}, o);
+  vconv::testing::HostTensor bf16(DType::bf16, {16});
+  o.epilogue.bias = bf16.view();
+  expect_error(t.x.view(), t.w.view(), t.y.view(), {},
+               {"options.epilogue.bias", "dtype mismatch", "bf16", "f32"}, o);
+  vconv::testing::HostTensor bias(DType::f32, {16});
+  o.epilogue.bias = bias.view();
+  o.epilogue.bias.device = vconv::Device::cuda(0);
+  expect_error(t.x.view(), t.w.view(), t.y.view(), {},
+               {"options.epilogue.bias", "device mismatch", "cuda:0"}, o);
+  // The first 16 output elements read as the bias while the store writes them.
+  o.epilogue.bias = TensorView(t.y.view().data, DType::f32, {16});
+  expect_error(t.x.view(), t.w.view(), t.y.view(), {}, {"options.epilogue.bias", "overlaps"}, o);
+  // The same tensors pass with a separate bias.
+  o.epilogue.bias = bias.view();
+  EXPECT_NO_THROW(vconv::conv(t.x.view(), t.w.view(), t.y.view(), {}, o));
+}

@@ -129,6 +129,11 @@ TEST(PlanCache, SecondCallReusesThePlan) {
   t.run(p, forced);
   EXPECT_TRUE(vconv::testing::compare(t.y, t.ref).within(1e-12));
   EXPECT_EQ(vconv::plan_cache_stats().entries, 3u);
+  // The epilogue decides which algorithms are valid (those that apply it).
+  vconv::Options silu;
+  silu.epilogue.activation = vconv::Activation::silu;
+  t.run(p, silu);
+  EXPECT_EQ(vconv::plan_cache_stats().entries, 4u);
 }
 
 TEST(PlanCache, ConcurrentCallsFromSeveralThreadsMatchTheReference) {
@@ -175,4 +180,32 @@ TEST(PlanCache, HoldsAtMostItsCapacity) {
   EXPECT_EQ(vconv::plan_cache_stats().entries, vconv::kPlanCacheCapacity);
   EXPECT_NE(vconv::find_plan(key), nullptr);  // the newest is kept
   vconv::clear_plan_cache();
+}
+
+namespace {
+
+// An algorithm that runs everything but does not apply the epilogue.
+class WithoutEpilogue final : public vconv::Algorithm {
+ public:
+  const char* name() const override { return "without_epilogue"; }
+  std::string why_not(const vconv::Problem&, vconv::Device) const override { return {}; }
+  double estimate_ms(const vconv::Problem&, vconv::Device, const vconv::Options&) const override {
+    return 0;
+  }
+  void run(const vconv::ConvArgs&) const override {}
+};
+
+}  // namespace
+
+TEST(Planner, AnAlgorithmWithoutTheEpilogueIsNotValidForOne) {
+  const auto p = vconv::parse_problem("f32 in=4x6x6 c=8 o=16 k=3x3x3");
+  const WithoutEpilogue algorithm;
+  vconv::Options o;
+  EXPECT_EQ(vconv::why_not_planned(algorithm, p, vconv::Device::cpu(), o), "");
+  o.epilogue.activation = vconv::Activation::silu;
+  EXPECT_NE(vconv::why_not_planned(algorithm, p, vconv::Device::cpu(), o).find("epilogue"),
+            std::string::npos);
+  // Every CPU algorithm applies it: the planner's verdicts do not change with an epilogue.
+  for (const auto& c : vconv::plan_conv(p, vconv::Device::cpu(), o).candidates)
+    EXPECT_EQ(c.why_not.find("epilogue"), std::string::npos) << c.name << ": " << c.why_not;
 }

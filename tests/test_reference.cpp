@@ -1,6 +1,7 @@
 // The reference against hand-computed cases and against the independent unfold formulation.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "common/cases.h"
@@ -45,6 +46,32 @@ const std::vector<double> kXv{1, 2, 3, 4}, kWv{1, 10, 100};
 
 TEST(ReferenceHand, CausalZeros) {
   EXPECT_EQ(run(kX, kXv, kW, kWv, pad1d(2, 0)), (std::vector<double>{100, 210, 321, 432}));
+}
+
+TEST(ReferenceHand, Epilogue) {
+  // Two output channels over the causal case: [100, 210, 321, 432] and ten times it; bias
+  // [1, -4000], then SiLU, stored and accumulated onto 0.5.
+  HostTensor x(DType::f32, kX), w(DType::f32, {2, 3, 1}), bias(DType::f32, {2});
+  for (int64_t i = 0; i < 4; ++i) x.set(i, kXv[i]);
+  for (int64_t i = 0; i < 3; ++i) {
+    w.set(i, kWv[i]);
+    w.set(3 + i, 10 * kWv[i]);
+  }
+  bias.set(0, 1);
+  bias.set(1, -4000);
+  vconv::Epilogue epilogue{bias.view(), vconv::Activation::silu};
+  const ConvParams params = pad1d(2, 0);
+  HostTensor y(DType::f32, {1, 4, 2});
+  auto silu = [](double v) { return v / (1 + std::exp(-v)); };
+  for (bool accumulate : {false, true}) {
+    for (int64_t i = 0; i < 8; ++i) y.set(i, 0.5);
+    vconv::conv_reference(x.view(), w.view(), y.view(), params, accumulate, epilogue);
+    const double conv[] = {100, 1000, 210, 2100, 321, 3210, 432, 4320};
+    for (int64_t i = 0; i < 8; ++i) {
+      const double expected = (accumulate ? 0.5 : 0.0) + silu(conv[i] + (i % 2 ? -4000 : 1));
+      EXPECT_NEAR(y.get(i), expected, 1e-6 * std::max(1.0, std::abs(expected))) << i;
+    }
+  }
 }
 
 TEST(ReferenceHand, Flip) {

@@ -75,9 +75,11 @@ std::vector<Candidate> conv_candidates(const Problem& problem, Device device,
 void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
           const ConvParams& params, const Options& options = {});
 
-// The same through the reference algorithm: simple loops with double accumulation (CPU only).
+// The same through the reference algorithm: simple loops with double accumulation, the epilogue
+// applied in double (CPU only).
 void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,
-                    const ConvParams& params, bool accumulate = false);
+                    const ConvParams& params, bool accumulate = false,
+                    const Epilogue& epilogue = {});
 
 // The names of every registered algorithm, in the planner's order.
 std::vector<std::string> algorithm_names();

@@ -61,18 +61,21 @@ def conv_general(
     out=None,
     accumulate=False,
     fp32_math="exact",
+    bias=None,
+    activation=None,
 ):
-    """MLX's conv_general: out = conv(input, weight), channels-last.
+    """MLX's conv_general: out = act(conv(input, weight) + bias), channels-last.
 
     stride, kernel_dilation, input_dilation: an int or one per spatial dimension.
     padding: an int, one per spatial dimension, or a pair (lo, hi) of per-dimension sequences
     (negative padding crops). pad_mode: 'zeros', 'replicate' or 'reflect' (or one per dimension).
     algorithm: force an algorithm by name (vconv.algorithm_names()); None lets the planner choose.
     out: write into this array (its shape must be the output shape, its dtype the input's);
-    accumulate: out += conv instead. fp32_math: the error accepted on fp32
+    accumulate: out += act(conv + bias) instead. fp32_math: the error accepted on fp32
     inputs: 'exact' (elementwise within atol = rtol = 1e-4 of the float64 result at reductions up to
     4608, MLX's test tolerance) or 'tf32' (TF32-level: TF32 tensor cores on a GPU, Winograd
-    F(4x4, 3x3) on the CPU).
+    F(4x4, 3x3) on the CPU). bias: None or an array of shape [O] (the input's dtype and device);
+    activation: None or 'silu'. Both are fused into the conv's store (one pass, one rounding).
     """
     if accumulate and out is None:
         raise ValueError("accumulate=True needs out= (the array to add into)")
@@ -87,6 +90,7 @@ def conv_general(
         algorithm,
         accumulate,
         fp32_math,
+        activation,
     )
     output_shape, prepared = _args.prepared_call(
         _prepared_calls,
@@ -97,7 +101,14 @@ def conv_general(
     fw = _arrays.framework_functions(input)
     if out is None:
         out = fw.empty(input, output_shape)
-    prepared(fw.export(input), _arrays.exported(weight), _arrays.exported(out), fw.stream(input), False)
+    prepared(
+        fw.export(input),
+        _arrays.exported(weight),
+        _arrays.exported(out),
+        fw.stream(input),
+        False,
+        None if bias is None else _arrays.exported(bias),
+    )
     return out
 
 
@@ -117,6 +128,7 @@ def _prepare(
     algorithm,
     accumulate,
     fp32_math,
+    activation,
 ):
     """(output shape, PreparedConv) of a conv_general call; ValueError for a bad argument."""
     in_shape, w_shape = list(_arrays.shape_of(input)), list(_arrays.shape_of(weight))
@@ -127,7 +139,9 @@ def _prepare(
     # an unsupported dtype is refused by the call itself.
     dtype = _arrays.dtype_name(input) or "f32"
     output_shape = tuple(_vconv.output_shape(in_shape, w_shape, dtype, *params))
-    prepared = _vconv.PreparedConv(*params, algorithm or "", bool(accumulate), _args.fp32_math(fp32_math))
+    prepared = _vconv.PreparedConv(
+        *params, algorithm or "", bool(accumulate), _args.fp32_math(fp32_math), _args.activation(activation)
+    )
     return output_shape, prepared
 
 

@@ -53,6 +53,15 @@ def fp32_math(value):
     return value
 
 
+def activation(value):
+    """The fused activation: None (none) or 'silu' (v / (1 + exp(-v)))."""
+    if value is None:
+        return "none"
+    if value != "silu":
+        raise ValueError(f"activation: {value!r}, expected None or 'silu'")
+    return value
+
+
 def spatial_dims(shape, name):
     if len(shape) not in (3, 4, 5):
         raise ValueError(

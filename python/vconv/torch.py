@@ -79,7 +79,7 @@ def _prepare(dims, input_shape, weight_shape, dtype, stride, padding, dilation, 
     output_shape = tuple(
         vconv._vconv.output_shape(_channels_last(input_shape), _channels_last(weight_shape), dtype, *params)
     )
-    return unbatched, output_shape, vconv._vconv.PreparedConv(*params, "", False, fp32_math)
+    return unbatched, output_shape, vconv._vconv.PreparedConv(*params, "", False, fp32_math, "none")
 
 
 def _stream(x):
@@ -111,9 +111,15 @@ def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode
         x = _with_unit_channel_stride(input.unsqueeze(0) if unbatched else input)
         y = x.new_empty(output_shape)
         # DLPack capsules: a tenth of the cost of Tensor.__dlpack__ (vconv._arrays._Framework).
-        prepared(to_dlpack(x), to_dlpack(_with_unit_channel_stride(weight)), to_dlpack(y), _stream(x), True)
-        if bias is not None:
-            y.add_(bias)
+        # The bias is added by the conv's store (the fused epilogue), not by a second pass over y.
+        prepared(
+            to_dlpack(x),
+            to_dlpack(_with_unit_channel_stride(weight)),
+            to_dlpack(y),
+            _stream(x),
+            True,
+            None if bias is None else to_dlpack(bias.detach().contiguous()),
+        )
         return y.movedim(-1, 1)
 
     if torch.is_grad_enabled() and (

@@ -48,16 +48,20 @@ class Algorithm {
   virtual std::string why_not_args(const ConvArgs&) const { return {}; }
   // True when run() takes an f32 output for bf16/f16 inputs (ConvArgs::output_dtype).
   virtual bool accepts_f32_output() const { return false; }
+  // True when run() applies Options::epilogue. An algorithm that does not is not valid for a
+  // call with one (why_not_planned says so), so it can never be silently ignored.
+  virtual bool applies_epilogue() const { return false; }
 };
 
 // Why `algorithm` cannot run `problem` on `device` under `options` (why_not, then
-// why_not_options), empty when it can: the one verdict the planner, the autotuner and
-// choose_algorithm() use.
+// why_not_options, then the epilogue), empty when it can: the one verdict the planner, the
+// autotuner and choose_algorithm() use.
 std::string why_not_planned(const Algorithm& algorithm, const Problem& problem, Device device,
                             const Options& options);
 
 // The valid algorithm with the smallest estimate, for algorithms that run a sub-problem (the 2D
-// convs under depth_tap). Throws vconv::Error when none is valid.
+// convs under depth_tap, which take no epilogue: their caller applies it at its own final store).
+// Throws vconv::Error when none is valid.
 // Options say the math (fp32_math) the estimates assume.
 const Algorithm& choose_algorithm(const Problem& problem, Device device, const Options& options,
                                   bool need_f32_output);

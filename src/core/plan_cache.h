@@ -21,6 +21,9 @@ struct PlanKey {
   const Algorithm* forced = nullptr;  // Options::algorithm, resolved; nullptr: the planner chooses
   Fp32Math fp32_math = Fp32Math::exact;
   bool autotune = false;
+  // The epilogue's form (not its data): an algorithm that does not apply it is not valid.
+  bool bias = false;
+  Activation activation = Activation::none;
 };
 
 struct CachedPlan {

@@ -50,6 +50,8 @@ std::string why_not_planned(const Algorithm& algorithm, const Problem& problem, 
                             const Options& options) {
   std::string why = algorithm.why_not(problem, device);
   if (why.empty()) why = algorithm.why_not_options(problem, options);
+  if (why.empty() && !options.epilogue.empty() && !algorithm.applies_epilogue())
+    why = "does not apply the fused epilogue (options.epilogue: bias or activation)";
   return why;
 }
 
@@ -151,7 +153,13 @@ namespace {
 // Options::autotune) and cached.
 std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
   const Options& options = args.options;
-  PlanKey key{args.problem, args.device, nullptr, options.fp32_math, false};
+  PlanKey key{args.problem,
+              args.device,
+              nullptr,
+              options.fp32_math,
+              false,
+              options.epilogue.bias.data != nullptr,
+              options.epilogue.activation};
   if (!options.algorithm.empty())
     key.forced = algorithm_named(options.algorithm);
   else
@@ -180,7 +188,7 @@ std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
 
 void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
           const ConvParams& params, const Options& options) {
-  const CheckedArgs a = check_conv_args(input, weight, output, params);
+  const CheckedArgs a = check_conv_args(input, weight, output, params, options.epilogue);
   const auto out_range = byte_range(a.output, output.dtype);
   for (const View5* v : {&a.input, &a.weight}) {
     const auto r = byte_range(*v, input.dtype);
@@ -205,10 +213,11 @@ void conv(const TensorView& input, const TensorView& weight, const TensorView& o
 }
 
 void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,
-                    const ConvParams& params, bool accumulate) {
+                    const ConvParams& params, bool accumulate, const Epilogue& epilogue) {
   Options o;
   o.algorithm = "reference";
   o.accumulate = accumulate;
+  o.epilogue = epilogue;
   conv(input, weight, output, params, o);
 }
 

@@ -65,10 +65,41 @@ View5 to_view5(const TensorView& t, const std::vector<int64_t>& strides) {
   return v;
 }
 
+// The bias of the epilogue, when there is one: what the epilogue's store reads as bias[o].
+void check_bias(const TensorView& bias, const TensorView& input, const View5& output,
+                int64_t out_channels) {
+  if (bias.data == nullptr) return;
+  const std::string arg = "options.epilogue.bias";
+  const std::vector<int64_t> expected{out_channels};
+  if (bias.shape != expected)
+    throw Error(arg + ": shape " + shape_str(bias.shape) + ", expected " + shape_str(expected) +
+                " (one value per output channel)");
+  if (!bias.strides.empty() && bias.strides != std::vector<int64_t>{1} && out_channels > 1)
+    throw Error(arg + ": strides " + shape_str(bias.strides) + ", expected [1] (contiguous)");
+  if (bias.dtype != input.dtype)
+    throw Error(arg + ": dtype mismatch: bias is " + std::string(dtype_name(bias.dtype)) +
+                ", input is " + dtype_name(input.dtype) + "; expected the input's dtype");
+  if (bias.device != input.device)
+    throw Error(arg + ": device mismatch: bias on " + device_name(bias.device) + ", input on " +
+                device_name(input.device) + "; expected the input's device");
+  // Stores write the output while they read the bias.
+  for (int64_t size : output.shape)
+    if (size == 0) return;
+  int64_t extent = 1;
+  for (int i = 0; i < 5; ++i) extent += (output.shape[i] - 1) * output.strides[i];
+  const char* out_begin = static_cast<const char*>(output.data);
+  const char* out_end = out_begin + extent * dtype_size(input.dtype);
+  const char* bias_begin = static_cast<const char*>(bias.data);
+  const char* bias_end = bias_begin + out_channels * dtype_size(bias.dtype);
+  if (bias_begin < out_end && out_begin < bias_end)
+    throw Error(arg + ": overlaps the output in memory; expected a separate bias buffer");
+}
+
 }  // namespace
 
 CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
-                            const TensorView& output, const ConvParams& params) {
+                            const TensorView& output, const ConvParams& params,
+                            const Epilogue& epilogue) {
   for (auto* t : {&input, &weight, &output}) {
     const char* name = t == &input ? "input" : t == &weight ? "weight" : "output";
     for (int i = 0; i < t->rank(); ++i)
@@ -95,6 +126,7 @@ CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
   a.input = to_view5(input, checked_strides(input, "input", false));
   a.weight = to_view5(weight, checked_strides(weight, "weight", false));
   a.output = to_view5(output, checked_strides(output, "output", true));
+  check_bias(epilogue.bias, input, a.output, a.problem.o);
   return a;
 }
 

@@ -10,7 +10,10 @@ struct CheckedArgs {
   View5 input, weight, output;
 };
 
+// Also checks the epilogue's bias: [O], contiguous, the input's dtype and device, apart from the
+// output.
 CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
-                            const TensorView& output, const ConvParams& params);
+                            const TensorView& output, const ConvParams& params,
+                            const Epilogue& epilogue);
 
 }  // namespace vconv

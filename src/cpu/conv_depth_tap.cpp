@@ -6,8 +6,8 @@
 
 #include "core/index_map.h"
 #include "core/row_grid.h"
-#include "cpu/convert.h"
 #include "cpu/cost_model.h"
+#include "cpu/epilogue.h"
 
 namespace vconv::cpu {
 namespace {
@@ -82,30 +82,29 @@ double DepthTapAlgorithm::estimate_ms(const Problem& p, Device device,
     ms += choose_algorithm(sub, device, options, true).estimate_ms(sub, device, options) +
           cost::kCallOverheadMs * static_cast<double>(runs.size());
   }
-  // Zeroing (or loading) the fp32 accumulator, and rounding it once when the output is not fp32.
+  // Zeroing the fp32 accumulator, and rounding it once when the output is not fp32.
   const double out_bytes = static_cast<double>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o) * 4.0;
   return ms + cost::stream_ms(out_bytes * (p.dtype == DType::f32 ? 1.0 : 3.0));
 }
 
 void DepthTapAlgorithm::run(const ConvArgs& a) const {
   const Problem& p = a.problem;
-  // The fp32 accumulator: the output itself when it is fp32, else a contiguous buffer.
-  const bool own_buffer = a.output_dtype != DType::f32;
+  // The fp32 accumulator: the output itself when it is fp32 and no epilogue applies, else a
+  // contiguous buffer, started from zero, that the final store rounds once (accumulating into the
+  // output when asked). The epilogue applies to the sum over every tap, so only at that store.
+  const bool own_buffer = a.output_dtype != DType::f32 || !a.options.epilogue.empty();
   std::vector<float> buffer(
       own_buffer ? static_cast<size_t>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o) : 0);
   const View5 acc = own_buffer ? contiguous_output(p, buffer.data()) : a.output;
   const RowGrid grid = RowGrid::whole(p);
-  // Start from the output (accumulate) or zero; every tap then accumulates with beta = 1.
+  // Start from zero (or from the output itself under accumulate); every tap then accumulates with
+  // beta = 1.
   const int64_t pixels = p.n * p.out[0] * p.out[1] * p.out[2];
+  if (own_buffer || !a.options.accumulate) {
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < pixels; ++r) {
-    const auto [n, od, oh, ow] = grid.coord(r);
-    float* dst = static_cast<float*>(acc.data) + acc.offset(n, od, oh, ow, 0);
-    if (a.options.accumulate && own_buffer) {
-      load_f32(a.output_dtype,
-               byte_ptr(a.output.data, a.output.offset(n, od, oh, ow, 0), a.output_dtype), p.o,
-               dst);
-    } else if (!a.options.accumulate) {
+    for (int64_t r = 0; r < pixels; ++r) {
+      const auto [n, od, oh, ow] = grid.coord(r);
+      float* dst = static_cast<float*>(acc.data) + acc.offset(n, od, oh, ow, 0);
       std::fill(dst, dst + p.o, 0.0f);
     }
   }
@@ -113,6 +112,7 @@ void DepthTapAlgorithm::run(const ConvArgs& a) const {
   Options sub_options = a.options;
   sub_options.algorithm.clear();
   sub_options.accumulate = true;
+  sub_options.epilogue = {};  // the taps' partial sums take no epilogue
   for (int64_t kd = 0; kd < p.k[0]; ++kd) {
     const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;  // the depth axis is mirrored too
     for (const FrameRun& r : frame_runs(p, kd)) {
@@ -134,11 +134,13 @@ void DepthTapAlgorithm::run(const ConvArgs& a) const {
   }
 
   if (own_buffer) {
+    const LoadedEpilogue epilogue(a.options.epilogue);
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < pixels; ++r) {
       const auto [n, od, oh, ow] = grid.coord(r);
       store_f32(a.output_dtype, buffer.data() + r * p.o, p.o,
-                byte_ptr(a.output.data, a.output.offset(n, od, oh, ow, 0), a.output_dtype), false);
+                byte_ptr(a.output.data, a.output.offset(n, od, oh, ow, 0), a.output_dtype),
+                a.options.accumulate, epilogue.store());
     }
   }
 }

@@ -124,14 +124,16 @@ double GemmAlgorithm::estimate_ms(const Problem& p, Device, const Options& optio
 void GemmAlgorithm::run(const ConvArgs& a) const {
   const Problem& p = a.problem;
   const int64_t frame_rows = p.out[0] * p.out[1] * p.out[2];
+  const LoadedEpilogue epilogue(a.options.epilogue);
   for (const Phase& ph : stride_phases(p)) {
     const int64_t cols = ph.tap_count() * p.cg();
     const int64_t total = ph.rows.size();
     if (total == 0) continue;  // a stride phase no output position falls in
     // fp32 output whose rows lie at one stride: the GEMM writes (or, with beta = 1, accumulates
-    // into) the output itself. Otherwise it writes a buffer that store_rows casts.
+    // into) the output itself, unless an epilogue has to pass between them. Otherwise it writes a
+    // buffer that store_rows casts.
     const bool direct = a.output_dtype == DType::f32 && total == p.n * frame_rows &&
-                        rows_uniform(a.output) && cols > 0;
+                        rows_uniform(a.output) && cols > 0 && a.options.epilogue.empty();
     // A direct chunk stays within one batch index. Chunks of a segment are of equal size: a short
     // last one would go through OpenBLAS's small-matrix kernel (m * n < 256), whose largest error
     // at long reductions is 3x that of its blocked one (docs/PERFORMANCE.md, "Accuracy").
@@ -176,7 +178,7 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
           std::fill(out.begin(), out.end(), 0.0f);  // every tap of this phase reads a zero
         }
         store_rows(ph.rows, r0, r1, out.data(), p.og(), a.output, a.output_dtype, g * p.og(),
-                   p.og(), a.options.accumulate);
+                   p.og(), a.options.accumulate, epilogue.store());
       }
     }
   }

@@ -41,7 +41,10 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
   const int64_t frame_rows = p.in[0] * p.in[1] * p.in[2];
   const RowGrid grid = RowGrid::whole(p);
   const bool in_place = p.dtype == DType::f32 && rows_uniform(a.input);
-  const bool direct = a.output_dtype == DType::f32 && rows_uniform(a.output);
+  // The GEMM writes the output itself only where no epilogue has to pass between them.
+  const bool direct =
+      a.output_dtype == DType::f32 && rows_uniform(a.output) && a.options.epilogue.empty();
+  const LoadedEpilogue epilogue(a.options.epilogue);
   // Chunks never cross a batch index, so each has one leading dimension per operand. Their size
   // depends on the problem only (so results do not depend on the thread count), and the chunks
   // of a frame are of equal size: a short last one would go through OpenBLAS's small-matrix
@@ -107,7 +110,7 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
       } else {
         sgemm(rows, p.og(), p.cg(), A, lda, weights[g].data(), p.og(), 0.0f, out.data(), p.og());
         store_rows(grid, r0, r1, out.data(), p.og(), a.output, a.output_dtype, g * p.og(), p.og(),
-                   a.options.accumulate);
+                   a.options.accumulate, epilogue.store());
       }
     }
   }

@@ -1,5 +1,7 @@
 #include "cpu/conv_reference.h"
 
+#include <cmath>
+
 #include "core/float16.h"
 #include "core/index_map.h"
 #include "cpu/cost_model.h"
@@ -17,6 +19,8 @@ void reference(const ConvArgs& a) {
   for (int i = 0; i < 3; ++i)
     dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
   const int64_t rows = p.n * p.out[0] * p.out[1];
+  const Epilogue& epilogue = a.options.epilogue;
+  const T* bias = static_cast<const T*>(epilogue.bias.data);
 
 #pragma omp parallel for schedule(dynamic)
   for (int64_t row = 0; row < rows; ++row) {
@@ -48,6 +52,9 @@ void reference(const ConvArgs& a) {
             }
           }
         }
+        // The epilogue in double: act(conv + bias[o]), then stored or accumulated.
+        if (bias) acc += static_cast<double>(to_float(bias[o]));
+        if (epilogue.activation == Activation::silu) acc = acc / (1.0 + std::exp(-acc));
         T* ys = y + a.output.offset(n, od, oh, ow, o);
         if (a.options.accumulate) acc += static_cast<double>(to_float(*ys));
         *ys = from_float<T>(static_cast<float>(acc));

@@ -11,6 +11,7 @@ class ReferenceAlgorithm final : public Algorithm {
   std::string why_not(const Problem& problem, Device device) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
+  bool applies_epilogue() const override { return true; }
 };
 
 }  // namespace vconv::cpu

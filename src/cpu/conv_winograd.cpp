@@ -8,6 +8,7 @@
 #include "cpu/blas.h"
 #include "cpu/convert.h"
 #include "cpu/cost_model.h"
+#include "cpu/epilogue.h"
 #include "cpu/winograd_transforms.h"
 
 namespace vconv::cpu {
@@ -110,6 +111,7 @@ struct TileContext {
   Tiles tiles;
   DimMap dim[3];
   int64_t g;
+  StoreEpilogue epilogue;  // of the whole output; shifted to the group's channels at the store
 
   // (n, od, oh0, ow0) of tile t.
   // Tiles are ordered (n, th, tw, od) with the output frame innermost, so that consecutive tiles
@@ -163,7 +165,8 @@ struct TileContext {
     for (int i = 0; i < A; ++i) combine(W::BT, cg, tmp + i * A * cg, cg, v + i * A * ldv, ldv);
   }
 
-  // Y = A^T m A for tile t, written to (or accumulated into) the valid output pixels.
+  // Y = A^T m A for tile t, written to (or accumulated into) the valid output pixels through the
+  // epilogue.
   void output_transform(int64_t t, const float* m, int64_t ldm, float* y) const {
     using W = WinogradF3<M>;
     constexpr int A = W::kAlpha;
@@ -179,7 +182,7 @@ struct TileContext {
         store_f32(a.output_dtype, y + (i * M + j) * og, og,
                   byte_ptr(a.output.data, a.output.offset(o[0], o[1], o[2] + i, o[3] + j, g * og),
                            a.output_dtype),
-                  a.options.accumulate);
+                  a.options.accumulate, epilogue.shifted(g * og));
   }
 };
 
@@ -251,9 +254,10 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
   const int64_t cg = p.cg(), og = p.og(), kdim = p.k[0] * cg;
   const int64_t tc = tiles_per_chunk<M>(p, tiles);
   const int64_t chunks = (tiles.count + tc - 1) / tc;
+  const LoadedEpilogue epilogue(a.options.epilogue);
   for (int64_t g = 0; g < p.groups; ++g) {
     const std::vector<float> u = transform_weight<M>(a, g);
-    TileContext<M> ctx{a, tiles, {}, g};
+    TileContext<M> ctx{a, tiles, {}, g, epilogue.store()};
     for (int i = 0; i < 3; ++i)
       ctx.dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
 #pragma omp parallel

@@ -41,6 +41,7 @@ class ImplicitGemmAlgorithm final : public Algorithm {
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   std::string why_not_args(const ConvArgs& args) const override;
+  bool applies_epilogue() const override { return true; }  // store_output(), epilogue.cuh
 
  private:
   TileShape shape_;
@@ -53,6 +54,7 @@ class DepthTap2dAlgorithm final : public Algorithm {
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   std::string why_not_args(const ConvArgs& args) const override;
+  bool applies_epilogue() const override { return true; }  // store_output(), epilogue.cuh
 };
 
 }  // namespace vconv::cuda

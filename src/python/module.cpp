@@ -5,10 +5,12 @@
 // message; an array vconv cannot take at all (its dtype or device) raises TypeError.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,35 +86,45 @@ vconv::ConvParams params_of(const Ints& stride, const Ints& lo, const Ints& hi, 
   return p;
 }
 
+vconv::Activation activation_of(const std::string& s) {
+  if (s == "none") return vconv::Activation::none;
+  if (s == "silu") return vconv::Activation::silu;
+  throw vconv::Error("activation: '" + s + "', expected none or silu");
+}
+
 vconv::Options options_of(const std::string& algorithm, bool accumulate,
-                          const std::string& fp32_math, uintptr_t stream) {
+                          const std::string& fp32_math, uintptr_t stream,
+                          const std::string& activation) {
   vconv::Options o;
   o.algorithm = algorithm;
   o.accumulate = accumulate;
   o.fp32_math = vconv::parse_fp32_math(fp32_math);
   o.stream = reinterpret_cast<void*>(stream);
+  o.epilogue.activation = activation_of(activation);
   return o;
 }
 
-// A conv_general call whose parameters and options were converted once: Python keeps one per
-// argument tuple, so that a call crosses into C++ once, with its arrays and stream only.
+// A conv_general call whose parameters and options (the activation included) were converted once:
+// Python keeps one per argument tuple, so that a call crosses into C++ once, with its arrays
+// (the bias is per-call data, like them) and stream only.
 class PreparedConv {
  public:
   PreparedConv(const Ints& stride, const Ints& lo, const Ints& hi, const Ints& kdil,
                const Ints& idil, int64_t groups, bool flip,
                const std::vector<std::string>& pad_mode, const std::string& algorithm,
-               bool accumulate, const std::string& fp32_math)
+               bool accumulate, const std::string& fp32_math, const std::string& activation)
       : params_(params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode)),
-        options_(options_of(algorithm, accumulate, fp32_math, 0)) {}
+        options_(options_of(algorithm, accumulate, fp32_math, 0, activation)) {}
 
-  // out (+)= conv_general(input, weight) on `stream`; input and weight in PyTorch's layout when
-  // channels_first (out is channels-last either way).
+  // out (+)= act(conv_general(input, weight) + bias) on `stream`; input and weight in PyTorch's
+  // layout when channels_first (out is channels-last either way; the bias is [O] in both).
   void operator()(const Array& input, const Array& weight, const Array& out, uintptr_t stream,
-                  bool channels_first) const {
+                  bool channels_first, const std::optional<Array>& bias) const {
     const vconv::TensorView x = view_of(input, "input", channels_first),
                             w = view_of(weight, "weight", channels_first), y = view_of(out, "out");
     vconv::Options options = options_;
     options.stream = reinterpret_cast<void*>(stream);
+    if (bias) options.epilogue.bias = view_of(*bias, "bias");
     nb::gil_scoped_release release;
     vconv::conv(x, w, y, params_, options);
   }
@@ -129,15 +141,16 @@ NB_MODULE(_vconv, m) {
 
   nb::class_<PreparedConv>(m, "PreparedConv",
                            "conv_general's parameters and options, converted once.")
-      .def(
-          nb::init<const Ints&, const Ints&, const Ints&, const Ints&, const Ints&, int64_t, bool,
-                   const std::vector<std::string>&, const std::string&, bool, const std::string&>(),
-          nb::arg("stride"), nb::arg("lo"), nb::arg("hi"), nb::arg("kernel_dilation"),
-          nb::arg("input_dilation"), nb::arg("groups"), nb::arg("flip"), nb::arg("pad_mode"),
-          nb::arg("algorithm"), nb::arg("accumulate"), nb::arg("fp32_math"))
+      .def(nb::init<const Ints&, const Ints&, const Ints&, const Ints&, const Ints&, int64_t, bool,
+                    const std::vector<std::string>&, const std::string&, bool, const std::string&,
+                    const std::string&>(),
+           nb::arg("stride"), nb::arg("lo"), nb::arg("hi"), nb::arg("kernel_dilation"),
+           nb::arg("input_dilation"), nb::arg("groups"), nb::arg("flip"), nb::arg("pad_mode"),
+           nb::arg("algorithm"), nb::arg("accumulate"), nb::arg("fp32_math"), nb::arg("activation"))
       .def("__call__", &PreparedConv::operator(), nb::arg("input"), nb::arg("weight"),
-           nb::arg("out"), nb::arg("stream"), nb::arg("channels_first"),
-           "out (+)= conv_general(input, weight) on `stream` (0: the default stream).");
+           nb::arg("out"), nb::arg("stream"), nb::arg("channels_first"), nb::arg("bias").none(),
+           "out (+)= act(conv_general(input, weight) + bias) on `stream` (0: the default "
+           "stream); bias None or [O].");
 
   m.def(
       "output_shape",
@@ -167,7 +180,8 @@ NB_MODULE(_vconv, m) {
                                 vconv::parse_dtype(dtype));
         const vconv::Device d =
             device == "cpu" ? vconv::Device::cpu() : vconv::Device::cuda(device_index);
-        const vconv::Plan plan = vconv::plan_conv(p, d, options_of(algorithm, false, fp32_math, 0));
+        const vconv::Plan plan =
+            vconv::plan_conv(p, d, options_of(algorithm, false, fp32_math, 0, "none"));
         nb::list candidates;
         for (const auto& c : plan.candidates)
           candidates.append(nb::make_tuple(c.name, c.valid, c.why_not, c.estimate_ms));

@@ -1,5 +1,6 @@
 """numpy oracles for the Python tests, written from the definitions and sharing no code with vconv:
-conv_general builds the padded, dilated input explicitly and sums over kernel taps in float64;
+conv_general builds the padded, dilated input explicitly and sums over kernel taps in float64,
+then adds the bias and applies the activation;
 conv_transpose scatters every input sample through every tap (PyTorch's definition)."""
 
 import itertools
@@ -9,7 +10,8 @@ import numpy as np
 _NP_MODES = {"zeros": "constant", "replicate": "edge", "reflect": "reflect"}
 
 
-def conv_general(x, w, stride, lo, hi, kdil, idil, groups, flip, pad_mode):
+def conv_general(x, w, stride, lo, hi, kdil, idil, groups, flip, pad_mode, bias=None, activation=None):
+    """act(conv + bias[o]) in float64; bias None or [O], activation None or 'silu'."""
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
     d = x.ndim - 2
@@ -47,6 +49,10 @@ def conv_general(x, w, stride, lo, hi, kdil, idil, groups, flip, pad_mode):
         for g in range(groups):
             wt = w[(slice(g * og, (g + 1) * og),) + taps]  # [og, cg]
             out[..., g * og : (g + 1) * og] += patch[..., g * cg : (g + 1) * cg] @ wt.T
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64)
+    if activation == "silu":
+        out = out / (1 + np.exp(-out))
     return out
 
 

@@ -264,6 +264,11 @@ def test_readme_python_example_runs():
         scope["x"], scope["w"], [1] * 3, [2, 1, 1], [0, 1, 1], [1] * 3, [1] * 3, 1, False, ["replicate"] * 3
     )
     assert rel_error(scope["y"], ref) <= TOLERANCE["float32"]
+    ref = conv_general(
+        scope["x"], scope["w"], [1] * 3, [1] * 3, [1] * 3, [1] * 3, [1] * 3, 1, False, ["zeros"] * 3,
+        bias=scope["b"], activation="silu",
+    )
+    assert rel_error(scope["z"], ref) <= TOLERANCE["float32"]
 
 
 def test_a_call_is_prepared_once_per_argument_tuple():
@@ -291,3 +296,81 @@ def test_bad_arguments_raise_after_an_equal_valid_call():
         with pytest.raises(ValueError, match="stride|padding"):
             vconv.conv_general(x, w, **{"stride": 1, "padding": (0, 0), **bad})
     vconv.conv_general(x, w, stride=np.int64(2))  # not marshallable: prepared without the cache
+
+
+def test_bias_and_silu_are_fused_over_a_random_grid():
+    rng = np.random.default_rng(11)
+    forms = [(True, None), (False, "silu"), (True, "silu")]
+    for i in range(90):
+        x, w, kwargs, _ = random_problem(rng)
+        use_bias, activation = forms[i % 3]
+        dtype = np.float16 if i % 2 else np.float32
+        x, w = x.astype(dtype), w.astype(dtype)
+        bias = rng.uniform(-1, 1, w.shape[0]).astype(dtype) if use_bias else None
+        dims = x.ndim - 2
+        ref = conv_general(
+            x,
+            w,
+            vconv._args.per_dim(kwargs["stride"], dims, ""),
+            *vconv._args.padding_lo_hi(kwargs["padding"], dims),
+            vconv._args.per_dim(kwargs["kernel_dilation"], dims, ""),
+            vconv._args.per_dim(kwargs["input_dilation"], dims, ""),
+            kwargs["groups"],
+            kwargs["flip"],
+            vconv._args.pad_modes(kwargs["pad_mode"], dims),
+            bias=bias,
+            activation=activation,
+        )
+        accumulate = bool(rng.integers(0, 2))
+        out = rng.uniform(-1, 1, ref.shape).astype(dtype)
+        expected = ref + out if accumulate else ref
+        if not accumulate:
+            out[...] = np.nan  # poisoned: an unwritten element fails
+        y = vconv.conv_general(
+            x, w, **kwargs, bias=bias, activation=activation, out=out, accumulate=accumulate
+        )
+        assert y is out
+        tol = TOLERANCE["float16" if dtype == np.float16 else "float32"]
+        error = rel_error(y, expected)
+        assert error <= tol, (i, kwargs, use_bias, activation, accumulate, error)
+
+
+@pytest.mark.parametrize(
+    "algorithm", ["reference", "cpu_gemm", "depth_tap", "winograd_f2x3", "winograd_f4x3"]
+)
+def test_conv3d_fuses_bias_and_silu_in_forced_algorithms(algorithm):
+    rng = np.random.default_rng(12)
+    x = rng.uniform(-1, 1, (2, 5, 9, 10, 6)).astype(np.float32)
+    w = rng.uniform(-1, 1, (4, 3, 3, 3, 6)).astype(np.float32)
+    b = rng.uniform(-1, 1, 4).astype(np.float32)
+    ref = conv_general(
+        x, w, [1] * 3, [2, 1, 1], [0, 1, 1], [1] * 3, [1] * 3, 1, False, ["zeros"] * 3, b, "silu"
+    )
+    padding = ([2, 1, 1], [0, 1, 1])
+    y = vconv.conv3d(x, w, padding=padding, algorithm=algorithm, bias=b, activation="silu")
+    assert rel_error(y, ref) <= TOLERANCE["float32"]
+
+
+def test_bias_is_per_call_data_of_one_prepared_call():
+    rng = np.random.default_rng(13)
+    x = rng.uniform(-1, 1, (1, 6, 6, 3)).astype(np.float32)
+    w = rng.uniform(-1, 1, (5, 3, 3, 3)).astype(np.float32)
+    plain = vconv.conv2d(x, w)
+    vconv._prepared_calls.clear()
+    for _ in range(3):
+        b = rng.uniform(-1, 1, 5).astype(np.float32)
+        np.testing.assert_allclose(vconv.conv2d(x, w, bias=b), plain + b, rtol=1e-6, atol=1e-6)
+    assert len(vconv._prepared_calls) == 1
+
+
+def test_epilogue_errors_name_the_argument():
+    x = np.zeros((1, 6, 6, 3), np.float32)
+    w = np.zeros((5, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"options\.epilogue\.bias.*\[4\].*expected \[5\]"):
+        vconv.conv2d(x, w, bias=np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match=r"options\.epilogue\.bias.*dtype mismatch"):
+        vconv.conv2d(x, w, bias=np.zeros(5, np.float16))
+    with pytest.raises(ValueError, match=r"options\.epilogue\.bias.*contiguous"):
+        vconv.conv2d(x, w, bias=np.zeros(10, np.float32)[::2])
+    with pytest.raises(ValueError, match=r"activation: 'relu', expected None or 'silu'"):
+        vconv.conv2d(x, w, activation="relu")

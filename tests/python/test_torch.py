@@ -244,3 +244,39 @@ def test_module_calls_are_prepared_once_and_stay_right():
         for inp in (x, x, x.contiguous(), x[0]):  # the same, a copied layout, unbatched
             assert err(ours(inp), conv(inp)) <= tol(torch.float32)
     assert len(vt._prepared_calls) == 2  # batched and unbatched shapes
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_conv_general_fuses_bias_and_silu_like_torch(dtype):
+    g = torch.Generator().manual_seed(7)
+    x = (torch.rand(2, 6, 5, 9, 9, generator=g) * 2 - 1).to(dtype)
+    w = (torch.rand(8, 6, 3, 3, 3, generator=g) * 2 - 1).to(dtype)
+    b = (torch.rand(8, generator=g) * 2 - 1).to(dtype)
+    ref = F.silu(F.conv3d(x.double(), w.double(), b.double(), padding=1))
+    # conv_general on the same tensors seen channels-last: input [N, D, H, W, C], weight [O, K..., C].
+    x_last, w_last = x.movedim(1, -1).contiguous(), w.movedim(1, -1).contiguous()
+    y = vconv.conv_general(x_last, w_last, padding=1, bias=b, activation="silu")
+    assert y.dtype == dtype
+    assert err(y.movedim(-1, 1), ref) <= tol(dtype)
+
+
+def test_torch_bias_is_fused_into_the_conv():
+    # In bf16 a separate `y += bias` pass rounds twice; the fused epilogue rounds once, so the
+    # result is bit-equal to conv_general with the bias (and differs from the two-pass sum).
+    g = torch.Generator().manual_seed(8)
+    x = (torch.rand(1, 16, 4, 8, 8, generator=g) * 2 - 1).bfloat16()
+    w = (torch.rand(16, 16, 3, 3, 3, generator=g) * 2 - 1).bfloat16()
+    b = (torch.rand(16, generator=g) * 2 - 1).bfloat16()
+    module = vt.Conv3d(16, 16, 3, padding=1).bfloat16()
+    with torch.no_grad():
+        module.weight.copy_(w)
+        module.bias.copy_(b)
+        y_module = module(x)
+    y_functional = vt.conv3d(x, w, b, padding=1)
+    x_last, w_last = x.movedim(1, -1).contiguous(), w.movedim(1, -1).contiguous()
+    fused = vconv.conv_general(x_last, w_last, padding=1, bias=b).movedim(-1, 1)
+    two_passes = vt.conv3d(x, w, None, padding=1) + b.view(-1, 1, 1, 1)
+    assert torch.equal(y_module, fused) and torch.equal(y_functional, fused)
+    assert not torch.equal(two_passes, fused)
+    ref = F.conv3d(x.double(), w.double(), b.double(), padding=1)
+    assert err(y_functional, ref) <= tol(torch.bfloat16)

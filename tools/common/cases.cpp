@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/device_copy.h"
@@ -278,16 +279,26 @@ ErrorStats check_algorithm(const Problem& p, const std::string& algorithm, std::
   } else {
     y.fill_nan();
   }
+  HostTensor bias(p.dtype, {p.o});
+  Epilogue epilogue;
+  if (opts.bias) {  // drawn only when asked, so that checks without a bias keep their data
+    bias.fill_uniform(rng);
+    epilogue.bias = bias.view();
+  }
+  epilogue.activation = opts.activation;
   const ConvParams params = p.params();
-  conv_reference(x.view(), w.view(), ref.view(), params, opts.accumulate);
+  conv_reference(x.view(), w.view(), ref.view(), params, opts.accumulate, epilogue);
   Options o;
   o.algorithm = algorithm;
   o.accumulate = opts.accumulate;
   o.fp32_math = opts.fp32_math;
+  o.epilogue = epilogue;
   if (opts.device.type == DeviceType::cpu) {
     conv(x.view(), w.view(), y.view(), params, o);
   } else {
     DeviceCopy dx(x, opts.device), dw(w, opts.device), dy(y, opts.device);
+    std::optional<DeviceCopy> db;
+    if (opts.bias) o.epilogue.bias = db.emplace(bias, opts.device).view();
     conv(dx.view(), dw.view(), dy.view(), params, o);
     dy.download();
   }

@@ -71,6 +71,9 @@ struct CheckOptions {
   bool accumulate = false;  // run with Options::accumulate over a random initial output
   Device device = Device::cpu();
   Fp32Math fp32_math = Fp32Math::exact;
+  // Options::epilogue: a random bias of shape [O] when `bias`, and the activation.
+  bool bias = false;
+  Activation activation = Activation::none;
 };
 
 // Runs `algorithm` on fresh random data (output poisoned with NaN first) on opts.device and
