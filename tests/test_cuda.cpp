@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "common/cases.h"
@@ -164,6 +165,36 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
               << e.to_string();
         }
   EXPECT_EQ(checked, 2 * 2 * 13 * 2);
+}
+
+// The fused epilogue (bias, SiLU, both; stored, and accumulated into strided outputs) on every
+// CUDA algorithm that runs each problem, against the reference.
+TEST(CudaSmall, EpilogueOnEveryAlgorithm) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(40);
+  std::map<std::string, int> checked;
+  for (const char* text :
+       {"bf16 n=2 in=5x12x16 c=64 o=256 k=3x3x3 p=2:0x1x1",
+        "f16 in=4x10x12 c=32 o=48 k=3x3x3 p=1 g=2", "f32 in=4x9x9 c=16 o=24 k=3x3x3 p=1",
+        "bf16 in=3x8x8 c=16 o=3 k=3x3x3 p=2:0x1x1", "bf16 in=5x6x7 c=24 o=40 k=1x1x1",
+        "f16 in=6x10x10 c=64 o=384 k=3x3x3 p=1 pm=replicate"}) {
+    const Problem p = vconv::parse_problem(text);
+    for (const auto& algo : cuda_algorithms(p))
+      for (int form = 0; form < 4; ++form) {
+        vconv::testing::CheckOptions o;
+        o.device = kGpu;
+        o.bias = form != 1;
+        o.activation = form >= 1 ? vconv::Activation::silu : vconv::Activation::none;
+        o.accumulate = form == 3;
+        o.strided = form == 3;
+        const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
+        ++checked[algo];
+        EXPECT_TRUE(e.within(vconv::testing::tolerance(p.dtype, false)))
+            << algo << " form " << form << " " << text << ": " << e.to_string();
+      }
+  }
+  for (const char* algo : {"cuda_gemm_fallback", "cuda_implicit_gemm", "cuda_depth_tap_2d"})
+    EXPECT_GE(checked[algo], 8) << algo;
 }
 
 // Options::autotune on a GPU: every valid CUDA algorithm timed with events, the winner run on

@@ -54,8 +54,16 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv >"$
 cli="$build/vconv"
 
 want gpu && step "gpu tests" gpu_tests.log "$build/tests/vconv_cuda_tests"
-want sanitizer && step "compute-sanitizer memcheck" sanitizer.log compute-sanitizer --tool memcheck \
-  --error-exitcode 1 "$build/tests/vconv_cuda_tests" --gtest_filter='CudaSmall.EveryDtype*:CudaSmall.TwoStreams*:CudaSmall.Wgmma*'
+if want sanitizer; then
+  step "compute-sanitizer memcheck" sanitizer.log compute-sanitizer --tool memcheck --error-exitcode 1 \
+    "$build/tests/vconv_cuda_tests" \
+    --gtest_filter='CudaSmall.EveryDtype*:CudaSmall.TwoStreams*:CudaSmall.Wgmma*:CudaSmall.Epilogue*:CudaSmall.Graph*'
+  # The warp-specialized kernel's barriers and shared memory, on a small problem.
+  for tool in racecheck synccheck; do
+    step "compute-sanitizer $tool" "sanitizer_$tool.log" compute-sanitizer --tool $tool \
+      --error-exitcode 1 "$build/tests/vconv_cuda_tests" --gtest_filter='CudaSmall.WeightTensorMap*'
+  done
+fi
 want verify && step "verify --device cuda" verify.log "$cli" verify --device cuda --count 200 --seed 7
 if want bench; then
   step "bench seed bf16" bench_seed.log "$cli" bench --suite seed --device cuda --json "$OUT/seed.json"
@@ -94,8 +102,8 @@ fi
 want cpu && step "cpu tests (ctest)" ctest_cpu.log ctest --test-dir "$build" --output-on-failure -j 8 -LE gpu
 
 echo "== gpu"; cat "$OUT/gpu.txt"
-for f in gpu_tests sanitizer verify; do
-  [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAIL|ERROR SUMMARY|failures" "$OUT/$f.log" | head -20; }
+for f in gpu_tests sanitizer sanitizer_racecheck sanitizer_synccheck verify; do
+  [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAIL|ERROR SUMMARY|RACECHECK SUMMARY|Hazard|failures" "$OUT/$f.log" | head -20; }
 done
 [ -f "$OUT/pytest.log" ] && { echo "== pytest"; grep -E "FAILED|ERROR|SKIPPED|passed|failed" "$OUT/pytest.log" | tail -15; }
 for f in pybench_seed pybench_output_conv; do [ -f "$OUT/$f.log" ] && { echo "== $f"; cat "$OUT/$f.log"; }; done
