@@ -47,7 +47,8 @@ configure() {
 }
 if want build; then
   step configure configure.log configure ${VCONV_CMAKE_ARGS:-} || { tail -30 "$OUT/configure.log"; exit 1; }
-  step build build.log cmake --build "$build" -j "$(nproc)" || { grep -m20 -E "error" "$OUT/build.log"; exit 1; }
+  build_all() { cmake --build "$build" -j "$(nproc)"; }  # a function: STEP_TIMEOUT leaves it be
+  step build build.log build_all || { grep -m20 -E "error" "$OUT/build.log"; exit 1; }
 fi
 [ -n "$cudnn_root" ] && export LD_LIBRARY_PATH="$cudnn_root/lib:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv >"$OUT/gpu.txt" 2>&1
