@@ -1,6 +1,7 @@
 #pragma once
-// The epilogue of the implicit-GEMM conv: fp32 accumulators to the output, one rounding to the
-// output type (or fp32 kept as is for an accumulator buffer), accumulating when asked.
+// The epilogue of the implicit-GEMM conv: fp32 accumulators through the fused epilogue
+// (store_output, cuda/epilogue.cuh) to the output, one rounding to the output type (or fp32 kept
+// as is for an accumulator buffer), accumulating when asked.
 #include "cuda/epilogue.cuh"
 #include "cuda/implicit_gemm/mainloop.cuh"
 #include "cuda/implicit_gemm/tile_scheduler.cuh"
