@@ -347,7 +347,10 @@ def test_conv3d_fuses_bias_and_silu_in_forced_algorithms(algorithm):
         x, w, [1] * 3, [2, 1, 1], [0, 1, 1], [1] * 3, [1] * 3, 1, False, ["zeros"] * 3, b, "silu"
     )
     padding = ([2, 1, 1], [0, 1, 1])
-    y = vconv.conv3d(x, w, padding=padding, algorithm=algorithm, bias=b, activation="silu")
+    # fp32_math="tf32" admits winograd_f4x3 in fp32 (its norm-relative error stays within fp32's).
+    y = vconv.conv3d(
+        x, w, padding=padding, algorithm=algorithm, bias=b, activation="silu", fp32_math="tf32"
+    )
     assert rel_error(y, ref) <= TOLERANCE["float32"]
 
 
