@@ -6,8 +6,8 @@
 # That machine reaches no package registry: the Debian packages the build needs travel in .deps/
 # (fetched here with tools/fetch_gpu_deps.sh, ignored by git, named in the device call's carry).
 # STEPS picks steps by name: build gpu sanitizer verify bench vae python pybuild cpu (default: all
-# but vae, the long run of the whole vae suite, and pybuild, the Python tests on the extension of
-# this build instead of pip's). STEP_TIMEOUT (seconds, default 900) ends a step that hangs.
+# but vae, the long run of the whole vae and decode_chunks suites, and pybuild, the Python tests on
+# the extension of this build instead of pip's). STEP_TIMEOUT (seconds, default 900) ends a step that hangs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/vconv-gpu-out}
@@ -75,8 +75,12 @@ if want bench; then
   step "bench output_conv bf16" bench_output_conv.log "$cli" bench --suite output_conv --device cuda \
     --algo cuda_implicit_gemm,cuda_implicit_gemm_narrow --json "$OUT/output_conv.json"
 fi
-want vae && step "bench vae bf16" bench_vae.log "$cli" bench --suite vae --device cuda \
-  --algo cuda_implicit_gemm_sm90_ws,cuda_implicit_gemm_sm90,cuda_implicit_gemm --json "$OUT/vae.json"
+if want vae; then
+  step "bench vae bf16" bench_vae.log "$cli" bench --suite vae --device cuda \
+    --algo cuda_implicit_gemm_sm90_ws,cuda_implicit_gemm_sm90,cuda_implicit_gemm --json "$OUT/vae.json"
+  step "bench decode_chunks bf16" bench_decode_chunks.log "$cli" bench --suite decode_chunks --device cuda \
+    --algo cuda_implicit_gemm_sm90_ws,cuda_implicit_gemm_sm90,cuda_implicit_gemm --json "$OUT/decode_chunks.json"
+fi
 if want python; then
   # The Python package built here the way the README says (no registry: --no-build-isolation),
   # its tests (the GPU ones included) and its benchmark against torch.
@@ -108,7 +112,7 @@ for f in gpu_tests sanitizer sanitizer_racecheck sanitizer_synccheck verify; do
 done
 [ -f "$OUT/pytest.log" ] && { echo "== pytest"; grep -E "FAILED|ERROR|SKIPPED|passed|failed" "$OUT/pytest.log" | tail -15; }
 for f in pybench_seed pybench_output_conv; do [ -f "$OUT/$f.log" ] && { echo "== $f"; cat "$OUT/$f.log"; }; done
-for f in bench_seed bench_seed_f32 bench_seed_tf32 bench_output_conv bench_vae; do
+for f in bench_seed bench_seed_f32 bench_seed_tf32 bench_output_conv bench_vae bench_decode_chunks; do
   [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -vE "^(bf16|f32|f16) .*(reference)" "$OUT/$f.log" | cut -c1-160; }
 done
 echo "== summary"; printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"

@@ -1,9 +1,9 @@
 """python -m vconv.bench: vconv against PyTorch (cuDNN on a GPU) on the same tensors, in one process.
 
-Each case of a suite (vconv's one-line notation; seed, output_conv, vae or a file) runs as a user
-of each library would run it: PyTorch with channels_last_3d tensors, asymmetric or non-zero
-padding through F.pad then F.conv3d (as video VAEs do), vconv through conv_general on the same
-memory viewed channels-last, padding inside the conv. Times are medians of CUDA-event (or wall
+Each case of a suite (vconv's one-line notation; seed, output_conv, vae, decode_chunks or a file)
+runs as a user of each library would run it: PyTorch with channels_last_3d tensors, asymmetric or
+non-zero padding through F.pad then F.conv3d (as video VAEs do), vconv through conv_general on the
+same memory viewed channels-last, padding inside the conv. Times are medians of CUDA-event (or wall
 clock, on the CPU) timings after a warm-up; `speed` is torch's time over vconv's.
 """
 
@@ -146,7 +146,7 @@ def host_overhead(device):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m vconv.bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--suite", default="seed", help="seed, output_conv, vae, or a suite file")
+    ap.add_argument("--suite", default="seed", help="seed, output_conv, vae, decode_chunks, or a suite file")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: each case's)")
     ap.add_argument("--repeat", type=int, default=10)

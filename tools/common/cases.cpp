@@ -115,7 +115,9 @@ std::vector<SuiteCase> load_suite(const std::string& name) {
   if (name.find('/') == std::string::npos && name.find('.') == std::string::npos)
     path = std::string(VCONV_SUITE_DIR) + "/" + name + ".txt";
   std::ifstream f(path);
-  if (!f) throw Error("suite: cannot open '" + path + "' (expected seed, vae or a file path)");
+  if (!f)
+    throw Error("suite: cannot open '" + path +
+                "' (expected seed, output_conv, vae, decode_chunks or a file path)");
   std::vector<SuiteCase> cases;
   std::string line;
   while (std::getline(f, line)) {
