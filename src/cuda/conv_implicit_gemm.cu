@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <utility>
 
@@ -128,14 +129,16 @@ Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end,
 }
 
 // Streaming multiprocessors of the current device (the persistent kernel's grid), read once per
-// device.
+// device for the first 64 devices.
 int sm_count() {
-  static int counts[64] = {};
+  static std::atomic<int> counts[64] = {};
   int device = 0;
   VCONV_CUDA_CHECK(cudaGetDevice(&device));
-  int& n = counts[device < 64 ? device : 0];
-  if (n == 0 || device >= 64)
+  int n = device < 64 ? counts[device].load(std::memory_order_relaxed) : 0;
+  if (n == 0) {
     VCONV_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    if (device < 64) counts[device].store(n, std::memory_order_relaxed);
+  }
   return n;
 }
 
@@ -213,7 +216,13 @@ std::string ImplicitGemmAlgorithm::why_not(const Problem& p, Device device) cons
 }
 
 std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {
-  return why_not_args_of(a);
+  std::string why = why_not_args_of(a);
+  if (why.empty() && (shape_ == TileShape::sm90 || shape_ == TileShape::sm90_ws))
+    for (int i = 0; i < 4; ++i)
+      if (a.weight.shape[i] > 1 && a.weight.strides[i] == 0)
+        return "weight stride " + std::to_string(i) +
+               " is 0 (a broadcast weight); the tensor copy engine needs positive strides";
+  return why;
 }
 
 double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Options& o) const {

@@ -30,15 +30,15 @@ __device__ inline void produce(const Params& p, Pipeline<C::kStages>& pipe, Prod
     const TileCoord t = sched.coord(tile);
     G::sync();  // every producer thread has read the previous tile's rows and taps
     init_rows<C::kBM, G>(p, t.m0, state.rows);
-    int ntaps = active_depth_taps<C, G>(p, state.rows, state.taps);
+    const int ntaps = active_depth_taps<C, G>(p, state.rows, state.taps);
+    int kblocks = ntaps * taps_hw * cblocks;
     if (ntaps == 0) {
-      // Every row reads zero padding through every depth tap: one tap whose A rows are all
+      // Every row reads zero padding through every depth tap: one k-block whose A rows are all
       // zero-filled gives the consumers the zero tile through the same path as any other.
       if (G::index() == 0) state.taps[0] = p.kd_begin;
       G::sync();
-      ntaps = 1;
+      kblocks = 1;
     }
-    const int kblocks = ntaps * taps_hw * cblocks;
     Mainloop<C, E> ml{p,      state.rows, state.taps, t.g, cblocks, smem_a,
                       smem_b, t.n0,       {},         0,   {},      pipe.full};
     KBlockIter it;
@@ -51,7 +51,8 @@ __device__ inline void produce(const Params& p, Pipeline<C::kStages>& pipe, Prod
       cp_async_mbarrier_arrive(&pipe.full[stage]);
     }
   }
-  cp_async_wait<0>();  // no copy of this thread's outlives it
+  // No copy of this thread's outlives it (its copies are in no commit group: wait for all).
+  cp_async_wait_all();
 }
 
 }  // namespace vconv::cuda::implicit_gemm
