@@ -27,8 +27,9 @@ namespace {
 // (options_key()); v1 entries, measured under any fp32_math, are ignored with a warning.
 constexpr const char* kHeader = "vconv-autotune v2";
 
-// One line per entry: problem, options, device, algorithm, separated by tabs.
-using Entries = std::map<std::string, std::string>;  // "problem\toptions\tdevice" -> algorithm
+// One line per entry: problem, device, algorithm, options, separated by tabs (the options last so
+// that v1's leading fields keep their places).
+using Entries = std::map<std::string, std::string>;  // "problem\tdevice\toptions" -> algorithm
 
 struct Cache {
   std::mutex mutex;
@@ -78,10 +79,10 @@ Entries read_file(const char* path, bool warnings) {
   while (std::getline(f, line)) {
     ++number;
     std::istringstream fields(line);
-    std::string problem, options, device, algo;
+    std::string problem, device, algo, options;
     std::string why;
-    if (!std::getline(fields, problem, '\t') || !std::getline(fields, options, '\t') ||
-        !std::getline(fields, device, '\t') || !std::getline(fields, algo) || algo.empty()) {
+    if (!std::getline(fields, problem, '\t') || !std::getline(fields, device, '\t') ||
+        !std::getline(fields, algo, '\t') || !std::getline(fields, options) || options.empty()) {
       why = "is malformed";
     } else if (!find_algorithm(algo)) {
       why = "names unknown algorithm '" + algo + "'";
@@ -93,7 +94,7 @@ Entries read_file(const char* path, bool warnings) {
       }
     }
     if (why.empty())
-      entries[problem + "\t" + options + "\t" + device] = algo;
+      entries[problem + "\t" + device + "\t" + options] = algo;
     else if (warnings)
       warn(path, "line " + std::to_string(number) + " " + why);
   }
@@ -122,7 +123,10 @@ void write_file(const std::string& key, const std::string& algo) {
   Entries entries = read_file(path, false);  // the warnings came when it was loaded
   entries[key] = algo;
   std::string text = std::string(kHeader) + "\n";
-  for (const auto& [k, a] : entries) text += k + "\t" + a + "\n";
+  for (const auto& [k, a] : entries) {
+    const size_t options = k.rfind('\t');
+    text += k.substr(0, options) + "\t" + a + k.substr(options) + "\n";
+  }
   std::string temp = std::string(path) + ".XXXXXX";
   const int fd = ::mkstemp(temp.data());
   if (fd < 0) {
@@ -189,7 +193,7 @@ void clear_autotune_cache() {
 const Algorithm& autotuned_algorithm(const ConvArgs& args) {
   const Problem& p = args.problem;
   const std::string device = device_key(args.device);
-  const std::string key = to_string(p) + "\t" + options_key(args.options) + "\t" + device;
+  const std::string key = to_string(p) + "\t" + device + "\t" + options_key(args.options);
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mutex);
