@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "common/cases.h"
 #include "core/autotune.h"
@@ -188,11 +190,14 @@ TEST(Autotune, PicksAValidAlgorithmAndCachesItInAFile) {
   std::ifstream f(path);
   std::string header, entry;
   ASSERT_TRUE(std::getline(f, header) && std::getline(f, entry));
-  EXPECT_EQ(header, "vconv-autotune v1");
+  EXPECT_EQ(header, "vconv-autotune v2");
+  const std::string options = "fp32_math=exact epilogue=none workspace=268435456";
   EXPECT_EQ(entry.rfind(to_string(p) + "\tcpu\t", 0), 0u) << entry;
+  EXPECT_EQ(entry.substr(entry.rfind('\t') + 1), options) << entry;
 
   // A stale entry (unknown algorithm) and a malformed line are ignored with warnings.
-  std::ofstream(path, std::ios::app) << to_string(p) << "\tcpu\tretired_algorithm\nnot a line\n";
+  std::ofstream(path, std::ios::app)
+      << to_string(p) << "\tcpu\tretired_algorithm\t" << options << "\nnot a line\n";
   vconv::clear_autotune_cache();
   ::testing::internal::CaptureStderr();
   y.fill_nan();
@@ -202,13 +207,104 @@ TEST(Autotune, PicksAValidAlgorithmAndCachesItInAFile) {
   EXPECT_NE(err.find("malformed"), std::string::npos) << err;
   EXPECT_TRUE(vconv::testing::compare(y, ref).within(1e-5));
 
-  // A file from another version is ignored whole.
-  std::ofstream(path) << "something else\n";
+  // A file from another version (v1 keyed no options: a winner measured under tf32 would have
+  // been taken under exact) is ignored whole, and replaced by this version's at the next write.
+  std::ofstream(path) << "vconv-autotune v1\n" << to_string(p) << "\tcpu\twinograd_f4x3\n";
   vconv::clear_autotune_cache();
   ::testing::internal::CaptureStderr();
   vconv::conv(x.view(), w.view(), y.view(), p.params(), o);
   EXPECT_NE(::testing::internal::GetCapturedStderr().find("corrupt or from another version"),
             std::string::npos);
+  std::ifstream rewritten(path);
+  ASSERT_TRUE(std::getline(rewritten, header));
+  EXPECT_EQ(header, "vconv-autotune v2");
+  unsetenv("VCONV_CACHE");
+  vconv::clear_autotune_cache();
+}
+
+TEST(Autotune, KeysOnTheOptionsThatChangeTheWinner) {
+  // A winner under fp32_math = tf32 (which admits winograd_f4x3) is never taken under exact: each
+  // value is measured and kept apart, and so is each epilogue form.
+  const std::string path = ::testing::TempDir() + "vconv_autotune_options.txt";
+  std::remove(path.c_str());
+  setenv("VCONV_CACHE", path.c_str(), 1);
+  vconv::clear_autotune_cache();
+  std::mt19937_64 rng(29);
+  const Problem p = vconv::parse_problem("f32 in=4x12x12 c=16 o=16 k=3x3x3 p=2:0x1x1");
+  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
+      y(p.dtype, p.output_shape()), bias(p.dtype, {p.o});
+  x.fill_uniform(rng);
+  w.fill_uniform(rng);
+  bias.fill_uniform(rng);
+  vconv::Options o;
+  o.autotune = true;
+  o.fp32_math = vconv::Fp32Math::tf32;
+  vconv::conv(x.view(), w.view(), y.view(), p.params(), o);
+  o.fp32_math = vconv::Fp32Math::exact;
+  vconv::conv(x.view(), w.view(), y.view(), p.params(), o);
+  o.epilogue.bias = bias.view();
+  vconv::conv(x.view(), w.view(), y.view(), p.params(), o);
+  std::ifstream f(path);
+  std::string line;
+  std::vector<std::string> entries;
+  std::getline(f, line);
+  while (std::getline(f, line)) entries.push_back(line);
+  ASSERT_EQ(entries.size(), 3u);
+  std::map<std::string, std::string> winner;  // options -> algorithm
+  for (const auto& e : entries) {
+    const size_t a = e.find('\t'), b = e.find('\t', a + 1), c = e.find('\t', b + 1);
+    winner[e.substr(c + 1)] = e.substr(b + 1, c - b - 1);  // problem, device, algorithm, options
+  }
+  ASSERT_EQ(winner.size(), 3u);
+  for (const auto& [options, algo] : winner)
+    if (options.find("fp32_math=exact") == 0) EXPECT_NE(algo, "winograd_f4x3") << options;
+  EXPECT_TRUE(winner.count("fp32_math=exact epilogue=bias workspace=268435456"));
+  unsetenv("VCONV_CACHE");
+  vconv::clear_autotune_cache();
+}
+
+TEST(Autotune, ThreadsPlanningAndTuningAtOnceGetCorrectResults) {
+  // Four threads, each running the same problems through conv() with autotune from a different
+  // starting point: the plan cache, the winners and the file are shared; every result must match
+  // the reference and the file hold each entry once.
+  const std::string path = ::testing::TempDir() + "vconv_autotune_threads.txt";
+  std::remove(path.c_str());
+  setenv("VCONV_CACHE", path.c_str(), 1);
+  vconv::clear_autotune_cache();
+  const std::vector<std::string> lines{
+      "f32 in=4x8x8 c=8 o=8 k=3x3x3 p=1", "f32 in=10x10 c=8 o=4 k=3x3",
+      "bf16 in=3x6x6 c=8 o=8 k=1x1x1", "f16 n=2 in=16 c=4 o=4 k=3 s=2"};
+  std::vector<int> wrong(4, 0);
+  auto run = [&](int thread) {
+    for (size_t i = 0; i < lines.size() * 3; ++i) {
+      const Problem p = vconv::parse_problem(lines[(thread + i) % lines.size()]);
+      std::mt19937_64 rng(thread * 100 + i);
+      HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
+          y(p.dtype, p.output_shape()), ref(p.dtype, p.output_shape());
+      x.fill_uniform(rng);
+      w.fill_uniform(rng);
+      y.fill_nan();
+      vconv::Options o;
+      o.autotune = true;
+      vconv::conv(x.view(), w.view(), y.view(), p.params(), o);
+      vconv::conv_reference(x.view(), w.view(), ref.view(), p.params());
+      wrong[thread] += !vconv::testing::compare(y, ref).within(vconv::testing::tolerance(p.dtype));
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(run, t);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong, std::vector<int>(4, 0));
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  EXPECT_EQ(line, "vconv-autotune v2");
+  int entries = 0;
+  while (std::getline(f, line)) {
+    ++entries;
+    EXPECT_EQ(std::count(line.begin(), line.end(), '\t'), 3) << line;
+  }
+  EXPECT_EQ(entries, static_cast<int>(lines.size()));
   unsetenv("VCONV_CACHE");
   vconv::clear_autotune_cache();
 }

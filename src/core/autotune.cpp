@@ -1,7 +1,14 @@
 #include "core/autotune.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -16,11 +23,17 @@
 namespace vconv {
 namespace {
 
-constexpr const char* kHeader = "vconv-autotune v1";
+// v2 keys each entry on the options that change which algorithms are valid or how fast they run
+// (options_key()); v1 entries, measured under any fp32_math, are ignored with a warning.
+constexpr const char* kHeader = "vconv-autotune v2";
+
+// One line per entry: problem, device, algorithm, options, separated by tabs (the options last so
+// that v1's leading fields keep their places).
+using Entries = std::map<std::string, std::string>;  // "problem\tdevice\toptions" -> algorithm
 
 struct Cache {
   std::mutex mutex;
-  std::map<std::string, std::string> winners;  // "problem @ device" -> algorithm
+  Entries winners;
   bool file_loaded = false;
 };
 
@@ -29,58 +42,112 @@ Cache& cache() {
   return c;
 }
 
+const char* cache_path() {
+  const char* path = std::getenv("VCONV_CACHE");
+  return path && *path ? path : nullptr;
+}
+
 void warn(const std::string& path, const std::string& why) {
   std::cerr << "vconv: warning: ignoring autotune cache '" << path << "': " << why << "\n";
 }
 
-// Loads VCONV_CACHE once; entries that do not check out are skipped with a warning.
-void load_file(Cache& c) {
-  c.file_loaded = true;
-  const char* path = std::getenv("VCONV_CACHE");
-  if (!path || !*path) return;
+// The options a winner depends on: fp32_math admits winograd_f4x3 and changes the GPU kernels'
+// cost, the epilogue's form rules out algorithms that do not apply it, the workspace bound rules
+// out depth_tap's accumulator and sizes the GEMMs' chunks.
+std::string options_key(const Options& o) {
+  std::string epilogue = o.epilogue.bias.data ? "bias" : "";
+  if (o.epilogue.activation == Activation::silu) epilogue += epilogue.empty() ? "silu" : "+silu";
+  return std::string("fp32_math=") + (o.fp32_math == Fp32Math::tf32 ? "tf32" : "exact") +
+         " epilogue=" + (epilogue.empty() ? "none" : epilogue) +
+         " workspace=" + std::to_string(o.workspace_bytes);
+}
+
+// The entries of the cache file at `path`; lines that do not check out are skipped, with a
+// warning when `warnings` is set. A missing file has none.
+Entries read_file(const char* path, bool warnings) {
+  Entries entries;
   std::ifstream f(path);
-  if (!f) return;  // not written yet
+  if (!f) return entries;  // not written yet
   std::string line;
   if (!std::getline(f, line) || line != kHeader) {
-    warn(path,
-         "first line is not '" + std::string(kHeader) + "' (corrupt or from another version)");
-    return;
+    if (warnings)
+      warn(path,
+           "first line is not '" + std::string(kHeader) + "' (corrupt or from another version)");
+    return entries;
   }
   int number = 1;
   while (std::getline(f, line)) {
     ++number;
     std::istringstream fields(line);
-    std::string key, device, algo;
-    if (!std::getline(fields, key, '\t') || !std::getline(fields, device, '\t') ||
-        !std::getline(fields, algo) || algo.empty()) {
-      warn(path, "line " + std::to_string(number) + " is malformed");
-      continue;
+    std::string problem, device, algo, options;
+    std::string why;
+    if (!std::getline(fields, problem, '\t') || !std::getline(fields, device, '\t') ||
+        !std::getline(fields, algo, '\t') || !std::getline(fields, options) || options.empty()) {
+      why = "is malformed";
+    } else if (!find_algorithm(algo)) {
+      why = "names unknown algorithm '" + algo + "'";
+    } else {
+      try {
+        parse_problem(problem);
+      } catch (const Error&) {
+        why = "holds no valid problem";
+      }
     }
-    try {
-      parse_problem(key);
-    } catch (const Error&) {
-      warn(path, "line " + std::to_string(number) + " holds no valid problem");
-      continue;
-    }
-    if (!find_algorithm(algo)) {
-      warn(path, "line " + std::to_string(number) + " names unknown algorithm '" + algo + "'");
-      continue;
-    }
-    c.winners[key + " @ " + device] = algo;
+    if (why.empty())
+      entries[problem + "\t" + device + "\t" + options] = algo;
+    else if (warnings)
+      warn(path, "line " + std::to_string(number) + " " + why);
   }
+  return entries;
 }
 
-void append_file(const std::string& problem, const std::string& device, const std::string& algo) {
-  const char* path = std::getenv("VCONV_CACHE");
-  if (!path || !*path) return;
-  const bool fresh = !std::ifstream(path).good();
-  std::ofstream f(path, std::ios::app);
-  if (!f) {
-    std::cerr << "vconv: warning: cannot write autotune cache '" << path << "'\n";
+// Adds an entry to the cache file so that neither another thread nor another process ever sees
+// a torn or interleaved file: under an exclusive lock on "<path>.lock" (processes; the caller
+// holds Cache::mutex for threads), the file is read again, the entry merged in, and the whole
+// written to a temporary file in the same directory that is renamed over it (atomic on POSIX).
+void write_file(const std::string& key, const std::string& algo) {
+  const char* path = cache_path();
+  if (!path) return;
+  auto cannot = [&](const std::string& what) {
+    std::cerr << "vconv: warning: cannot write autotune cache '" << path << "': " << what << ": "
+              << std::strerror(errno) << "\n";
+  };
+  const std::string lock_path = std::string(path) + ".lock";
+  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0) return cannot("open " + lock_path);
+  if (::flock(lock, LOCK_EX) != 0) {
+    cannot("lock " + lock_path);
+    ::close(lock);
     return;
   }
-  if (fresh) f << kHeader << "\n";
-  f << problem << "\t" << device << "\t" << algo << "\n";
+  Entries entries = read_file(path, false);  // the warnings came when it was loaded
+  entries[key] = algo;
+  std::string text = std::string(kHeader) + "\n";
+  for (const auto& [k, a] : entries) {
+    const size_t options = k.rfind('\t');
+    text += k.substr(0, options) + "\t" + a + k.substr(options) + "\n";
+  }
+  std::string temp = std::string(path) + ".XXXXXX";
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) {
+    cannot("create a temporary file beside it");
+  } else {
+    bool written = true;
+    for (size_t done = 0; written && done < text.size();) {
+      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+      written = n > 0;
+      if (written) done += static_cast<size_t>(n);
+    }
+    // mkstemp creates it 0600; the cache is as readable as a file written by ofstream.
+    written = written && ::fchmod(fd, 0644) == 0;
+    written = ::close(fd) == 0 && written;
+    if (!written || ::rename(temp.c_str(), path) != 0) {
+      cannot(written ? "rename " + temp : "write " + temp);
+      ::unlink(temp.c_str());
+    }
+  }
+  ::flock(lock, LOCK_UN);
+  ::close(lock);
 }
 
 // Whether `a` can run these arguments: the problem under the options, and the tensors (as conv()
@@ -125,12 +192,17 @@ void clear_autotune_cache() {
 
 const Algorithm& autotuned_algorithm(const ConvArgs& args) {
   const Problem& p = args.problem;
-  const std::string key = to_string(p), device = device_key(args.device);
+  const std::string device = device_key(args.device);
+  const std::string key = to_string(p) + "\t" + device + "\t" + options_key(args.options);
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mutex);
-    if (!c.file_loaded) load_file(c);
-    auto it = c.winners.find(key + " @ " + device);
+    if (!c.file_loaded) {
+      // Loaded once; entries that do not check out are skipped with a warning.
+      if (const char* path = cache_path()) c.winners = read_file(path, true);
+      c.file_loaded = true;
+    }
+    auto it = c.winners.find(key);
     if (it != c.winners.end()) {
       const Algorithm* a = find_algorithm(it->second);
       if (a && usable(*a, args)) return *a;
@@ -167,10 +239,10 @@ const Algorithm& autotuned_algorithm(const ConvArgs& args) {
       best_ms = ms;
     }
   }
-  if (!best) throw Error("no algorithm can run '" + key + "' on " + device);
+  if (!best) throw Error("no algorithm can run '" + to_string(p) + "' on " + device);
   std::lock_guard<std::mutex> lock(c.mutex);
-  c.winners[key + " @ " + device] = best->name();
-  append_file(key, device, best->name());
+  c.winners[key] = best->name();
+  write_file(key, best->name());
   return *best;
 }
 

@@ -1,7 +1,10 @@
 #pragma once
-// Options::autotune: time every valid algorithm once per (problem, device) on the caller's data,
-// keep the fastest in memory, and in the file named by VCONV_CACHE when that is set. A cache file
-// that is corrupt, from another version, or names an unknown algorithm is ignored with a warning.
+// Options::autotune: time every valid algorithm once per (problem, the options that change the
+// winner: fp32_math, the epilogue's form, workspace_bytes; device) on the caller's data, keep the
+// fastest in memory, and in the file named by VCONV_CACHE when that is set. The file is replaced
+// atomically (a temporary file renamed over it, merged under a lock file), so threads and
+// processes sharing it never see torn lines. A cache file that is corrupt, from another version,
+// or names an unknown algorithm is ignored with a warning.
 #include <string>
 
 #include "core/algorithm.h"
