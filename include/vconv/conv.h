@@ -34,6 +34,24 @@ struct Epilogue {
   bool empty() const { return bias.data == nullptr && activation == Activation::none; }
 };
 
+// A streaming causal conv's cache of input frames, on the input's first spatial dimension (time).
+// A long sequence split into chunks of any length >= 1, each run with the cache that the previous
+// call wrote, gives bitwise what one call over the whole sequence gives. The problem must be the
+// causal one: 3D, time stride 1, no input dilation in time, padding_lo[0] = F and padding_hi[0] =
+// 0, where F = (KD - 1) * kernel_dilation[0] >= 1. The F padded frames before the chunk are then
+// the cached ones; the first chunk (no `previous`) pads them with the pad mode as any call does.
+struct FrameCache {
+  // The last F frames of the previous chunk's conv input, [N, F, H, W, C], the input's dtype and
+  // device, apart from the output; no data means the first chunk.
+  TensorView previous;
+  // Receives the last F frames of (previous ++ this chunk), [N, F, H, W, C], for the next call
+  // (from `previous` too when the chunk is shorter than F; the pad mode's frames on the first
+  // chunk); apart from the input, the output and `previous` (swap two buffers between calls).
+  // No data: not written.
+  TensorView next;
+  bool empty() const { return previous.data == nullptr && next.data == nullptr; }
+};
+
 struct Options {
   std::string algorithm;    // force an algorithm by name; empty lets the planner choose
   void* stream = nullptr;   // cudaStream_t for CUDA algorithms; nullptr is the default stream
@@ -44,7 +62,8 @@ struct Options {
   // Time every valid algorithm once per problem and device, and keep the fastest: in memory, and
   // in the file named by the environment variable VCONV_CACHE when it is set.
   bool autotune = false;
-  Epilogue epilogue;  // bias and activation applied before the store (none by default)
+  Epilogue epilogue;       // bias and activation applied before the store (none by default)
+  FrameCache frame_cache;  // streaming causal conv (none by default)
 };
 
 struct Candidate {

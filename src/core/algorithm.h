@@ -51,11 +51,14 @@ class Algorithm {
   // True when run() applies Options::epilogue. An algorithm that does not is not valid for a
   // call with one (why_not_planned says so), so it can never be silently ignored.
   virtual bool applies_epilogue() const { return false; }
+  // True when run() reads Options::frame_cache's previous frames and writes its next ones. An
+  // algorithm that does not is not valid for a call with a frame cache (why_not_planned).
+  virtual bool reads_frame_cache() const { return false; }
 };
 
 // Why `algorithm` cannot run `problem` on `device` under `options` (why_not, then
-// why_not_options, then the epilogue), empty when it can: the one verdict the planner, the
-// autotuner and choose_algorithm() use.
+// why_not_options, then the epilogue and the frame cache), empty when it can: the one verdict the
+// planner, the autotuner and choose_algorithm() use.
 std::string why_not_planned(const Algorithm& algorithm, const Problem& problem, Device device,
                             const Options& options);
 

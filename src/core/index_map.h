@@ -6,7 +6,8 @@
 // samples (length (in - 1) * idil + 1), extended on both sides by its pad mode. The result is the
 // input index, or -1 when the tap reads a zero (zero padding or an inserted zero).
 // The depth-tap algorithms use the same map over frames: causal padding and frame-shifted views
-// are this function, never a padded copy.
+// are this function, never a padded copy; so are a streaming conv's cached frames
+// (streamed_source_frame below).
 #include <cstdint>
 
 #include "core/float16.h"  // VCONV_HOST_DEVICE
@@ -30,11 +31,45 @@ VCONV_HOST_DEVICE inline int64_t pad_map(int64_t q, int64_t len, PadMode mode) {
                      q;  // reflect, without repeating the edge; validation keeps padding < len
 }
 
-VCONV_HOST_DEVICE inline int64_t source_index(const DimMap& d, int64_t out, int64_t tap) {
+// The input index at position q of the input-dilated signal extended by its pad mode (q < 0
+// before sample 0), or -1 when it reads a zero.
+VCONV_HOST_DEVICE inline int64_t input_index_at(const DimMap& d, int64_t q) {
   const int64_t len = (d.in - 1) * d.idil + 1;
-  const int64_t q = pad_map(out * d.stride + tap * d.kdil - d.pad_lo, len, d.mode);
+  q = pad_map(q, len, d.mode);
   if (q < 0 || q % d.idil != 0) return -1;
   return q / d.idil;
+}
+
+VCONV_HOST_DEVICE inline int64_t source_index(const DimMap& d, int64_t out, int64_t tap) {
+  return input_index_at(d, out * d.stride + tap * d.kdil - d.pad_lo);
+}
+
+// Streaming (Options::frame_cache): the time dimension continues a previous chunk, whose last
+// `cached` frames precede frame 0 (input dilation 1 in time, validated). A frame is then read
+// from the cache, from the input, or is a zero (index -1) where the pad mode says so.
+struct FrameSource {
+  int64_t index;
+  bool from_cache;
+};
+
+// Frame q of the streamed input (q < 0 before frame 0): cached frame cached + q for
+// -cached <= q < 0, else what the pad mode gives (cached = 0: no cache, the first chunk).
+VCONV_HOST_DEVICE inline FrameSource streamed_frame(const DimMap& d, int64_t cached, int64_t q) {
+  if (q < 0 && q >= -cached) return {cached + q, true};
+  return {input_index_at(d, q), false};
+}
+
+// The frame that output frame `out` reads through tap `tap` of a streamed input.
+VCONV_HOST_DEVICE inline FrameSource streamed_source_frame(const DimMap& d, int64_t cached,
+                                                           int64_t out, int64_t tap) {
+  return streamed_frame(d, cached, out * d.stride + tap * d.kdil - d.pad_lo);
+}
+
+// Frame j of the next cache, the last `frames` frames of (cache ++ input): from the cache too
+// when the input is shorter than `frames`.
+VCONV_HOST_DEVICE inline FrameSource next_cache_frame(const DimMap& d, int64_t cached,
+                                                      int64_t frames, int64_t j) {
+  return streamed_frame(d, cached, d.in - frames + j);
 }
 
 }  // namespace vconv

@@ -21,7 +21,7 @@ struct KeyEqual {
   bool operator()(const PlanKey& a, const PlanKey& b) const {
     return problem_fields(a.problem) == problem_fields(b.problem) && a.device == b.device &&
            a.forced == b.forced && a.fp32_math == b.fp32_math && a.autotune == b.autotune &&
-           a.bias == b.bias && a.activation == b.activation;
+           a.bias == b.bias && a.activation == b.activation && a.frame_cache == b.frame_cache;
   }
 };
 
@@ -40,7 +40,7 @@ struct KeyHash {
       for (int64_t v : *a) mix(static_cast<uint64_t>(v));
     for (PadMode m : p.mode) mix(static_cast<uint64_t>(m));
     mix(reinterpret_cast<uintptr_t>(k.forced));
-    mix(uint64_t(k.bias) | uint64_t(k.activation) << 8);
+    mix(uint64_t(k.bias) | uint64_t(k.activation) << 8 | uint64_t(k.frame_cache) << 16);
     return h;
   }
 };

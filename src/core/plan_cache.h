@@ -24,6 +24,8 @@ struct PlanKey {
   // The epilogue's form (not its data): an algorithm that does not apply it is not valid.
   bool bias = false;
   Activation activation = Activation::none;
+  // Whether Options::frame_cache is set: only algorithms that read it are valid then.
+  bool frame_cache = false;
 };
 
 struct CachedPlan {

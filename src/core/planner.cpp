@@ -52,6 +52,8 @@ std::string why_not_planned(const Algorithm& algorithm, const Problem& problem, 
   if (why.empty()) why = algorithm.why_not_options(problem, options);
   if (why.empty() && !options.epilogue.empty() && !algorithm.applies_epilogue())
     why = "does not apply the fused epilogue (options.epilogue: bias or activation)";
+  if (why.empty() && !options.frame_cache.empty() && !algorithm.reads_frame_cache())
+    why = "does not read a frame cache (options.frame_cache: a streaming causal conv)";
   return why;
 }
 
@@ -159,7 +161,8 @@ std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
               options.fp32_math,
               false,
               options.epilogue.bias.data != nullptr,
-              options.epilogue.activation};
+              options.epilogue.activation,
+              !options.frame_cache.empty()};
   if (!options.algorithm.empty())
     key.forced = algorithm_named(options.algorithm);
   else
@@ -188,7 +191,7 @@ std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
 
 void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
           const ConvParams& params, const Options& options) {
-  const CheckedArgs a = check_conv_args(input, weight, output, params, options.epilogue);
+  const CheckedArgs a = check_conv_args(input, weight, output, params, options);
   const auto out_range = byte_range(a.output, output.dtype);
   for (const View5* v : {&a.input, &a.weight}) {
     const auto r = byte_range(*v, input.dtype);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <utility>
 
 #include "core/checked.h"
 #include "core/shape_string.h"
@@ -95,11 +96,84 @@ void check_bias(const TensorView& bias, const TensorView& input, const View5& ou
     throw Error(arg + ": overlaps the output in memory; expected a separate bias buffer");
 }
 
+// [begin, end) bytes of a view with no empty dimension.
+std::pair<const char*, const char*> byte_range(const View5& v, DType dtype) {
+  int64_t extent = 1;
+  for (int i = 0; i < 5; ++i) extent += (v.shape[i] - 1) * v.strides[i];
+  const char* begin = static_cast<const char*>(v.data);
+  return {begin, begin + extent * dtype_size(dtype)};
+}
+
+bool overlap(const View5& a, const View5& b, DType dtype) {
+  for (const View5* v : {&a, &b})
+    for (int64_t size : v->shape)
+      if (size == 0) return false;
+  const auto ra = byte_range(a, dtype), rb = byte_range(b, dtype);
+  return ra.first < rb.second && rb.first < ra.second;
+}
+
+// A streaming call's cache (conv.h's FrameCache): the causal problem it continues, and tensors of
+// [N, F, H, W, C] of the input, where F is the frames the taps reach back.
+void check_frame_cache(const FrameCache& cache, const TensorView& input, const CheckedArgs& a) {
+  if (cache.empty()) return;
+  const Problem& p = a.problem;
+  const std::string arg = "options.frame_cache";
+  if (p.dims != 3)
+    throw Error(arg + ": a " + std::to_string(p.dims) +
+                "D problem; expected a 3D one (the cache holds frames of its first dimension)");
+  if (p.stride[0] != 1 || p.idil[0] != 1)
+    throw Error(arg + ": time stride " + std::to_string(p.stride[0]) + " and input dilation " +
+                std::to_string(p.idil[0]) +
+                "; expected 1 and 1 (a streaming conv reads every frame)");
+  const int64_t frames = (p.k[0] - 1) * p.kdil[0];
+  if (frames < 1)
+    throw Error(arg + ": kernel depth 1 reads no earlier frame; expected a depth of 2 or more");
+  if (p.pad_lo[0] != frames || p.pad_hi[0] != 0)
+    throw Error(arg + ": time padding " + std::to_string(p.pad_lo[0]) + ":" +
+                std::to_string(p.pad_hi[0]) + "; expected the causal " + std::to_string(frames) +
+                ":0 ((KD - 1) * kernel_dilation[0] frames before, none after)");
+  const std::vector<int64_t> expected{p.n, frames, p.in[1], p.in[2], p.c};
+  for (const TensorView* t : {&cache.previous, &cache.next}) {
+    if (t->data == nullptr) continue;
+    const std::string name = arg + (t == &cache.previous ? ".previous" : ".next");
+    if (t->shape != expected)
+      throw Error(name + ": shape " + shape_str(t->shape) + ", expected " + shape_str(expected) +
+                  " ([N, (KD - 1) * kernel_dilation[0], H, W, C] of the input " +
+                  shape_str(input.shape) + ")");
+    if (t->dtype != input.dtype)
+      throw Error(name + ": dtype mismatch: " + dtype_name(t->dtype) + ", input is " +
+                  dtype_name(input.dtype) + "; expected the input's dtype");
+    if (t->device != input.device)
+      throw Error(name + ": device mismatch: on " + device_name(t->device) + ", input on " +
+                  device_name(input.device) + "; expected the input's device");
+    checked_strides(*t, name.c_str(), t == &cache.next);
+  }
+  // The output is written while `previous` is read; `next` is written after both are read.
+  const DType dtype = input.dtype;
+  if (cache.previous.data && overlap(checked_view5(cache.previous), a.output, dtype))
+    throw Error(arg + ".previous: overlaps the output in memory; expected a separate buffer");
+  if (cache.next.data) {
+    const View5 next = checked_view5(cache.next);
+    if (overlap(next, a.output, dtype))
+      throw Error(arg + ".next: overlaps the output in memory; expected a separate buffer");
+    if (overlap(next, a.input, dtype))
+      throw Error(arg + ".next: overlaps the input in memory; expected a separate buffer");
+    if (cache.previous.data && overlap(next, checked_view5(cache.previous), dtype))
+      throw Error(arg +
+                  ".next: overlaps options.frame_cache.previous in memory; expected a separate "
+                  "buffer (swap two buffers between calls)");
+  }
+}
+
 }  // namespace
+
+View5 checked_view5(const TensorView& t) {
+  return to_view5(t, t.strides.empty() ? TensorView::contiguous_strides(t.shape) : t.strides);
+}
 
 CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
                             const TensorView& output, const ConvParams& params,
-                            const Epilogue& epilogue) {
+                            const Options& options) {
   for (auto* t : {&input, &weight, &output}) {
     const char* name = t == &input ? "input" : t == &weight ? "weight" : "output";
     for (int i = 0; i < t->rank(); ++i)
@@ -126,7 +200,8 @@ CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
   a.input = to_view5(input, checked_strides(input, "input", false));
   a.weight = to_view5(weight, checked_strides(weight, "weight", false));
   a.output = to_view5(output, checked_strides(output, "output", true));
-  check_bias(epilogue.bias, input, a.output, a.problem.o);
+  check_bias(options.epilogue.bias, input, a.output, a.problem.o);
+  check_frame_cache(options.frame_cache, input, a);
   return a;
 }
 

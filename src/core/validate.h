@@ -10,10 +10,13 @@ struct CheckedArgs {
   View5 input, weight, output;
 };
 
-// Also checks the epilogue's bias: [O], contiguous, the input's dtype and device, apart from the
-// output.
+// Also checks the options' tensors: the epilogue's bias ([O], contiguous, the input's dtype and
+// device, apart from the output) and the frame cache (conv.h's FrameCache).
 CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
                             const TensorView& output, const ConvParams& params,
-                            const Epilogue& epilogue);
+                            const Options& options);
+
+// A rank-5 tensor that check_conv_args() accepted (a frame cache) as a 5D view.
+View5 checked_view5(const TensorView& t);
 
 }  // namespace vconv

@@ -4,10 +4,34 @@
 
 #include "core/float16.h"
 #include "core/index_map.h"
+#include "core/validate.h"
 #include "cpu/cost_model.h"
 
 namespace vconv::cpu {
 namespace {
+
+// Writes the next frame cache: the last F frames of (previous ++ input), through the index map.
+template <typename T>
+void write_next_frames(const ConvArgs& a, const DimMap& time, int64_t cached) {
+  const FrameCache& cache = a.options.frame_cache;
+  const View5 next = checked_view5(cache.next);
+  const T* x = static_cast<const T*>(a.input.data);
+  const T* previous = static_cast<const T*>(cache.previous.data);
+  T* y = static_cast<T*>(next.data);
+  const View5 previous_view = cached > 0 ? checked_view5(cache.previous) : View5{};
+  for (int64_t n = 0; n < next.shape[0]; ++n)
+    for (int64_t j = 0; j < next.shape[1]; ++j) {
+      const FrameSource s = next_cache_frame(time, cached, next.shape[1], j);
+      for (int64_t h = 0; h < next.shape[2]; ++h)
+        for (int64_t w = 0; w < next.shape[3]; ++w) {
+          T* dst = y + next.offset(n, j, h, w, 0);
+          const T* src = s.index < 0    ? nullptr
+                         : s.from_cache ? previous + previous_view.offset(n, s.index, h, w, 0)
+                                        : x + a.input.offset(n, s.index, h, w, 0);
+          for (int64_t c = 0; c < next.shape[4]; ++c) dst[c] = src ? src[c] : from_float<T>(0.0f);
+        }
+    }
+}
 
 template <typename T>
 void reference(const ConvArgs& a) {
@@ -21,6 +45,12 @@ void reference(const ConvArgs& a) {
   const int64_t rows = p.n * p.out[0] * p.out[1];
   const Epilogue& epilogue = a.options.epilogue;
   const T* bias = static_cast<const T*>(epilogue.bias.data);
+  // A streaming call reads the frames before its input from the cache (validation made the
+  // problem causal, so they are exactly the time padding).
+  const FrameCache& cache = a.options.frame_cache;
+  const int64_t cached = cache.previous.data ? p.pad_lo[0] : 0;
+  const T* previous = static_cast<const T*>(cache.previous.data);
+  const View5 previous_view = cached > 0 ? checked_view5(cache.previous) : View5{};
 
 #pragma omp parallel for schedule(dynamic)
   for (int64_t row = 0; row < rows; ++row) {
@@ -32,8 +62,8 @@ void reference(const ConvArgs& a) {
         const int64_t g = o / p.og();
         double acc = 0;
         for (int64_t kd = 0; kd < p.k[0]; ++kd) {
-          const int64_t id = source_index(dim[0], od, kd);
-          if (id < 0) continue;
+          const FrameSource frame = streamed_source_frame(dim[0], cached, od, kd);
+          if (frame.index < 0) continue;
           for (int64_t kh = 0; kh < p.k[1]; ++kh) {
             const int64_t ih = source_index(dim[1], oh, kh);
             if (ih < 0) continue;
@@ -44,7 +74,10 @@ void reference(const ConvArgs& a) {
               const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
               const int64_t wh = p.flip ? p.k[1] - 1 - kh : kh;
               const int64_t ww = p.flip ? p.k[2] - 1 - kw : kw;
-              const T* xs = x + a.input.offset(n, id, ih, iw, g * p.cg());
+              const T* xs =
+                  frame.from_cache
+                      ? previous + previous_view.offset(n, frame.index, ih, iw, g * p.cg())
+                      : x + a.input.offset(n, frame.index, ih, iw, g * p.cg());
               const T* ws = w + a.weight.offset(o, wd, wh, ww, 0);
               for (int64_t ci = 0; ci < p.cg(); ++ci)
                 acc +=
@@ -61,6 +94,7 @@ void reference(const ConvArgs& a) {
       }
     }
   }
+  if (cache.next.data) write_next_frames<T>(a, dim[0], cached);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@ class ReferenceAlgorithm final : public Algorithm {
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   bool applies_epilogue() const override { return true; }
+  bool reads_frame_cache() const override { return true; }
 };
 
 }  // namespace vconv::cpu

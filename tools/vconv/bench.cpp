@@ -299,7 +299,7 @@ void host_overhead(const BenchArgs& a) {
   conv(xv, wv, yv, params, o);
   const double first_us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
   const double conv_us = host_us_per_call(dev, [&] { conv(xv, wv, yv, params, o); });
-  const CheckedArgs checked = check_conv_args(xv, wv, yv, params, o.epilogue);
+  const CheckedArgs checked = check_conv_args(xv, wv, yv, params, o);
   const ConvArgs args{checked.problem, checked.input, checked.weight, checked.output, dev, o,
                       p.dtype};
   const Algorithm& algorithm = *find_algorithm(chosen);
