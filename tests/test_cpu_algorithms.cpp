@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "common/autotune_file.h"
 #include "common/cases.h"
 #include "core/autotune.h"
 #include "cpu/conv_gemm.h"
@@ -171,10 +172,9 @@ TEST(CpuAlgorithms, BitwiseIdenticalForAnyThreadCount) {
 }
 
 TEST(Autotune, PicksAValidAlgorithmAndCachesItInAFile) {
-  const std::string path = ::testing::TempDir() + "vconv_autotune_cache.txt";
-  std::remove(path.c_str());
-  setenv("VCONV_CACHE", path.c_str(), 1);
-  vconv::clear_autotune_cache();
+  const vconv::testing::ScopedAutotuneFile cache_file(::testing::TempDir() +
+                                                      "vconv_autotune_cache.txt");
+  const std::string& path = cache_file.path();
   std::mt19937_64 rng(28);
   const Problem p = vconv::parse_problem("f32 in=5x12x12 c=16 o=16 k=3x3x3 p=2:0x1x1");
   HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
@@ -218,17 +218,14 @@ TEST(Autotune, PicksAValidAlgorithmAndCachesItInAFile) {
   std::ifstream rewritten(path);
   ASSERT_TRUE(std::getline(rewritten, header));
   EXPECT_EQ(header, "vconv-autotune v2");
-  unsetenv("VCONV_CACHE");
-  vconv::clear_autotune_cache();
 }
 
 TEST(Autotune, KeysOnTheOptionsThatChangeTheWinner) {
   // A winner under fp32_math = tf32 (which admits winograd_f4x3) is never taken under exact: each
   // value is measured and kept apart, and so is each epilogue form.
-  const std::string path = ::testing::TempDir() + "vconv_autotune_options.txt";
-  std::remove(path.c_str());
-  setenv("VCONV_CACHE", path.c_str(), 1);
-  vconv::clear_autotune_cache();
+  const vconv::testing::ScopedAutotuneFile cache_file(::testing::TempDir() +
+                                                      "vconv_autotune_options.txt");
+  const std::string& path = cache_file.path();
   std::mt19937_64 rng(29);
   const Problem p = vconv::parse_problem("f32 in=4x12x12 c=16 o=16 k=3x3x3 p=2:0x1x1");
   HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
@@ -259,18 +256,15 @@ TEST(Autotune, KeysOnTheOptionsThatChangeTheWinner) {
   for (const auto& [options, algo] : winner)
     if (options.find("fp32_math=exact") == 0) EXPECT_NE(algo, "winograd_f4x3") << options;
   EXPECT_TRUE(winner.count("fp32_math=exact epilogue=bias workspace=268435456"));
-  unsetenv("VCONV_CACHE");
-  vconv::clear_autotune_cache();
 }
 
 TEST(Autotune, ThreadsPlanningAndTuningAtOnceGetCorrectResults) {
   // Four threads, each running the same problems through conv() with autotune from a different
   // starting point: the plan cache, the winners and the file are shared; every result must match
   // the reference and the file hold each entry once.
-  const std::string path = ::testing::TempDir() + "vconv_autotune_threads.txt";
-  std::remove(path.c_str());
-  setenv("VCONV_CACHE", path.c_str(), 1);
-  vconv::clear_autotune_cache();
+  const vconv::testing::ScopedAutotuneFile cache_file(::testing::TempDir() +
+                                                      "vconv_autotune_threads.txt");
+  const std::string& path = cache_file.path();
   const std::vector<std::string> lines{
       "f32 in=4x8x8 c=8 o=8 k=3x3x3 p=1", "f32 in=10x10 c=8 o=4 k=3x3",
       "bf16 in=3x6x6 c=8 o=8 k=1x1x1", "f16 n=2 in=16 c=4 o=4 k=3 s=2"};
@@ -305,8 +299,6 @@ TEST(Autotune, ThreadsPlanningAndTuningAtOnceGetCorrectResults) {
     EXPECT_EQ(std::count(line.begin(), line.end(), '\t'), 3) << line;
   }
   EXPECT_EQ(entries, static_cast<int>(lines.size()));
-  unsetenv("VCONV_CACHE");
-  vconv::clear_autotune_cache();
 }
 
 TEST(CpuAlgorithms, EpilogueMatchesTheReference) {

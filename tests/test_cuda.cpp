@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 
+#include "common/autotune_file.h"
 #include "common/cases.h"
 #include "common/device_copy.h"
 #include "core/autotune.h"
@@ -202,10 +203,9 @@ TEST(CudaSmall, EpilogueOnEveryAlgorithm) {
 // the file again after the in-memory cache is cleared.
 TEST(CudaSmall, AutotuneMeasuresOnTheGpu) {
   SKIP_WITHOUT_GPU();
-  const std::string path = ::testing::TempDir() + "vconv_autotune_gpu_cache.txt";
-  std::remove(path.c_str());
-  setenv("VCONV_CACHE", path.c_str(), 1);
-  vconv::clear_autotune_cache();
+  const vconv::testing::ScopedAutotuneFile cache_file(::testing::TempDir() +
+                                                      "vconv_autotune_gpu_cache.txt");
+  const std::string& path = cache_file.path();
   std::mt19937_64 rng(37);
   const Problem p = vconv::parse_problem("bf16 in=5x12x16 c=64 o=64 k=3x3x3 p=2:0x1x1");
   HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
@@ -233,7 +233,6 @@ TEST(CudaSmall, AutotuneMeasuresOnTheGpu) {
   }
   EXPECT_EQ(entry.rfind(to_string(p) + "\tcuda:0 (", 0), 0u) << entry;
   EXPECT_NE(entry.find(")\tcuda_"), std::string::npos) << entry;
-  unsetenv("VCONV_CACHE");
 }
 
 TEST(CudaSmall, CudaAlgorithmRejectsHostTensors) {
