@@ -22,9 +22,12 @@ constexpr double kLaunchMs = 0.005;
 // 128-wide tiles), but 1.2-1.7x slower on short reductions (1x1x1, 3x1x1, 16 input channels:
 // 3-27 k-blocks, where its epilogue does not overlap the next tile's multiplies) and on 192
 // output channels (a half-empty second tile), 1.4x on a 384->192 1x3x3 (54 k-blocks).
-inline double implicit_gemm_tflops(const Problem& p, Fp32Math math, TileShape shape) {
+// row_bytes: the k-block depth of the tile that runs `p` (with_tile in conv_implicit_gemm.cu).
+inline double implicit_gemm_tflops(const Problem& p, Fp32Math math, TileShape shape,
+                                   int64_t row_bytes) {
   if (shape == TileShape::sm90_ws) {
-    const int64_t kblocks = p.k[0] * p.k[1] * p.k[2] * ((p.cg() * dtype_size(p.dtype) + 127) / 128);
+    const int64_t kblocks =
+        p.k[0] * p.k[1] * p.k[2] * ((p.cg() * dtype_size(p.dtype) + row_bytes - 1) / row_bytes);
     return kblocks >= 64 && p.og() % 128 == 0 ? 450.0 : 280.0;
   }
   if (shape == TileShape::sm90) return 400.0;
