@@ -134,6 +134,11 @@ TEST(PlanCache, SecondCallReusesThePlan) {
   silu.epilogue.activation = vconv::Activation::silu;
   t.run(p, silu);
   EXPECT_EQ(vconv::plan_cache_stats().entries, 4u);
+  // So does the workspace bound (depth_tap is not valid when its accumulator exceeds it).
+  vconv::Options small;
+  small.workspace_bytes = 1;
+  t.run(p, small);
+  EXPECT_EQ(vconv::plan_cache_stats().entries, 5u);
 }
 
 TEST(PlanCache, ConcurrentCallsFromSeveralThreadsMatchTheReference) {

@@ -21,7 +21,8 @@ struct KeyEqual {
   bool operator()(const PlanKey& a, const PlanKey& b) const {
     return problem_fields(a.problem) == problem_fields(b.problem) && a.device == b.device &&
            a.forced == b.forced && a.fp32_math == b.fp32_math && a.autotune == b.autotune &&
-           a.bias == b.bias && a.activation == b.activation && a.frame_cache == b.frame_cache;
+           a.bias == b.bias && a.activation == b.activation && a.frame_cache == b.frame_cache &&
+           a.workspace_bytes == b.workspace_bytes;
   }
 };
 
@@ -41,6 +42,7 @@ struct KeyHash {
     for (PadMode m : p.mode) mix(static_cast<uint64_t>(m));
     mix(reinterpret_cast<uintptr_t>(k.forced));
     mix(uint64_t(k.bias) | uint64_t(k.activation) << 8 | uint64_t(k.frame_cache) << 16);
+    mix(static_cast<uint64_t>(k.workspace_bytes));
     return h;
   }
 };

@@ -26,6 +26,8 @@ struct PlanKey {
   Activation activation = Activation::none;
   // Whether Options::frame_cache is set: only algorithms that read it are valid then.
   bool frame_cache = false;
+  // Options::workspace_bytes: an algorithm whose scratch would exceed it is not valid (depth_tap).
+  int64_t workspace_bytes = 0;
 };
 
 struct CachedPlan {

@@ -162,7 +162,8 @@ std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
               false,
               options.epilogue.bias.data != nullptr,
               options.epilogue.activation,
-              !options.frame_cache.empty()};
+              !options.frame_cache.empty(),
+              options.workspace_bytes};
   if (!options.algorithm.empty())
     key.forced = algorithm_named(options.algorithm);
   else
