@@ -219,6 +219,12 @@ TEST(Errors, DepthTapAccumulatorWithinTheWorkspace) {
   o.workspace_bytes = int64_t{1} << 20;
   for (const auto& c : vconv::plan_conv(p, vconv::Device::cpu(), o).candidates)
     if (c.name == "depth_tap") EXPECT_TRUE(c.valid) << c.why_not;
+  // An fp32 output under an epilogue needs the same buffer (the epilogue applies to the sum).
+  const auto p32 = vconv::parse_problem("f32 in=4x32x32 c=8 o=64 k=3x3x3 p=1");
+  o.workspace_bytes = int64_t{1} << 19;
+  o.epilogue.activation = vconv::Activation::silu;
+  for (const auto& c : vconv::plan_conv(p32, vconv::Device::cpu(), o).candidates)
+    if (c.name == "depth_tap") EXPECT_FALSE(c.valid);
 }
 
 TEST(Errors, ForcedAlgorithmNotValid) {

@@ -52,6 +52,12 @@ Problem frame_problem(const Problem& p, int64_t batch) {
   return make_problem({batch, p.in[1], p.in[2], p.c}, {p.o, p.k[1], p.k[2], p.cg()}, q, p.dtype);
 }
 
+// Whether the taps sum into an fp32 buffer of the output's size rather than into the output: for
+// a 16-bit output, and for any output under an epilogue (which applies to the whole sum only).
+bool needs_own_accumulator(DType output_dtype, const Options& options) {
+  return output_dtype != DType::f32 || !options.epilogue.empty();
+}
+
 }  // namespace
 
 std::string DepthTapAlgorithm::why_not(const Problem& p, Device device) const {
@@ -62,10 +68,11 @@ std::string DepthTapAlgorithm::why_not(const Problem& p, Device device) const {
 }
 
 std::string DepthTapAlgorithm::why_not_options(const Problem& p, const Options& options) const {
-  if (p.dtype == DType::f32) return {};  // the output itself is the accumulator
+  if (!needs_own_accumulator(p.dtype, options)) return {};  // the output itself is the accumulator
   const int64_t bytes = p.n * p.out[0] * p.out[1] * p.out[2] * p.o * 4;  // <= 2^48: kMaxTensorBytes
   if (bytes <= options.workspace_bytes) return {};
-  return "its fp32 accumulator for a " + std::string(dtype_name(p.dtype)) + " output needs " +
+  return "its fp32 accumulator (for a " + std::string(dtype_name(p.dtype)) + " output" +
+         (options.epilogue.empty() ? "" : ", under an epilogue") + ") needs " +
          std::to_string(bytes >> 20) + " MiB, more than options.workspace_bytes = " +
          std::to_string(options.workspace_bytes >> 20) + " MiB";
 }
@@ -92,7 +99,7 @@ void DepthTapAlgorithm::run(const ConvArgs& a) const {
   // The fp32 accumulator: the output itself when it is fp32 and no epilogue applies, else a
   // contiguous buffer, started from zero, that the final store rounds once (accumulating into the
   // output when asked). The epilogue applies to the sum over every tap, so only at that store.
-  const bool own_buffer = a.output_dtype != DType::f32 || !a.options.epilogue.empty();
+  const bool own_buffer = needs_own_accumulator(a.output_dtype, a.options);
   std::vector<float> buffer(
       own_buffer ? static_cast<size_t>(p.n * p.out[0] * p.out[1] * p.out[2] * p.o) : 0);
   const View5 acc = own_buffer ? contiguous_output(p, buffer.data()) : a.output;
