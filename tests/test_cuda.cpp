@@ -388,6 +388,107 @@ TEST(CudaSmall, WeightTensorMapEncodedOncePerWeight) {
   EXPECT_LE(vconv::cuda::weight_tensor_map_encodings(), after_first + 1);
 }
 
+namespace {
+
+// Frames [first, first + count) of a [N, T, H, W, C] view.
+vconv::TensorView frame_range(vconv::TensorView v, int64_t first, int64_t count) {
+  const std::vector<int64_t> strides =
+      v.strides.empty() ? vconv::TensorView::contiguous_strides(v.shape) : v.strides;
+  v.data = static_cast<char*>(v.data) + first * strides[1] * vconv::dtype_size(v.dtype);
+  v.shape[1] = count;
+  v.strides = strides;
+  return v;
+}
+
+struct StreamOnGpu {
+  const char* problem;  // the whole sequence's problem (causal in time)
+  std::vector<int64_t> chunks;
+  bool short_cache;  // the second call gets a one-frame cache (Wan's decoder after a 1-frame chunk)
+};
+
+// Runs `c`'s chunks through `algo` on the GPU and through the reference on the CPU, each call
+// continuing from the cache the previous one wrote: the outputs agree within the dtype's
+// tolerance with one reference call over the whole sequence, and every `next` bitwise.
+void check_stream_on_gpu(const StreamOnGpu& c, const std::string& algo, std::mt19937_64& rng) {
+  SCOPED_TRACE(algo + " on '" + c.problem + "'");
+  const Problem p = vconv::parse_problem(c.problem);
+  const int64_t f = (p.k[0] - 1) * p.kdil[0];
+  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape());
+  HostTensor whole(p.dtype, p.output_shape()), streamed(p.dtype, p.output_shape());
+  x.fill_normal(rng);
+  w.fill_normal(rng);
+  streamed.fill_nan();
+  vconv::Options reference;
+  reference.algorithm = "reference";
+  vconv::conv(x.view(), w.view(), whole.view(), p.params(), reference);
+  const std::vector<int64_t> cache_shape{p.n, f, p.in[1], p.in[2], p.c};
+  HostTensor host_cache[2] = {{p.dtype, cache_shape}, {p.dtype, cache_shape}};
+  HostTensor gpu_cache[2] = {{p.dtype, cache_shape}, {p.dtype, cache_shape}};
+  HostTensor host_out(p.dtype, p.output_shape());
+  vconv::testing::DeviceCopy dx(x, kGpu), dw(w, kGpu), dy(streamed, kGpu);
+  vconv::testing::DeviceCopy dcache0(gpu_cache[0], kGpu), dcache1(gpu_cache[1], kGpu);
+  vconv::testing::DeviceCopy* dcache[2] = {&dcache0, &dcache1};
+  int64_t start = 0;
+  for (size_t i = 0; i < c.chunks.size(); ++i) {
+    const int64_t t = c.chunks[i];
+    const int cur = i % 2, prev = 1 - cur;
+    vconv::Options on_gpu, on_cpu = reference;
+    on_gpu.algorithm = algo;
+    if (c.short_cache && i == 1) {
+      on_gpu.frame_cache.previous = frame_range(dx.view(), start - 1, 1);
+      on_cpu.frame_cache.previous = frame_range(x.view(), start - 1, 1);
+    } else if (i > 0) {
+      on_gpu.frame_cache.previous = dcache[prev]->view();
+      on_cpu.frame_cache.previous = host_cache[prev].view();
+    }
+    gpu_cache[cur].fill_nan();
+    dcache[cur]->upload();
+    on_gpu.frame_cache.next = dcache[cur]->view();
+    on_cpu.frame_cache.next = host_cache[cur].view();
+    vconv::conv(frame_range(dx.view(), start, t), dw.view(), frame_range(dy.view(), start, t),
+                p.params(), on_gpu);
+    vconv::conv(frame_range(x.view(), start, t), w.view(), frame_range(host_out.view(), start, t),
+                p.params(), on_cpu);
+    dcache[cur]->download();
+    ASSERT_EQ(std::memcmp(gpu_cache[cur].storage(), host_cache[cur].storage(),
+                          gpu_cache[cur].storage_bytes()),
+              0)
+        << "next cache after chunk " << i;
+    start += t;
+  }
+  dy.download();
+  const auto e = vconv::testing::compare(streamed, whole);
+  EXPECT_TRUE(e.within(vconv::testing::tolerance(p.dtype, false))) << e.to_string();
+}
+
+}  // namespace
+
+// Streaming causal convs (Options::frame_cache) on every CUDA algorithm that reads a cache:
+// chunked calls against one reference call, caches against the reference's, a short first cache.
+TEST(CudaSmall, FrameCacheOnEveryAlgorithm) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(41);
+  std::map<std::string, int> checked;
+  const StreamOnGpu cases[] = {
+      {"bf16 n=2 in=6x6x10 c=64 o=256 k=3x3x3 p=2:0x1x1", {2, 1, 3}, false},
+      {"bf16 in=5x6x10 c=64 o=128 k=3x3x3 p=2:0x1x1", {1, 3, 1}, true},
+      {"f16 in=6x5x7 c=32 o=48 k=3x3x3 p=2:0x1x1 pm=replicate", {3, 1, 2}, false},
+      {"f32 in=5x4x6 c=16 o=24 k=2x3x3 kd=2x1x1 p=2:0x1x1", {1, 1, 3}, true}};
+  for (const StreamOnGpu& c : cases) {
+    const Problem p = vconv::parse_problem(c.problem);
+    HostTensor cache(p.dtype, {p.n, (p.k[0] - 1) * p.kdil[0], p.in[1], p.in[2], p.c});
+    vconv::Options with_cache;
+    with_cache.frame_cache.next = cache.view();  // only its presence matters to the planner
+    for (const auto& candidate : vconv::conv_candidates(p, kGpu, with_cache))
+      if (candidate.valid) {
+        check_stream_on_gpu(c, candidate.name, rng);
+        ++checked[candidate.name];
+      }
+  }
+  for (const char* algo : {"cuda_implicit_gemm", "cuda_depth_tap_2d"}) EXPECT_EQ(checked[algo], 4);
+  EXPECT_EQ(checked.count("cuda_gemm_fallback"), 0u) << "it does not read a cache";
+}
+
 TEST(CudaLarge, Bf16InputOver2To31Elements) {
   SKIP_WITHOUT_GPU();
   // 3 x 1024 x 1024 x 700 = 2.2e9 input elements (4.4 GB): every offset needs 64 bits.

@@ -173,6 +173,36 @@ TEST(Streaming, CacheErrorsAreNamed) {
                      causal_params(3, 1, vconv::PadMode::zeros), nullptr, &y);
   expect_cache_error({cache.view(), cache.view()},
                      "options.frame_cache.next: overlaps options.frame_cache.previous");
+  // One frame of F = 2 leaves a frame before it that only zero padding defines.
+  HostTensor one_frame(DType::f32, {1, 1, kH, kW, kC});
+  expect_cache_error({one_frame.view(), {}},
+                     "options.frame_cache.previous: shape [1, 1, 3, 4, 3], expected [1, 2, 3, 4, 3]",
+                     causal_params(3, 1, vconv::PadMode::replicate));
+  expect_cache_error({{}, one_frame.view()}, "options.frame_cache.next: shape [1, 1, 3, 4, 3]");
+}
+
+// A cache of fewer than F frames under zero time padding (Wan's decoder after a one-frame first
+// chunk): the frames before it are zeros, as in one call over the whole sequence.
+TEST(Streaming, ShortCacheContinuesLikeOneCall) {
+  std::mt19937_64 rng(11);
+  const int64_t total = 4;
+  HostTensor x(vconv::DType::f32, {2, total, kH, kW, kC}), w(vconv::DType::f32, {kO, 3, 3, 3, kC});
+  x.fill_normal(rng);
+  w.fill_normal(rng);
+  const vconv::ConvParams params = causal_params(3, 1, vconv::PadMode::zeros);
+  HostTensor whole(vconv::DType::f32, {2, total, kH, kW, kO});
+  HostTensor chunked(vconv::DType::f32, {2, total, kH, kW, kO});
+  whole.fill_nan();
+  chunked.fill_nan();
+  vconv::Options reference;
+  reference.algorithm = "reference";
+  vconv::conv(x.view(), w.view(), whole.view(), params, reference);
+  // Frame 0 alone, then frames 1-3 with frame 0 as a one-frame cache.
+  vconv::conv(frames(x, 0, 1), w.view(), frames(chunked, 0, 1), params, reference);
+  vconv::Options o = reference;
+  o.frame_cache.previous = frames(x, 0, 1);
+  vconv::conv(frames(x, 1, total - 1), w.view(), frames(chunked, 1, total - 1), params, o);
+  EXPECT_TRUE(same_bytes(whole, chunked));
 }
 
 TEST(Streaming, TwoDimensionalProblemIsRefused) {

@@ -42,7 +42,9 @@ struct Epilogue {
 // the cached ones; the first chunk (no `previous`) pads them with the pad mode as any call does.
 struct FrameCache {
   // The last F frames of the previous chunk's conv input, [N, F, H, W, C], the input's dtype and
-  // device, apart from the output; no data means the first chunk.
+  // device, apart from the output; no data means the first chunk. Under zero time padding it may
+  // hold fewer frames, P >= 1 (a sequence shorter than F so far): the F - P frames before them
+  // are zeros.
   TensorView previous;
   // Receives the last F frames of (previous ++ this chunk), [N, F, H, W, C], for the next call
   // (from `previous` too when the chunk is shorter than F; the pad mode's frames on the first

@@ -132,14 +132,22 @@ void check_frame_cache(const FrameCache& cache, const TensorView& input, const C
     throw Error(arg + ": time padding " + std::to_string(p.pad_lo[0]) + ":" +
                 std::to_string(p.pad_hi[0]) + "; expected the causal " + std::to_string(frames) +
                 ":0 ((KD - 1) * kernel_dilation[0] frames before, none after)");
-  const std::vector<int64_t> expected{p.n, frames, p.in[1], p.in[2], p.c};
   for (const TensorView* t : {&cache.previous, &cache.next}) {
     if (t->data == nullptr) continue;
-    const std::string name = arg + (t == &cache.previous ? ".previous" : ".next");
+    const bool is_previous = t == &cache.previous;
+    const std::string name = arg + (is_previous ? ".previous" : ".next");
+    // `previous` may hold fewer frames (a sequence shorter than F so far, as Wan's decoder caches
+    // it) when the frames before it are zero padding; `next` always receives F.
+    std::vector<int64_t> expected{p.n, frames, p.in[1], p.in[2], p.c};
+    if (is_previous && t->shape.size() == 5 && t->shape[1] >= 1 && t->shape[1] < frames &&
+        p.mode[0] == PadMode::zeros)
+      expected[1] = t->shape[1];
     if (t->shape != expected)
       throw Error(name + ": shape " + shape_str(t->shape) + ", expected " + shape_str(expected) +
                   " ([N, (KD - 1) * kernel_dilation[0], H, W, C] of the input " +
-                  shape_str(input.shape) + ")");
+                  shape_str(input.shape) +
+                  (is_previous ? "; fewer frames, at least 1, under zero time padding only" : "") +
+                  ")");
     if (t->dtype != input.dtype)
       throw Error(name + ": dtype mismatch: " + dtype_name(t->dtype) + ", input is " +
                   dtype_name(input.dtype) + "; expected the input's dtype");
@@ -166,6 +174,10 @@ void check_frame_cache(const FrameCache& cache, const TensorView& input, const C
 }
 
 }  // namespace
+
+int64_t cached_frames(const FrameCache& cache) {
+  return cache.previous.data ? cache.previous.shape[1] : 0;
+}
 
 View5 checked_view5(const TensorView& t) {
   return to_view5(t, t.strides.empty() ? TensorView::contiguous_strides(t.shape) : t.strides);

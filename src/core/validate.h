@@ -16,6 +16,9 @@ CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
                             const TensorView& output, const ConvParams& params,
                             const Options& options);
 
+// The frames a checked frame cache brings before the input: `previous`'s, 0 on the first chunk.
+int64_t cached_frames(const FrameCache& cache);
+
 // A rank-5 tensor that check_conv_args() accepted (a frame cache) as a 5D view.
 View5 checked_view5(const TensorView& t);
 

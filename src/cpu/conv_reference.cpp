@@ -46,9 +46,9 @@ void reference(const ConvArgs& a) {
   const Epilogue& epilogue = a.options.epilogue;
   const T* bias = static_cast<const T*>(epilogue.bias.data);
   // A streaming call reads the frames before its input from the cache (validation made the
-  // problem causal, so they are exactly the time padding).
+  // problem causal: they are the last of the time padding, the rest zeros).
   const FrameCache& cache = a.options.frame_cache;
-  const int64_t cached = cache.previous.data ? p.pad_lo[0] : 0;
+  const int64_t cached = cached_frames(cache);
   const T* previous = static_cast<const T*>(cache.previous.data);
   const View5 previous_view = cached > 0 ? checked_view5(cache.previous) : View5{};
 

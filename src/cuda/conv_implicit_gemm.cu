@@ -8,6 +8,7 @@
 #include "cuda/cost_model.h"
 #include "cuda/device_scope.h"
 #include "cuda/epilogue.cuh"
+#include "cuda/frame_cache.h"
 #include "cuda/implicit_gemm/kernel.cuh"
 #include "cuda/implicit_gemm/kernel_ws.cuh"
 #include "cuda/tensor_map.h"
@@ -39,7 +40,7 @@ std::string why_not_problem(const Problem& p, Device device) {
 }
 
 // 16-byte copies need 16-byte aligned rows: aligned base pointers and strides in multiples of
-// 16 bytes.
+// 16 bytes; so do a streaming call's cached frames.
 std::string why_not_args_of(const ConvArgs& a) {
   const int64_t chunk = 16 / dtype_size(a.problem.dtype);
   for (const View5* v : {&a.input, &a.weight}) {
@@ -51,7 +52,7 @@ std::string why_not_args_of(const ConvArgs& a) {
         return std::string(what) + " stride " + std::to_string(v->strides[i]) +
                " is not a multiple of " + std::to_string(chunk) + " elements";
   }
-  return {};
+  return why_not_frame_cache(a);
 }
 
 // Compute capability of a CUDA device as major * 10 + minor; 0 when it cannot be read.
@@ -125,7 +126,8 @@ Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end,
                 p.groups,
                 kd_begin,
                 kd_end,
-                epilogue};
+                epilogue,
+                cached_frames_of(a)};
 }
 
 // Streaming multiprocessors of the current device (the persistent kernel's grid), read once per
@@ -246,6 +248,7 @@ void ImplicitGemmAlgorithm::run(const ConvArgs& a) const {
   const Params prm =
       params_of(a, a.output, 0, static_cast<int>(a.problem.k[0]), epilogue_params(a));
   launch_shape<false>(shape_, a, prm, stream);
+  write_next_frame_cache(a, stream);
 }
 
 std::string DepthTap2dAlgorithm::why_not(const Problem& p, Device device) const {
@@ -281,6 +284,7 @@ void DepthTap2dAlgorithm::run(const ConvArgs& a) const {
   const RowGrid grid = RowGrid::whole(p);
   store_rows(p.dtype, acc.get<float>(), grid.size(), rows_of(grid), 0, tensor_ref(a.output), p.o, 0,
              epilogue_params(a), stream);
+  write_next_frame_cache(a, stream);
 }
 
 }  // namespace vconv::cuda

@@ -42,6 +42,7 @@ class ImplicitGemmAlgorithm final : public Algorithm {
   void run(const ConvArgs& args) const override;
   std::string why_not_args(const ConvArgs& args) const override;
   bool applies_epilogue() const override { return true; }  // store_output(), epilogue.cuh
+  bool reads_frame_cache() const override { return true; }  // time_source(), mainloop.cuh
 
  private:
   TileShape shape_;
@@ -55,6 +56,7 @@ class DepthTap2dAlgorithm final : public Algorithm {
   void run(const ConvArgs& args) const override;
   std::string why_not_args(const ConvArgs& args) const override;
   bool applies_epilogue() const override { return true; }  // store_output(), epilogue.cuh
+  bool reads_frame_cache() const override { return true; }  // time_source(), mainloop.cuh
 };
 
 }  // namespace vconv::cuda

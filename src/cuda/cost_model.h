@@ -16,19 +16,18 @@ constexpr double kLaunchMs = 0.005;
 // cuda_implicit_gemm_sm90 (wgmma, bf16/f16 only): 400-540 TFLOP/s on the seed and vae 3x3x3
 // convs with 192-512 channels, 280-330 on 3x1x1 and 1x3x3 ones (the planner's choice was the
 // fastest on 12/12 vae and 3/3 seed cases with this rate).
-// cuda_implicit_gemm_sm90_ws (warp-specialized, persistent), H200, same process as the multistage
-// kernel (docs/PERFORMANCE.md): 1.05-1.11x faster than it on the seed cases and the 384->384 and
-// 192->384 3x3x3 vae convs (81-216 k-blocks of 64 channels per tile, output channels filling
-// 128-wide tiles), but 1.2-1.7x slower on short reductions (1x1x1, 3x1x1, 16 input channels:
-// 3-27 k-blocks, where its epilogue does not overlap the next tile's multiplies) and on 192
-// output channels (a half-empty second tile), 1.4x on a 384->192 1x3x3 (54 k-blocks).
+// cuda_implicit_gemm_sm90_ws (warp-specialized, persistent), H200, the seed and decode_chunks
+// suites in one process with the multistage kernel (docs/PERFORMANCE.md, 2026-12-02, second
+// session): 1.03-1.14x faster than it with 1024 input channels (16+ channel blocks per tap),
+// even with 512 (0.97-1.03x), 1.1-1.3x slower with 256 and 2x slower with 96 or 16 (its producer
+// recomputes every A row's source at each tap, which few channel blocks per tap do not
+// amortise) and with few output channels (a mostly empty 128-wide tile).
 // row_bytes: the k-block depth of the tile that runs `p` (with_tile in conv_implicit_gemm.cu).
 inline double implicit_gemm_tflops(const Problem& p, Fp32Math math, TileShape shape,
                                    int64_t row_bytes) {
   if (shape == TileShape::sm90_ws) {
-    const int64_t kblocks =
-        p.k[0] * p.k[1] * p.k[2] * ((p.cg() * dtype_size(p.dtype) + row_bytes - 1) / row_bytes);
-    return kblocks >= 64 && p.og() % 128 == 0 ? 450.0 : 280.0;
+    const int64_t cblocks = (p.cg() * dtype_size(p.dtype) + row_bytes - 1) / row_bytes;
+    return cblocks >= 16 && p.og() % 128 == 0 ? 450.0 : 280.0;
   }
   if (shape == TileShape::sm90) return 400.0;
   const DType t = p.dtype;

@@ -23,6 +23,13 @@ inline TensorRef tensor_ref(const View5& v) {
   return t;
 }
 
+// The frames a streaming conv reads before its input (Options::frame_cache.previous), through
+// streamed_frame() of core/index_map.h; count 0: none (a plain call or a first chunk).
+struct CachedFrames {
+  TensorRef frames;
+  int64_t count;
+};
+
 struct Geometry {
   DimMap dim[3];
   int64_t k[3], out[3];

@@ -24,7 +24,6 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm)
   static_assert(Mma::kWarpgroup == C::kSwizzled,
                 "wgmma reads the swizzled layout, ldmatrix the padded");
   extern __shared__ __align__(16) unsigned char smem_base[];
-  __shared__ int taps[C::kMaxSkippableTaps];
   // The first stage at a kSmemAlign boundary (kSmemBytes holds the room).
   const auto base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_base));
   E* smem_a =
@@ -46,16 +45,16 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocksPerSm)
     }
   }
   __syncthreads();
-  const int ntaps = active_depth_taps<C, Cta>(p, rows, taps);
   const int cblocks = static_cast<int>((p.geo.cg + T::kBK - 1) / T::kBK);
-  const int kblocks = ntaps * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks;
-  Mainloop<C, E> ml{p, rows, taps, g, cblocks, smem_a, smem_b, n0, {}, 0, {}, b_full};
+  const TileWork work = tile_work(p, m0, C::kBM, cblocks, false);
+  const int kblocks = work.kblocks;
+  Mainloop<C, E> ml{p, rows, g, cblocks, smem_a, smem_b, n0, {}, 0, {}, b_full};
   if constexpr (!C::kSwizzled) ml.init_b_rows();
 
   // mma.sync adds to zeroed accumulators; wgmma's first k-block writes them (warpgroup_mma.cuh).
   float acc[C::kMI][C::kNI][4];
   if constexpr (!Mma::kWarpgroup) zero(acc);
-  KBlockIter it;
+  KBlockIter it = KBlockIter::first(work.taps);
 #pragma unroll
   for (int st = 0; st < C::kLoadAhead; ++st) {
     if (st < kblocks) ml.load(st, it);

@@ -14,28 +14,43 @@
 namespace vconv::cuda::implicit_gemm {
 
 // One output row of the CTA tile, in shared memory (registers hold only the current tap's input
-// offsets): its batch offset (-1 past the last row) and, per dimension, the padded-input position
+// offsets): its batch index (-1 past the last row) and, per dimension, the padded-input position
 // of tap 0 (out * stride - pad_lo), so that a tap costs one multiply-add and pad_map() per
 // dimension (input dilation is 1 here, so source_index()'s division is not needed).
 struct RowInfo {
-  int64_t batch_offset;
+  int64_t n;
   int64_t q0[3];
 };
+
+// The frame at padded position q of the time dimension: an input frame, a streaming call's
+// cached frame, or -1 for zero padding (core/index_map.h owns the map; a plain call skips the
+// cache's test).
+__device__ inline FrameSource time_source(const Params& p, int64_t q) {
+  const DimMap& t = p.geo.dim[0];
+  if (p.cached.count > 0) return streamed_frame(t, p.cached.count, q);
+  return {pad_map(q, t.in, t.mode), false};
+}
 
 __device__ inline RowInfo row_info(const Params& p, int64_t row) {
   RowInfo ri{-1, {0, 0, 0}};
   if (row >= p.m) return ri;
   int64_t n, od, oh, ow;
   decode_row(p.geo, row, n, od, oh, ow);
-  ri.batch_offset = n * p.in.stride[0];
+  ri.n = n;
   const int64_t o[3] = {od, oh, ow};
   for (int d = 0; d < 3; ++d) ri.q0[d] = o[d] * p.geo.dim[d].stride - p.geo.dim[d].pad_lo;
   return ri;
 }
 
-// The position of the next k-block to load, advanced one block per load() (loads run in order).
+// The position of the next k-block to load, advanced one block per load() (loads run in order)
+// over the tile's depth taps (a bit mask, tile_depth_taps()).
 struct KBlockIter {
-  int tap_d = 0, kh = 0, kw = 0, cb = 0;
+  uint32_t taps;
+  int kd, kh, kw, cb;
+  // The tile's first k-block: its first depth tap, kh = kw = 0, channel block 0.
+  __device__ static KBlockIter first(uint32_t taps) {
+    return {taps, __ffs(static_cast<int>(taps)) - 1, 0, 0, 0};
+  }
   __device__ void advance(const Geometry& g, int cblocks) {
     if (++cb < cblocks) return;
     cb = 0;
@@ -43,7 +58,7 @@ struct KBlockIter {
     kw = 0;
     if (++kh < g.k[1]) return;
     kh = 0;
-    ++tap_d;
+    kd += __ffsll(static_cast<long long>(uint64_t{taps} >> (kd + 1)));  // the next tap
   }
 };
 
@@ -53,13 +68,11 @@ template <int Threads>
 struct CtaThreads {
   static constexpr int kThreads = Threads;
   __device__ static int index() { return threadIdx.x; }
-  __device__ static bool any(bool pred) { return __syncthreads_or(pred); }
   __device__ static void sync() { __syncthreads(); }
 };
 struct ProducerThreads {
   static constexpr int kThreads = 128;
   __device__ static int index() { return threadIdx.x; }  // warpgroup 0
-  __device__ static bool any(bool pred) { return named_barrier_or(1, kThreads, pred); }
   __device__ static void sync() { named_barrier_sync(1, kThreads); }
 };
 
@@ -70,24 +83,52 @@ __device__ inline void init_rows(const Params& p, int64_t m0, RowInfo* rows) {
   G::sync();
 }
 
-// Depth taps of [kd_begin, kd_end) that some row of this CTA reads real frames through, in
-// shared memory; taps that land in zero padding for every row are skipped. The host keeps
-// kd_end - kd_begin <= kMaxSkippableTaps. Every thread of G takes part.
-template <typename C, typename G>
-__device__ inline int active_depth_taps(const Params& p, const RowInfo* rows, int* taps) {
-  int active = 0;
-  for (int kd = p.kd_begin; kd < p.kd_end; ++kd) {
-    bool used = false;
-    for (int r = G::index(); r < C::kBM; r += G::kThreads)
-      used |= rows[r].batch_offset >= 0 && pad_map(rows[r].q0[0] + kd * p.geo.dim[0].kdil,
-                                                   p.geo.dim[0].in, p.geo.dim[0].mode) >= 0;
-    if (G::any(used)) {
-      if (G::index() == 0) taps[active] = kd;
-      ++active;
-    }
+// The depth taps of [kd_begin, kd_end) through which some output row of [m0, m0 + rows) reads a
+// real frame (of the input or the cache), as a mask (bit kd; the host keeps kd_end <=
+// kMaxSkippableTaps = 32); a tap that reads zero padding for every row of the tile is skipped.
+// Rows run over [N, OD, OH, OW], so the tile's rows cover one interval of output frames, or two
+// when they cross into the next batch element. Every thread computes the same mask from the
+// parameters alone, so no thread waits for another and no shared memory carries it.
+__device__ inline uint32_t tile_depth_taps(const Params& p, int64_t m0, int64_t rows) {
+  const int64_t last = (m0 + rows < p.m ? m0 + rows : p.m) - 1;
+  int64_t n_first, n_last, od_first, od_last, oh, ow;
+  decode_row(p.geo, m0, n_first, od_first, oh, ow);
+  decode_row(p.geo, last, n_last, od_last, oh, ow);
+  const int64_t frames = p.geo.out[0];
+  int64_t lo[2] = {od_first, 0}, hi[2] = {od_last, -1};
+  if (n_last > n_first) {
+    hi[0] = frames - 1;
+    if (n_last == n_first + 1 && od_last + 1 < od_first) hi[1] = od_last;  // two intervals
+    else lo[0] = 0;                                                       // every frame
   }
-  G::sync();
-  return active;
+  const DimMap& t = p.geo.dim[0];
+  uint32_t taps = 0;
+  for (int kd = p.kd_begin; kd < p.kd_end; ++kd)
+    for (int i = 0; i < 2 && !(taps >> kd & 1); ++i)
+      for (int64_t od = lo[i]; od <= hi[i]; ++od) {
+        const int64_t q = od * t.stride + kd * t.kdil - t.pad_lo;
+        if (time_source(p, q).index >= 0) {
+          taps |= 1u << kd;
+          break;
+        }
+        if (q >= t.in) break;  // later frames read further past the end (zero padding here)
+      }
+  return taps;
+}
+
+// What a tile's k-blocks run through: its depth taps and their number (taps x KH x KW x channel
+// blocks). Under `at_least_one`, a tile whose every tap reads zero padding still gets one k-block,
+// through tap kd_begin, whose A rows are all zero-filled (the warp-specialized kernel's consumers
+// then store its zero tile the way they store any other).
+struct TileWork {
+  uint32_t taps;
+  int kblocks;
+};
+__device__ inline TileWork tile_work(const Params& p, int64_t m0, int64_t rows, int cblocks,
+                                     bool at_least_one) {
+  const uint32_t taps = tile_depth_taps(p, m0, rows);
+  if (taps == 0 && at_least_one) return {1u << p.kd_begin, 1};
+  return {taps, __popc(taps) * static_cast<int>(p.geo.k[1] * p.geo.k[2]) * cblocks};
 }
 
 // The weight position of tap (kd, kh, kw): under flip the kernel is read mirrored in every
@@ -105,7 +146,6 @@ struct Mainloop {
   using T = Tile<C, E>;
   const Params& p;
   const RowInfo* rows;  // [kBM], shared memory
-  const int* taps;      // active depth taps
   int64_t g;            // group
   int cblocks;          // channel blocks per tap
   E* smem_a;            // [stage][kBM][kLds]
@@ -139,16 +179,19 @@ struct Mainloop {
   // tap (nullptr in padding) and the tap's offset within a weight row.
   __device__ void begin_tap(const KBlockIter& it) {
     const Geometry& geo = p.geo;
-    const int64_t kd = taps[it.tap_d], kh = it.kh, kw = it.kw;
+    const int64_t kd = it.kd, kh = it.kh, kw = it.kw;
 #pragma unroll
     for (int i = 0; i < C::kARows; ++i) {
       const RowInfo& ri = rows[copy_row() + i * C::kRowStep];
-      const int64_t id = pad_map(ri.q0[0] + kd * geo.dim[0].kdil, geo.dim[0].in, geo.dim[0].mode);
+      const FrameSource d = time_source(p, ri.q0[0] + kd * geo.dim[0].kdil);
       const int64_t ih = pad_map(ri.q0[1] + kh * geo.dim[1].kdil, geo.dim[1].in, geo.dim[1].mode);
       const int64_t iw = pad_map(ri.q0[2] + kw * geo.dim[2].kdil, geo.dim[2].in, geo.dim[2].mode);
-      a_row[i] = ri.batch_offset >= 0 && id >= 0 && ih >= 0 && iw >= 0
-                     ? static_cast<const E*>(p.in.data) + ri.batch_offset + id * p.in.stride[1] +
-                           ih * p.in.stride[2] + iw * p.in.stride[3] + g * geo.cg
+      // A cached frame has the input's height and width strides (why_not_frame_cache).
+      const TensorRef& src = d.from_cache ? p.cached.frames : p.in;
+      a_row[i] = ri.n >= 0 && d.index >= 0 && ih >= 0 && iw >= 0
+                     ? static_cast<const E*>(src.data) + ri.n * src.stride[0] +
+                           d.index * src.stride[1] + ih * p.in.stride[2] + iw * p.in.stride[3] +
+                           g * geo.cg
                      : nullptr;
     }
     const WeightTap t = weight_tap(geo, kd, kh, kw);
@@ -211,7 +254,7 @@ struct Mainloop {
   __device__ void copy_b_tma(int stage, const KBlockIter& it) const {
     if (threadIdx.x != 0) return;
     mbarrier_arrive_expect_tx(&b_full[stage], C::kBN * C::kRowBytes);
-    const WeightTap w = weight_tap(p.geo, taps[it.tap_d], it.kh, it.kw);
+    const WeightTap w = weight_tap(p.geo, it.kd, it.kh, it.kw);
     const int coords[5] = {it.cb * T::kBK, int(w.w), int(w.h), int(w.d), int(g * p.geo.og + n0)};
     tma_load_5d(smem_b + stage * C::kBN * T::kLds, &p.weight_map, &b_full[stage], coords);
   }

@@ -14,6 +14,7 @@ struct Params {
   int64_t groups;
   int kd_begin, kd_end;     // the depth taps summed by this launch (all, or one for depth_tap_2d)
   EpilogueParams epilogue;  // bias, activation, out += instead of out =
+  CachedFrames cached;      // a streaming call's frames before the input (frame_cache.h)
   // The weight as the tensor copy engine reads it, for tiles whose B comes that way (the wgmma
   // tiles); unused by the others. The kernel takes Params as a __grid_constant__ so that the
   // copy engine can read this from the parameter space.

@@ -18,9 +18,6 @@ struct Pipeline {
   static constexpr int kConsumerArrivals = 8;        // one per consumer warp
   uint64_t full[Stages];
   uint64_t empty[Stages];
-  // Written by the producer before it arrives on the stage's full barrier: whether the stage's
-  // k-block is the last of its tile, which ends the consumers' loop over that tile's k-blocks.
-  int last_of_tile[Stages];
 
   __device__ void init() {
     for (int s = 0; s < Stages; ++s) {
@@ -40,7 +37,7 @@ struct Pipeline {
   // Consumer: waits until k-block `kb`'s stage is full.
   __device__ void wait_full(int64_t kb) { mbarrier_wait(&full[stage(kb)], parity(kb)); }
   // Consumer warp: its MMAs reading k-block `kb`'s stage have completed. Lane 0 arrives for the
-  // warp once every lane's reads of the stage (its last_of_tile flag too) are ordered before it.
+  // warp once every lane's wgmma of the stage has completed (wgmma_wait before the call).
   __device__ void release(int64_t kb) {
     __syncwarp();
     if (threadIdx.x % 32 == 0) mbarrier_arrive(&empty[stage(kb)]);

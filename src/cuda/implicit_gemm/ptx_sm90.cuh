@@ -194,20 +194,9 @@ __device__ inline void setmaxnreg_inc() {
   VCONV_SM90A_ASM("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
 }
 
-// A barrier among `count` threads of the CTA (named barrier `id`, 1..15: 0 is __syncthreads),
-// and the same returning whether `pred` held for any of them.
+// A barrier among `count` threads of the CTA (named barrier `id`, 1..15: 0 is __syncthreads).
 __device__ inline void named_barrier_sync(int id, int count) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
-}
-__device__ inline bool named_barrier_or(int id, int count, bool pred) {
-  int any;
-  asm volatile(
-      "{\n.reg .pred p, q;\nsetp.ne.b32 p, %1, 0;\n"
-      "bar.red.or.pred q, %2, %3, p;\nselp.b32 %0, 1, 0, q;\n}\n"
-      : "=r"(any)
-      : "r"(int(pred)), "r"(id), "r"(count)
-      : "memory");
-  return any != 0;
 }
 
 // Arrives once on the barrier when every cp.async this thread issued before has landed; the
