@@ -175,9 +175,10 @@ TEST(Streaming, CacheErrorsAreNamed) {
                      "options.frame_cache.next: overlaps options.frame_cache.previous");
   // One frame of F = 2 leaves a frame before it that only zero padding defines.
   HostTensor one_frame(DType::f32, {1, 1, kH, kW, kC});
-  expect_cache_error({one_frame.view(), {}},
-                     "options.frame_cache.previous: shape [1, 1, 3, 4, 3], expected [1, 2, 3, 4, 3]",
-                     causal_params(3, 1, vconv::PadMode::replicate));
+  expect_cache_error(
+      {one_frame.view(), {}},
+      "options.frame_cache.previous: shape [1, 1, 3, 4, 3], expected [1, 2, 3, 4, 3]",
+      causal_params(3, 1, vconv::PadMode::replicate));
   expect_cache_error({{}, one_frame.view()}, "options.frame_cache.next: shape [1, 1, 3, 4, 3]");
 }
 

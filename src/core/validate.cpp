@@ -143,11 +143,10 @@ void check_frame_cache(const FrameCache& cache, const TensorView& input, const C
         p.mode[0] == PadMode::zeros)
       expected[1] = t->shape[1];
     if (t->shape != expected)
-      throw Error(name + ": shape " + shape_str(t->shape) + ", expected " + shape_str(expected) +
-                  " ([N, (KD - 1) * kernel_dilation[0], H, W, C] of the input " +
-                  shape_str(input.shape) +
-                  (is_previous ? "; fewer frames, at least 1, under zero time padding only" : "") +
-                  ")");
+      throw Error(
+          name + ": shape " + shape_str(t->shape) + ", expected " + shape_str(expected) +
+          " ([N, (KD - 1) * kernel_dilation[0], H, W, C] of the input " + shape_str(input.shape) +
+          (is_previous ? "; fewer frames, at least 1, under zero time padding only" : "") + ")");
     if (t->dtype != input.dtype)
       throw Error(name + ": dtype mismatch: " + dtype_name(t->dtype) + ", input is " +
                   dtype_name(input.dtype) + "; expected the input's dtype");

@@ -1,7 +1,7 @@
-#include "cuda/check.h"
-#include "cuda/frame_cache.h"
 #include "core/index_map.h"
 #include "core/validate.h"
+#include "cuda/check.h"
+#include "cuda/frame_cache.h"
 
 namespace vconv::cuda {
 namespace {
@@ -66,8 +66,8 @@ void write_next_frame_cache(const ConvArgs& a, cudaStream_t stream) {
   with_element_type(p.dtype, [&](auto element) {
     using T = decltype(element);
     next_frames_kernel<T><<<grid_for(pixels, 256), 256, 0, stream>>>(
-        tensor_ref(next), next.shape[0], next.shape[1], next.shape[2], next.shape[3],
-        next.shape[4], tensor_ref(a.input), cached.frames, cached.count, time);
+        tensor_ref(next), next.shape[0], next.shape[1], next.shape[2], next.shape[3], next.shape[4],
+        tensor_ref(a.input), cached.frames, cached.count, time);
   });
   VCONV_CUDA_CHECK_LAUNCH();
 }

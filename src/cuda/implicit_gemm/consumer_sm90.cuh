@@ -3,9 +3,9 @@
 // each k-block's stage, multiplies its kWgRows A rows by all kBN B rows with wgmma straight from
 // the swizzled stage (kMSlices m64 instructions of width kBN per k step), keeps one k-block's
 // MMAs in flight and releases the stage before it, over the tile's k-blocks (counted as the
-// producer counts them: tile_work); then the epilogue stores the tile. The first k-block of a tile writes the
-// accumulators (scale-d = 0) instead of adding to zeroed ones (ptxas would serialize every wgmma
-// after ordinary writes to its accumulators: warnings C7515/C7518).
+// producer counts them: tile_work); then the epilogue stores the tile. The first k-block of a tile
+// writes the accumulators (scale-d = 0) instead of adding to zeroed ones (ptxas would serialize
+// every wgmma after ordinary writes to its accumulators: warnings C7515/C7518).
 #include "cuda/implicit_gemm/epilogue.cuh"
 #include "cuda/implicit_gemm/mainloop.cuh"
 #include "cuda/implicit_gemm/pipeline_sm90.cuh"

@@ -98,8 +98,10 @@ __device__ inline uint32_t tile_depth_taps(const Params& p, int64_t m0, int64_t 
   int64_t lo[2] = {od_first, 0}, hi[2] = {od_last, -1};
   if (n_last > n_first) {
     hi[0] = frames - 1;
-    if (n_last == n_first + 1 && od_last + 1 < od_first) hi[1] = od_last;  // two intervals
-    else lo[0] = 0;                                                       // every frame
+    if (n_last == n_first + 1 && od_last + 1 < od_first)
+      hi[1] = od_last;  // two intervals
+    else
+      lo[0] = 0;  // every frame
   }
   const DimMap& t = p.geo.dim[0];
   uint32_t taps = 0;

@@ -1,0 +1,69 @@
+#pragma once
+// The launches of the implicit-GEMM kernels, per tile config: the kernel of the input type, fp32
+// mode and output type, its shared memory, its grid. Defined here and instantiated per kernel
+// family in its own translation unit (implicit_gemm_{multistage,sm90,sm90_ws}.cu) so that the
+// families compile in parallel; launch.h declares them.
+#include <algorithm>
+#include <type_traits>
+
+#include "cuda/check.h"
+#include "cuda/implicit_gemm/kernel.cuh"
+#include "cuda/implicit_gemm/kernel_ws.cuh"
+#include "cuda/implicit_gemm/launch.h"
+#include "cuda/tensor_map.h"
+
+namespace vconv::cuda::implicit_gemm {
+
+template <typename C, typename Mma, typename Out>
+void launch(const Params& prm, cudaStream_t stream) {
+  if constexpr (C::kWarpSpecialized) {
+    auto kernel = conv_ws_kernel<C, Mma, Out>;
+    VCONV_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+    const int64_t tiles = TileScheduler<C::kBM, C::kBN>(prm).count;
+    const unsigned grid = static_cast<unsigned>(std::min<int64_t>(tiles, sm_count()));
+    kernel<<<grid, C::kKernelThreads, C::kSmemBytes, stream>>>(prm);
+  } else {
+    auto kernel = conv_kernel<C, Mma, Out>;
+    VCONV_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+    const dim3 grid(static_cast<unsigned>((prm.m + C::kBM - 1) / C::kBM),
+                    static_cast<unsigned>((prm.geo.og + C::kBN - 1) / C::kBN),
+                    static_cast<unsigned>(prm.groups));
+    kernel<<<grid, C::kThreads, C::kSmemBytes, stream>>>(prm);
+  }
+  VCONV_CUDA_CHECK_LAUNCH();
+}
+
+// Dispatch on the input type and fp32 mode; the output is the input's type or an fp32
+// accumulator.
+template <typename C, bool kF32Out>
+void launch_for(const ConvArgs& a, const Params& prm, cudaStream_t stream) {
+  const DType t = a.problem.dtype;
+  const Fp32Math math = a.options.fp32_math;
+  if constexpr (C::kSwizzled && kF32Out) {
+    // Only cuda_depth_tap_2d writes an fp32 buffer, through the wide tile.
+    throw Error("an fp32 accumulator output runs on the mma.sync tiles only");
+  } else if constexpr (C::kSwizzled) {
+    // The wgmma tile: 16-bit inputs only (why_not_sm90); B through the weight's tensor map.
+    Params q = prm;
+    q.weight_map = weight_tensor_map(a.weight, a.problem.dtype, C::kRowBytes, C::kBN);
+    if (t == DType::bf16)
+      return launch<C, WgmmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(q, stream);
+    if (t == DType::f16)
+      return launch<C, WgmmaF16, std::conditional_t<kF32Out, float, Half>>(q, stream);
+    throw Error(std::string("cuda_implicit_gemm_sm90: no wgmma policy for ") + dtype_name(t));
+  } else {
+    switch (t) {
+      case DType::bf16:
+        return launch<C, MmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(prm, stream);
+      case DType::f16:
+        return launch<C, MmaF16, std::conditional_t<kF32Out, float, Half>>(prm, stream);
+      case DType::f32:
+        if (math == Fp32Math::tf32) return launch<C, MmaTf32, float>(prm, stream);
+        return launch<C, MmaTf32x3, float>(prm, stream);
+    }
+  }
+}
+
+}  // namespace vconv::cuda::implicit_gemm
