@@ -63,6 +63,7 @@ def conv_general(
     fp32_math="exact",
     bias=None,
     activation=None,
+    frame_cache=None,
 ):
     """MLX's conv_general: out = act(conv(input, weight) + bias), channels-last.
 
@@ -76,9 +77,15 @@ def conv_general(
     4608, MLX's test tolerance) or 'tf32' (TF32-level: TF32 tensor cores on a GPU, Winograd
     F(4x4, 3x3) on the CPU). bias: None or an array of shape [O] (the input's dtype and device);
     activation: None or 'silu'. Both are fused into the conv's store (one pass, one rounding).
+    frame_cache: None, or a pair (previous, next) making a causal 3D conv streaming: previous
+    (None on the first chunk) holds the last F = (KD - 1) * kernel_dilation[0] frames of the
+    previous chunk's input, [N, F, H, W, C], read instead of the time padding; next (None: not
+    written) receives the last F frames of (previous ++ input) for the next call. The padding must
+    be the causal one in time (F frames before, none after).
     """
     if accumulate and out is None:
         raise ValueError("accumulate=True needs out= (the array to add into)")
+    previous, next_frames = _args.frame_cache(frame_cache)
     arguments = (
         stride,
         padding,
@@ -108,6 +115,8 @@ def conv_general(
         fw.stream(input),
         False,
         None if bias is None else _arrays.exported(bias),
+        None if previous is None else _arrays.exported(previous),
+        None if next_frames is None else _arrays.exported(next_frames),
     )
     return out
 

@@ -62,6 +62,19 @@ def activation(value):
     return value
 
 
+def frame_cache(value):
+    """conv_general's frame_cache: None, or a pair (previous, next) of arrays or Nones.
+    Returns (previous, next); their shapes, dtypes and devices are checked by the C++ core."""
+    if value is None:
+        return None, None
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return value[0], value[1]
+    raise ValueError(
+        f"frame_cache: {type(value).__name__}, expected None or a pair (previous, next) of arrays "
+        "[N, F, H, W, C] or None"
+    )
+
+
 def spatial_dims(shape, name):
     if len(shape) not in (3, 4, 5):
         raise ValueError(

@@ -116,15 +116,22 @@ class PreparedConv {
       : params_(params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode)),
         options_(options_of(algorithm, accumulate, fp32_math, 0, activation)) {}
 
-  // out (+)= act(conv_general(input, weight) + bias) on `stream`; input and weight in PyTorch's
-  // layout when channels_first (out is channels-last either way; the bias is [O] in both).
+  // out (+)= act(conv_general(input, weight) + bias) on `stream`; input, weight and the frame
+  // caches in PyTorch's layout when channels_first (out is channels-last either way; the bias is
+  // [O] in both). previous / next: Options::frame_cache, None for none.
   void operator()(const Array& input, const Array& weight, const Array& out, uintptr_t stream,
-                  bool channels_first, const std::optional<Array>& bias) const {
+                  bool channels_first, const std::optional<Array>& bias,
+                  const std::optional<Array>& previous, const std::optional<Array>& next) const {
     const vconv::TensorView x = view_of(input, "input", channels_first),
                             w = view_of(weight, "weight", channels_first), y = view_of(out, "out");
     vconv::Options options = options_;
     options.stream = reinterpret_cast<void*>(stream);
     if (bias) options.epilogue.bias = view_of(*bias, "bias");
+    // Named as C++'s validation names them, so that a bad cache's error reads the same either way.
+    if (previous)
+      options.frame_cache.previous =
+          view_of(*previous, "options.frame_cache.previous", channels_first);
+    if (next) options.frame_cache.next = view_of(*next, "options.frame_cache.next", channels_first);
     nb::gil_scoped_release release;
     vconv::conv(x, w, y, params_, options);
   }
@@ -149,8 +156,10 @@ NB_MODULE(_vconv, m) {
            nb::arg("algorithm"), nb::arg("accumulate"), nb::arg("fp32_math"), nb::arg("activation"))
       .def("__call__", &PreparedConv::operator(), nb::arg("input"), nb::arg("weight"),
            nb::arg("out"), nb::arg("stream"), nb::arg("channels_first"), nb::arg("bias").none(),
+           nb::arg("previous").none() = nb::none(), nb::arg("next").none() = nb::none(),
            "out (+)= act(conv_general(input, weight) + bias) on `stream` (0: the default "
-           "stream); bias None or [O].");
+           "stream); bias None or [O]; previous / next: the streaming frame cache "
+           "(Options::frame_cache), None or [N, F, H, W, C].");
 
   m.def(
       "output_shape",
