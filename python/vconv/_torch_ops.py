@@ -14,8 +14,16 @@ import torch
 from . import _torch_call
 
 
+def pad_mode_string(pad_mode):
+    """A pad mode, or one per dimension, as the operators' one string ('zeros',
+    'replicate/zeros/zeros': vconv's notation), for the schema has no list of strings."""
+    return pad_mode if isinstance(pad_mode, str) else "/".join(pad_mode)
+
+
 def _run(input, weight, bias, stride, lo, hi, dilation, groups, pad_mode, previous=None, next=None):
-    call = _torch_call.Call(len(stride), input, weight, stride, (lo, hi), dilation, groups, pad_mode)
+    modes = pad_mode.split("/")
+    modes = modes[0] if len(modes) == 1 else modes
+    call = _torch_call.Call(len(stride), input, weight, stride, (lo, hi), dilation, groups, modes)
     return call.run(input, weight, bias, previous, next)
 
 

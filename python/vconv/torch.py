@@ -43,12 +43,15 @@ def _compiled_conv(dims, input, weight, bias, stride, padding, dilation, groups,
     stride, lo, hi, dilation = _torch_call.normalized(dims, weight.shape[2:], stride, padding, dilation)
     unbatched = input.dim() == dims + 1
     x = input.unsqueeze(0) if unbatched else input
-    y = _torch_ops.conv(x, weight, bias, stride, lo, hi, dilation, int(groups), pad_mode, previous)
+    y = _torch_ops.conv(
+        x, weight, bias, stride, lo, hi, dilation, int(groups), _torch_ops.pad_mode_string(pad_mode), previous
+    )
     return y.squeeze(0) if unbatched else y
 
 
 def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode="zeros", previous=None):
-    """act(conv + bias); previous: a causal 3D conv's frame cache (N, C, F, H, W), or None."""
+    """conv + bias; pad_mode: one or one per dimension; previous: a causal 3D conv's frame cache
+    (N, C, F, H, W), or None."""
     if torch.compiler.is_compiling():
         return _compiled_conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode, previous)
     call = _torch_call.Call(dims, input, weight, stride, padding, dilation, groups, pad_mode)
@@ -106,7 +109,7 @@ def causal_conv3d(
             hi,
             dilation,
             int(groups),
-            padding_mode,
+            _torch_ops.pad_mode_string(padding_mode),
             cache,
         )
     call = _torch_call.Call(3, input, weight, stride, (lo, hi), dilation, groups, padding_mode)
