@@ -2,13 +2,16 @@
 them once per argument tuple."""
 
 import marshal
+import numbers
 from collections.abc import Sequence
 
 PAD_MODES = ("zeros", "replicate", "reflect")
 
 
 def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool) or type(v).__name__.startswith("int")
+    """An int or a numpy integer, not a bool (numbers.Integral rather than the type's name, which
+    torch.compile cannot trace)."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def per_dim(value, dims, name):

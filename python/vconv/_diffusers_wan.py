@@ -30,6 +30,10 @@ class WanCausalConv3d(autoencoder_kl_wan.WanCausalConv3d):
     cache_x read as vconv's frame cache instead of torch.cat. Parameters, buffers and state_dict
     are diffusers'."""
 
+    @classmethod
+    def vconv_why_not(cls, module):
+        return None  # Wan pads with zeros (F.pad) whatever the module's padding_mode says
+
     def _streams(self):
         """Whether the time padding is the causal one vconv's frame cache continues: F =
         (KD - 1) * dilation frames before, none after, time stride 1 (every Wan conv that

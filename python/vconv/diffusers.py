@@ -1,9 +1,11 @@
 """vconv inside diffusers' video autoencoders (pip install vconv[diffusers]).
 
 accelerate(vae) patches a loaded model in place: each causal conv module of a kind it knows
-(AutoencoderKLWan's WanCausalConv3d) runs its forward as one vconv call, with the causal padding
-inside the conv instead of an F.pad copy, the cached frames of chunked decoding read through
-vconv's frame cache instead of torch.cat, and the bias fused into the conv's store. A patched
+(WanCausalConv3d of AutoencoderKLWan, HunyuanVideoCausalConv3d of AutoencoderKLHunyuanVideo,
+CogVideoXCausalConv3d of AutoencoderKLCogVideoX, LTXVideoCausalConv3d of AutoencoderKLLTXVideo)
+runs its forward as one vconv call, with the causal padding inside the conv instead of an F.pad
+or torch.cat copy, the cached frames of chunked encoding and decoding read through vconv's frame
+cache instead of torch.cat, and the bias fused into the conv's store. A patched
 module keeps its parameters, buffers, dtype and state_dict (only its class changes, to a subclass
 of diffusers' own); every other module stays as it is. Inference only: a backward pass through a
 patched module raises.
@@ -11,11 +13,16 @@ patched module raises.
 
 import torch
 
-from . import _diffusers_wan
+from . import _diffusers_cogvideox, _diffusers_hunyuan_video, _diffusers_ltx, _diffusers_wan
 
 __all__ = ["Report", "accelerate"]
 
-_PATCHES = {**_diffusers_wan.PATCHES}  # diffusers' class -> vconv's subclass of it
+_PATCHES = {  # diffusers' class -> vconv's subclass of it
+    **_diffusers_wan.PATCHES,
+    **_diffusers_hunyuan_video.PATCHES,
+    **_diffusers_cogvideox.PATCHES,
+    **_diffusers_ltx.PATCHES,
+}
 _VCONV_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _CONVS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
@@ -37,16 +44,14 @@ class Report:
         return f"Report(patched={len(self.patched)}, skipped={len(self.skipped)})"
 
 
-def _why_not(module):
+def _why_not(module, patched_class):
     """Why vconv cannot run `module` as it is now; None when it can."""
-    weight = module.weight
+    weight = module.weight if isinstance(module, _CONVS) else module.conv.weight
     if weight.dtype not in _VCONV_DTYPES:
         return f"dtype {weight.dtype}: vconv takes float32, float16 and bfloat16"
     if weight.device.type not in ("cpu", "cuda"):
         return f"device {weight.device}: vconv runs on the CPU and CUDA devices"
-    if getattr(module, "padding_mode", "zeros") != "zeros":
-        return f"padding_mode {module.padding_mode!r}: the patched forward pads with zeros"
-    return None
+    return patched_class.vconv_why_not(module)
 
 
 def accelerate(vae):
@@ -65,7 +70,7 @@ def accelerate(vae):
             report.patched.append((name, kind.__bases__[0].__name__ + ", already patched"))
             owners.append(name)
         elif kind in _PATCHES:
-            why = _why_not(module)
+            why = _why_not(module, _PATCHES[kind])
             if why:
                 report.skipped.append((name, why))
                 continue

@@ -1,6 +1,7 @@
-"""vconv.diffusers.accelerate on a tiny AutoencoderKLWan (random weights): patched encode and
-decode against diffusers' own, the report, the state_dict, the backward error (skipped, visibly,
-without torch or diffusers)."""
+"""vconv.diffusers.accelerate on tiny video autoencoders (random weights): patched encode and
+decode against diffusers' own (AutoencoderKLWan in fp32 and bf16, HunyuanVideo, CogVideoX, LTX),
+each patched causal conv against diffusers' with every kind of cache, the report, the state_dict,
+the backward error (skipped, visibly, without torch or diffusers)."""
 
 import copy
 
@@ -9,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not installed: the diffusers tests are skipped")
 diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed: the diffusers tests are skipped")
 
+import vconv._diffusers_cogvideox
 import vconv._diffusers_wan
 import vconv.diffusers
 
@@ -107,3 +109,136 @@ def test_backward_through_a_patched_module_raises():
     out = vae.decoder.conv_out(torch.randn(1, 8, 2, 8, 8))
     with pytest.raises(RuntimeError, match="no backward"):
         out.sum().backward()
+
+
+def tiny_hunyuan_video():
+    return diffusers.AutoencoderKLHunyuanVideo(
+        latent_channels=4,
+        down_block_types=("HunyuanVideoDownBlock3D",) * 3,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 3,
+        block_out_channels=(8, 16, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        spatial_compression_ratio=4,
+        temporal_compression_ratio=4,
+    )
+
+
+def tiny_cogvideox():
+    return diffusers.AutoencoderKLCogVideoX(
+        down_block_types=("CogVideoXDownBlock3D",) * 2,
+        up_block_types=("CogVideoXUpBlock3D",) * 2,
+        block_out_channels=(8, 16),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=4,
+        temporal_compression_ratio=2,
+    )
+
+
+def tiny_ltx_video():
+    return diffusers.AutoencoderKLLTXVideo(
+        latent_channels=4,
+        block_out_channels=(8, 16),
+        down_block_types=("LTXVideoDownBlock3D",) * 2,
+        decoder_block_out_channels=(8, 16),
+        layers_per_block=(1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1),
+        spatio_temporal_scaling=(True, False),
+        decoder_spatio_temporal_scaling=(True, False),
+        decoder_inject_noise=(False, False, False),
+        downsample_type=("conv", "conv"),
+        upsample_residual=(False, False),
+        upsample_factor=(1, 1),
+        patch_size=2,
+        patch_size_t=1,
+    )
+
+
+@pytest.mark.parametrize(
+    "make, causal_conv",
+    [
+        (tiny_hunyuan_video, "HunyuanVideoCausalConv3d"),
+        (tiny_cogvideox, "CogVideoXCausalConv3d"),
+        (tiny_ltx_video, "LTXVideoCausalConv3d"),
+    ],
+)
+def test_other_video_autoencoders_match_diffusers(video, make, causal_conv):
+    torch.manual_seed(2)
+    theirs = make().eval()
+    ours = copy.deepcopy(theirs)
+    report = vconv.diffusers.accelerate(ours)
+    expected = [n for n, m in theirs.named_modules() if type(m).__name__ == causal_conv]
+    assert expected and [name for name, _ in report.patched] == expected
+    with torch.no_grad():
+        latent = theirs.encode(video).latent_dist.mode()
+        assert rel(ours.encode(video).latent_dist.mode(), latent) <= 1e-4
+        assert rel(ours.decode(latent).sample, theirs.decode(latent).sample) <= 1e-4
+
+
+def test_cogvideox_conv_cache_is_the_frame_cache(video, monkeypatch):
+    # CogVideoX decodes latent frames in batches of 2, each causal conv continuing from the
+    # conv_cache of the batch before: vconv's frame cache, returned as the next conv_cache.
+    caches, causal_conv3d = [], vconv._diffusers_cogvideox.causal_conv3d
+
+    def spy(*args):
+        caches.append(args[-1] is not None)
+        return causal_conv3d(*args)
+
+    monkeypatch.setattr(vconv._diffusers_cogvideox, "causal_conv3d", spy)
+    torch.manual_seed(3)
+    theirs = tiny_cogvideox().eval()
+    ours = copy.deepcopy(theirs)
+    vconv.diffusers.accelerate(ours)
+    latent = torch.randn(1, 4, 5, 8, 8)
+    with torch.no_grad():
+        assert rel(ours.decode(latent).sample, theirs.decode(latent).sample) <= 1e-4
+    assert any(caches) and not all(caches)
+
+
+@pytest.mark.parametrize("padding", [1, 2])  # 2: 4 frames of time padding, more than the taps reach
+@pytest.mark.parametrize("cache_frames", [None, 1, 2, 3])
+def test_wan_causal_conv_with_any_cache(padding, cache_frames):
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+
+    torch.manual_seed(4)
+    theirs = WanCausalConv3d(4, 6, 3, padding=padding)
+    ours = copy.deepcopy(theirs)
+    vconv.diffusers.accelerate(ours)
+    x = torch.randn(1, 4, 3, 7, 6)
+    cache = None if cache_frames is None else torch.randn(1, 4, cache_frames, 7, 6)
+    with torch.no_grad():
+        assert rel(ours(x, cache), theirs(x, cache)) <= 1e-6
+
+
+@pytest.mark.parametrize("pad_mode", ["constant", "replicate"])  # replicate: Mochi's
+def test_cogvideox_causal_conv_pad_modes(pad_mode):
+    from diffusers.models.autoencoders.autoencoder_kl_cogvideox import CogVideoXCausalConv3d
+
+    torch.manual_seed(5)
+    theirs = CogVideoXCausalConv3d(4, 6, 3, pad_mode=pad_mode)
+    ours = copy.deepcopy(theirs)
+    vconv.diffusers.accelerate(ours)
+    x, more = torch.randn(1, 4, 3, 7, 6), torch.randn(1, 4, 2, 7, 6)
+    with torch.no_grad():
+        (y, cache), (ref, ref_cache) = ours(x), theirs(x)
+        assert rel(y, ref) <= 1e-6
+        if pad_mode == "replicate":
+            assert cache is None and ref_cache is None
+        else:
+            assert torch.equal(cache, ref_cache)
+            assert rel(ours(more, cache)[0], theirs(more, ref_cache)[0]) <= 1e-6
+
+
+def test_patched_wan_conv_compiles_without_graph_breaks():
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+
+    torch.manual_seed(6)
+    theirs = WanCausalConv3d(4, 6, 3, padding=1)
+    ours = copy.deepcopy(theirs)
+    vconv.diffusers.accelerate(ours)
+    compiled = torch.compile(ours, fullgraph=True)
+    x = torch.randn(1, 4, 3, 7, 6)
+    with torch.no_grad():
+        for cache in (None, torch.randn(1, 4, 1, 7, 6), torch.randn(1, 4, 2, 7, 6)):
+            assert rel(compiled(x, cache), theirs(x, cache)) <= 1e-6

@@ -1,0 +1,47 @@
+"""diffusers' CogVideoXCausalConv3d (AutoencoderKLCogVideoX) with its forward as one vconv call."""
+
+from diffusers.models.autoencoders import autoencoder_kl_cogvideox
+
+from .torch import _conv, causal_conv3d
+
+
+class CogVideoXCausalConv3d(autoencoder_kl_cogvideox.CogVideoXCausalConv3d):
+    """forward(inputs, conv_cache=None) -> (output, conv_cache) of diffusers'
+    CogVideoXCausalConv3d as one vconv call. Its default mode ('constant') puts conv_cache, or on
+    a first chunk the first frame repeated, before the chunk, and returns the last KD - 1 frames
+    of both: vconv's frame cache exactly, with replicate padding in time (the first chunk) and the
+    conv's zero padding in space; 'replicate' pads every dimension so, with no cache. The bias is
+    fused into the conv's store."""
+
+    @classmethod
+    def vconv_why_not(cls, module):
+        conv = module.conv
+        if module.pad_mode != "replicate" and (conv.stride[0] != 1 or conv.dilation[0] != 1):
+            return (
+                f"time stride {conv.stride[0]} and dilation {conv.dilation[0]} with a conv_cache: "
+                "vconv's frame cache continues time stride 1 and dilation 1"
+            )
+        if conv.padding_mode != "zeros":
+            return f"conv.padding_mode {conv.padding_mode!r}: the patched forward takes 'zeros'"
+        return None
+
+    def forward(self, inputs, conv_cache=None):
+        conv = self.conv
+        if self.pad_mode == "replicate":
+            w_lo, w_hi, h_lo, h_hi, t_lo, t_hi = self.time_causal_padding
+            padding = ([t_lo, h_lo, w_lo], [t_hi, h_hi, w_hi])
+            output = _conv(
+                3, inputs, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups, "replicate"
+            )
+            return output, None
+        modes = ["replicate", "zeros", "zeros"]
+        if self.time_kernel_size == 1:  # diffusers' cache is then the whole input (inputs[:, :, -0:])
+            padding = [0, *conv.padding[1:]]
+            output = _conv(3, inputs, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups, modes)
+            return output, inputs.clone()
+        return causal_conv3d(
+            inputs, conv.weight, conv.bias, conv.stride, conv.padding[1:], conv.dilation, conv.groups, modes, conv_cache
+        )
+
+
+PATCHES = {autoencoder_kl_cogvideox.CogVideoXCausalConv3d: CogVideoXCausalConv3d}
