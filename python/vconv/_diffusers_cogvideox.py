@@ -31,16 +31,34 @@ class CogVideoXCausalConv3d(autoencoder_kl_cogvideox.CogVideoXCausalConv3d):
             w_lo, w_hi, h_lo, h_hi, t_lo, t_hi = self.time_causal_padding
             padding = ([t_lo, h_lo, w_lo], [t_hi, h_hi, w_hi])
             output = _conv(
-                3, inputs, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups, "replicate"
+                3,
+                inputs,
+                conv.weight,
+                conv.bias,
+                conv.stride,
+                padding,
+                conv.dilation,
+                conv.groups,
+                "replicate",
             )
             return output, None
         modes = ["replicate", "zeros", "zeros"]
         if self.time_kernel_size == 1:  # diffusers' cache is then the whole input (inputs[:, :, -0:])
             padding = [0, *conv.padding[1:]]
-            output = _conv(3, inputs, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups, modes)
+            output = _conv(
+                3, inputs, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups, modes
+            )
             return output, inputs.clone()
         return causal_conv3d(
-            inputs, conv.weight, conv.bias, conv.stride, conv.padding[1:], conv.dilation, conv.groups, modes, conv_cache
+            inputs,
+            conv.weight,
+            conv.bias,
+            conv.stride,
+            conv.padding[1:],
+            conv.dilation,
+            conv.groups,
+            modes,
+            conv_cache,
         )
 
 

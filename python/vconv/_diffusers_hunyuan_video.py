@@ -31,7 +31,14 @@ class HunyuanVideoCausalConv3d(autoencoder_kl_hunyuan_video.HunyuanVideoCausalCo
         hi = [t_hi + extra[0], h_hi + extra[1], w_hi + extra[2]]
         conv = self.conv
         return _conv(
-            3, hidden_states, conv.weight, conv.bias, conv.stride, (lo, hi), conv.dilation, conv.groups,
+            3,
+            hidden_states,
+            conv.weight,
+            conv.bias,
+            conv.stride,
+            (lo, hi),
+            conv.dilation,
+            conv.groups,
             _PAD_MODES[self.pad_mode],
         )
 

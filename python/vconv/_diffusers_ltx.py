@@ -26,7 +26,14 @@ class LTXVideoCausalConv3d(autoencoder_kl_ltx.LTXVideoCausalConv3d):
         lo = [t_lo, conv.padding[1], conv.padding[2]]
         hi = [t_hi, conv.padding[1], conv.padding[2]]
         return _conv(
-            3, hidden_states, conv.weight, conv.bias, conv.stride, (lo, hi), conv.dilation, conv.groups,
+            3,
+            hidden_states,
+            conv.weight,
+            conv.bias,
+            conv.stride,
+            (lo, hi),
+            conv.dilation,
+            conv.groups,
             ["replicate", conv.padding_mode, conv.padding_mode],
         )
 

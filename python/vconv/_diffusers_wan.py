@@ -56,7 +56,9 @@ class WanCausalConv3d(autoencoder_kl_wan.WanCausalConv3d):
             else:  # Wan's own formulation; vconv's negative padding crops as F.pad's does
                 x = torch.cat([cache_x, x], dim=2)
                 lo[0] -= cache_x.shape[2]
-        return _conv(3, x, self.weight, self.bias, self.stride, (lo, hi), self.dilation, self.groups, "zeros", previous)
+        return _conv(
+            3, x, self.weight, self.bias, self.stride, (lo, hi), self.dilation, self.groups, "zeros", previous
+        )
 
 
 PATCHES = {autoencoder_kl_wan.WanCausalConv3d: WanCausalConv3d}

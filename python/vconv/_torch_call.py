@@ -91,7 +91,7 @@ prepared_calls = {}  # (shapes, marshalled arguments) -> (unbatched, output shap
 class Call:
     """A prepared call: run(input, weight, bias, previous, next) computes it."""
 
-    __slots__ = ("unbatched", "output_shape", "prepared")
+    __slots__ = ("output_shape", "prepared", "unbatched")
 
     def __init__(self, dims, input, weight, stride, padding, dilation, groups, pad_mode):
         if not isinstance(input, torch.Tensor) or not isinstance(weight, torch.Tensor):

@@ -7,7 +7,7 @@ vconv.torch calls these only while compiling: eager calls take vconv.torch's own
 crosses into C++ once with no dispatcher in between (a custom operator's Python dispatch costs
 more than the call's own overhead)."""
 
-from typing import List, Optional
+from typing import Optional
 
 import torch
 
@@ -32,10 +32,10 @@ def conv(
     input: torch.Tensor,
     weight: torch.Tensor,
     bias: Optional[torch.Tensor],
-    stride: List[int],
-    lo: List[int],
-    hi: List[int],
-    dilation: List[int],
+    stride: list[int],
+    lo: list[int],
+    hi: list[int],
+    dilation: list[int],
     groups: int,
     pad_mode: str,
     previous: Optional[torch.Tensor],
@@ -49,10 +49,10 @@ def conv_streaming(
     input: torch.Tensor,
     weight: torch.Tensor,
     bias: Optional[torch.Tensor],
-    stride: List[int],
-    lo: List[int],
-    hi: List[int],
-    dilation: List[int],
+    stride: list[int],
+    lo: list[int],
+    hi: list[int],
+    dilation: list[int],
     groups: int,
     pad_mode: str,
     previous: Optional[torch.Tensor],
@@ -86,7 +86,7 @@ def _(input, weight, bias, stride, lo, hi, dilation, groups, pad_mode, previous)
 
 
 @torch.library.custom_op("vconv::no_backward", mutates_args=())
-def no_backward(grad: torch.Tensor, shape: List[int]) -> torch.Tensor:
+def no_backward(grad: torch.Tensor, shape: list[int]) -> torch.Tensor:
     """The gradient of a vconv input of `shape`: raises when it runs. An operator rather than a
     raise in the backward formula, so that torch.compile can trace the backward of a graph that
     records vconv calls (AOTAutograd traces it at compile time) and the error comes when a

@@ -16,7 +16,17 @@ import vconv
 
 from . import _torch_call, _torch_ops
 
-__all__ = ["CausalConv3d", "Conv1d", "Conv2d", "Conv3d", "causal_conv3d", "conv1d", "conv2d", "conv3d", "convert"]
+__all__ = [
+    "CausalConv3d",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "causal_conv3d",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "convert",
+]
 
 
 class _NoBackward(torch.autograd.Function):
@@ -53,7 +63,9 @@ def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode
     """conv + bias; pad_mode: one or one per dimension; previous: a causal 3D conv's frame cache
     (N, C, F, H, W), or None."""
     if torch.compiler.is_compiling():
-        return _compiled_conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode, previous)
+        return _compiled_conv(
+            dims, input, weight, bias, stride, padding, dilation, groups, pad_mode, previous
+        )
     call = _torch_call.Call(dims, input, weight, stride, padding, dilation, groups, pad_mode)
     return _forward_only(lambda: call.run(input, weight, bias, previous), input, weight, bias, previous)
 

@@ -8,7 +8,9 @@ import copy
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed: the diffusers tests are skipped")
-diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed: the diffusers tests are skipped")
+diffusers = pytest.importorskip(
+    "diffusers", reason="diffusers is not installed: the diffusers tests are skipped"
+)
 
 import vconv._diffusers_cogvideox
 import vconv._diffusers_wan
@@ -79,8 +81,10 @@ def test_report_names_the_patched_and_the_skipped_modules():
     assert "decoder.conv_out" in str(report) and "decoder.up_blocks.0.upsamplers.0.time_conv" in str(report)
     skipped = dict(report.skipped)  # the spatial resamplers and attention projections: nn.Conv2d
     assert skipped and all("Conv2d" in why and "left to torch" in why for why in skipped.values())
-    assert all(isinstance(vae.get_submodule(n), diffusers.models.autoencoders.autoencoder_kl_wan.WanCausalConv3d)
-               for n in wan_convs)
+    assert all(
+        isinstance(vae.get_submodule(n), diffusers.models.autoencoders.autoencoder_kl_wan.WanCausalConv3d)
+        for n in wan_convs
+    )
     again = vconv.diffusers.accelerate(vae)
     assert [kind for _, kind in again.patched] == ["WanCausalConv3d, already patched"] * len(wan_convs)
 
@@ -98,7 +102,10 @@ def test_unsupported_modules_are_skipped_with_the_reason():
     vae = tiny_wan().double()
     report = vconv.diffusers.accelerate(vae)
     assert not report.patched
-    assert "dtype torch.float64: vconv takes float32, float16 and bfloat16" in dict(report.skipped)["decoder.conv_out"]
+    assert (
+        "dtype torch.float64: vconv takes float32, float16 and bfloat16"
+        in dict(report.skipped)["decoder.conv_out"]
+    )
     with pytest.raises(TypeError, match="vae: str, expected a torch.nn.Module"):
         vconv.diffusers.accelerate("vae")
 

@@ -13,7 +13,7 @@ def causal_problem(rng, frames=7, kd=3, dilation=1, n=2, c=4, o=5):
     x = rng.uniform(-1, 1, (n, frames, 6, 5, c)).astype(np.float32)
     w = rng.uniform(-1, 1, (o, kd, 3, 3, c)).astype(np.float32)
     f = (kd - 1) * dilation
-    kwargs = dict(padding=([f, 1, 1], [0, 1, 1]), kernel_dilation=[dilation, 1, 1])
+    kwargs = {"padding": ([f, 1, 1], [0, 1, 1]), "kernel_dilation": [dilation, 1, 1]}
     return x, w, f, kwargs
 
 
@@ -29,12 +29,18 @@ def test_chunks_equal_one_call(pad_mode, kd, dilation, chunks):
         next_frames = np.empty((x.shape[0], f, *x.shape[2:]), np.float32)
         parts.append(
             vconv.conv_general(
-                x[:, start : start + size], w, pad_mode=pad_mode, frame_cache=(previous, next_frames), **kwargs
+                x[:, start : start + size],
+                w,
+                pad_mode=pad_mode,
+                frame_cache=(previous, next_frames),
+                **kwargs,
             )
         )
         previous, start = next_frames, start + size
     np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
-    ref = conv_general(x, w, [1] * 3, *kwargs["padding"], kwargs["kernel_dilation"], [1] * 3, 1, False, [pad_mode] * 3)
+    ref = conv_general(
+        x, w, [1] * 3, *kwargs["padding"], kwargs["kernel_dilation"], [1] * 3, 1, False, [pad_mode] * 3
+    )
     assert rel_error(whole, ref) <= TOLERANCE["float32"]
 
 
@@ -53,7 +59,9 @@ def test_frame_cache_errors_name_the_argument():
     rng = np.random.default_rng(3)
     x, w, f, kwargs = causal_problem(rng)
     good = np.zeros((x.shape[0], f, *x.shape[2:]), np.float32)
-    with pytest.raises(ValueError, match=r"options\.frame_cache\.previous: shape \[2, 1, 6, 5, 4\], expected \[2, 2"):
+    with pytest.raises(
+        ValueError, match=r"options\.frame_cache\.previous: shape \[2, 1, 6, 5, 4\], expected \[2, 2"
+    ):
         vconv.conv_general(x, w, frame_cache=(good[:, :1], None), **kwargs)
     with pytest.raises(ValueError, match=r"options\.frame_cache\.next: shape .*expected \[2, 2, 6, 5, 4\]"):
         vconv.conv_general(x, w, frame_cache=(None, good[:, :, :3]), **kwargs)
@@ -63,7 +71,9 @@ def test_frame_cache_errors_name_the_argument():
         vconv.conv_general(x, w, padding=1, frame_cache=(good, None))
     with pytest.raises(ValueError, match=r"options\.frame_cache: a 2D problem"):
         vconv.conv_general(x[:, 0], w[:, 0], padding=1, frame_cache=(good[:, :, 0], None))
-    with pytest.raises(ValueError, match=r"options\.frame_cache\.next: overlaps options\.frame_cache\.previous"):
+    with pytest.raises(
+        ValueError, match=r"options\.frame_cache\.next: overlaps options\.frame_cache\.previous"
+    ):
         vconv.conv_general(x, w, frame_cache=(good, good), **kwargs)
     with pytest.raises(TypeError, match=r"options\.frame_cache\.previous: unsupported dtype"):
         vconv.conv_general(x, w, frame_cache=(good.astype(np.float64), None), **kwargs)
