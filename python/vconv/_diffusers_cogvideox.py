@@ -1,7 +1,9 @@
 """diffusers' CogVideoXCausalConv3d (AutoencoderKLCogVideoX) with its forward as one vconv call."""
 
+import torch
 from diffusers.models.autoencoders import autoencoder_kl_cogvideox
 
+from . import _torch_call
 from .torch import _conv, causal_conv3d
 
 
@@ -25,30 +27,25 @@ class CogVideoXCausalConv3d(autoencoder_kl_cogvideox.CogVideoXCausalConv3d):
             return f"conv.padding_mode {conv.padding_mode!r}: the patched forward takes 'zeros'"
         return None
 
-    def forward(self, inputs, conv_cache=None):
+    def _vconv(self, inputs, padding, pad_mode):
         conv = self.conv
+        return _conv(
+            3, inputs, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups, pad_mode
+        )
+
+    def forward(self, inputs, conv_cache=None):
         if self.pad_mode == "replicate":
             w_lo, w_hi, h_lo, h_hi, t_lo, t_hi = self.time_causal_padding
-            padding = ([t_lo, h_lo, w_lo], [t_hi, h_hi, w_hi])
-            output = _conv(
-                3,
-                inputs,
-                conv.weight,
-                conv.bias,
-                conv.stride,
-                padding,
-                conv.dilation,
-                conv.groups,
-                "replicate",
-            )
-            return output, None
+            return self._vconv(inputs, ([t_lo, h_lo, w_lo], [t_hi, h_hi, w_hi]), "replicate"), None
+        conv, frames = self.conv, self.time_kernel_size - 1
         modes = ["replicate", "zeros", "zeros"]
-        if self.time_kernel_size == 1:  # diffusers' cache is then the whole input (inputs[:, :, -0:])
-            padding = [0, *conv.padding[1:]]
-            output = _conv(
-                3, inputs, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups, modes
-            )
-            return output, inputs.clone()
+        if frames == 0:  # diffusers' cache is then the whole input (inputs[:, :, -0:])
+            return self._vconv(inputs, [0, *conv.padding[1:]], modes), inputs.clone()
+        if conv_cache is not None and not _torch_call.reads_frame_cache(inputs):
+            # diffusers' own formulation, without its padding copy: the cache before the chunk.
+            inputs = torch.cat([conv_cache, inputs], dim=2)
+            output = self._vconv(inputs, [0, *conv.padding[1:]], modes)
+            return output, inputs[:, :, -frames:].clone()
         return causal_conv3d(
             inputs,
             conv.weight,

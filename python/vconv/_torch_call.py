@@ -34,6 +34,14 @@ def channels_last(shape):
     return [shape[0], *shape[2:], shape[1]]
 
 
+def reads_frame_cache(x):
+    """Whether vconv streams (Options::frame_cache) on x's device. Only the CPU reference reads a
+    cache today; the CUDA algorithms get it in parallel work (issue 11), and then this is True
+    everywhere and goes. Until then callers that must run on a GPU concatenate the cached frames
+    instead."""
+    return not x.is_cuda
+
+
 def empty_channels_last(like, shape):
     """An empty (N, C, spatial...) tensor of `shape` whose memory is (N, spatial..., C)."""
     return like.new_empty([shape[0], *shape[2:], shape[1]]).movedim(-1, 1)

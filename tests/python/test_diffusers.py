@@ -14,6 +14,7 @@ diffusers = pytest.importorskip(
 
 import vconv._diffusers_cogvideox
 import vconv._diffusers_wan
+import vconv._torch_call
 import vconv.diffusers
 
 
@@ -203,9 +204,18 @@ def test_cogvideox_conv_cache_is_the_frame_cache(video, monkeypatch):
     assert any(caches) and not all(caches)
 
 
+@pytest.fixture(params=["frame cache", "concatenated"])
+def frame_cache_or_not(request, monkeypatch):
+    """Both forms of a patched conv's cached frames: vconv's frame cache, and on a device where no
+    algorithm reads one yet (CUDA for now), the cache concatenated before the chunk."""
+    if request.param == "concatenated":
+        monkeypatch.setattr(vconv._torch_call, "reads_frame_cache", lambda x: False)
+    return request.param
+
+
 @pytest.mark.parametrize("padding", [1, 2])  # 2: 4 frames of time padding, more than the taps reach
 @pytest.mark.parametrize("cache_frames", [None, 1, 2, 3])
-def test_wan_causal_conv_with_any_cache(padding, cache_frames):
+def test_wan_causal_conv_with_any_cache(padding, cache_frames, frame_cache_or_not):
     from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
 
     torch.manual_seed(4)
@@ -219,7 +229,7 @@ def test_wan_causal_conv_with_any_cache(padding, cache_frames):
 
 
 @pytest.mark.parametrize("pad_mode", ["constant", "replicate"])  # replicate: Mochi's
-def test_cogvideox_causal_conv_pad_modes(pad_mode):
+def test_cogvideox_causal_conv_pad_modes(pad_mode, frame_cache_or_not):
     from diffusers.models.autoencoders.autoencoder_kl_cogvideox import CogVideoXCausalConv3d
 
     torch.manual_seed(5)
