@@ -5,7 +5,8 @@ conv_general and its wrappers follow MLX's semantics and layouts: channels-last 
 DLPack-capable arrays (numpy, torch on the CPU or a GPU, cupy, ...), taken as they lie, without a
 copy; the result is an array of the input's framework on its device, computed on its framework's
 current stream, or the `out=` array itself. `vconv.torch` holds drop-in replacements for
-torch.nn.functional.conv1d/2d/3d and nn.Conv1d/2d/3d.
+torch.nn.functional.conv1d/2d/3d and nn.Conv1d/2d/3d and a streaming causal Conv3d;
+`vconv.diffusers` patches the causal convs of diffusers' video autoencoders.
 """
 
 from . import _args, _arrays, _vconv

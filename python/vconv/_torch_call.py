@@ -121,6 +121,8 @@ class Call:
         """The output (N, O, spatial...) in channels-last memory (the (N, spatial..., O) tensor it
         is computed into, seen through movedim); unbatched in, unbatched out. previous / next:
         the frame cache (Options::frame_cache) as (N, C, F, H, W) tensors, next written."""
+        if next is not None and next.shape[2] == 0:  # a depth-1 kernel keeps no frame
+            previous = next = None
         x = with_unit_channel_stride(input.unsqueeze(0) if self.unbatched else input)
         y = x.new_empty(self.output_shape)
         # DLPack capsules: a tenth of the cost of Tensor.__dlpack__ (vconv._arrays._Framework).
