@@ -244,10 +244,12 @@ def plan(
     fp32_math="exact",
     dtype=None,
     device=None,
+    frame_cache=False,
 ):
     """The algorithm conv_general would run, and why. input and weight are arrays, or shapes
     with dtype= ('float32', 'float16', 'bfloat16'; default float32) and device= ('cpu' or
-    'cuda:N'; default 'cpu')."""
+    'cuda:N'; default 'cpu'). frame_cache=True plans the call with a frame cache (streaming),
+    which only the algorithms that read one can run."""
     arrays = not isinstance(input, (tuple, list))
     in_shape = list(_arrays.shape_of(input) if arrays else input)
     w_shape = list(_arrays.shape_of(weight) if not isinstance(weight, (tuple, list)) else weight)
@@ -267,5 +269,15 @@ def plan(
         in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
     )
     return Plan(
-        *_vconv.plan(in_shape, w_shape, dt, kind, index, *params, algorithm or "", _args.fp32_math(fp32_math))
+        *_vconv.plan(
+            in_shape,
+            w_shape,
+            dt,
+            kind,
+            index,
+            *params,
+            algorithm or "",
+            _args.fp32_math(fp32_math),
+            bool(frame_cache),
+        )
     )

@@ -41,7 +41,10 @@ class CogVideoXCausalConv3d(autoencoder_kl_cogvideox.CogVideoXCausalConv3d):
         modes = ["replicate", "zeros", "zeros"]
         if frames == 0:  # diffusers' cache is then the whole input (inputs[:, :, -0:])
             return self._vconv(inputs, [0, *conv.padding[1:]], modes), inputs.clone()
-        if conv_cache is not None and not _torch_call.reads_frame_cache(inputs):
+        padding = ([frames, *conv.padding[1:]], [0, *conv.padding[1:]])
+        if conv_cache is not None and not _torch_call.streams(
+            inputs, conv.weight, conv.stride, padding, conv.dilation, conv.groups, modes
+        ):
             # diffusers' own formulation, without its padding copy: the cache before the chunk.
             inputs = torch.cat([conv_cache, inputs], dim=2)
             output = self._vconv(inputs, [0, *conv.padding[1:]], modes)

@@ -51,7 +51,10 @@ class WanCausalConv3d(autoencoder_kl_wan.WanCausalConv3d):
         previous = None
         if cache_x is not None and t_lo > 0:
             cache_x = cache_x.to(x.device)
-            if self._streams() and _torch_call.reads_frame_cache(x):
+            streams = self._streams() and _torch_call.streams(
+                x, self.weight, self.stride, (lo, hi), self.dilation, self.groups, "zeros"
+            )
+            if streams:
                 previous = frames_before(cache_x, t_lo)
             else:  # Wan's own formulation; vconv's negative padding crops as F.pad's does
                 x = torch.cat([cache_x, x], dim=2)

@@ -34,12 +34,58 @@ def channels_last(shape):
     return [shape[0], *shape[2:], shape[1]]
 
 
-def reads_frame_cache(x):
-    """Whether vconv streams (Options::frame_cache) on x's device. Only the CPU reference reads a
-    cache today; the CUDA algorithms get it in parallel work (issue 11), and then this is True
-    everywhere and goes. Until then callers that must run on a GPU concatenate the cached frames
-    instead."""
-    return not x.is_cuda
+def streams(input, weight, stride, padding, dilation, groups, pad_mode):
+    """Whether a causal 3D conv with a frame cache should run as one streaming vconv call on
+    input's device, rather than with the cached frames concatenated before the chunk (a copy of
+    the chunk): when an algorithm there reads a cache at most twice as slow, by the planner's
+    estimates, as its best without one. Today only the CPU reference reads a cache (4x slower
+    than the planner's choice over a whole Wan decode on 2 cores) and no CUDA algorithm does; as
+    the others learn to, this says so with no change here. Arguments as torch.nn.functional's."""
+    kind, index = ("cuda", input.device.index or 0) if input.is_cuda else ("cpu", 0)
+    return _streams(
+        tuple(channels_last(input.shape)),
+        tuple(channels_last(weight.shape)),
+        vconv._arrays.dtype_name(input) or "f32",
+        kind,
+        index,
+        normalized(3, tuple(weight.shape[2:]), stride, padding, dilation),
+        int(groups),
+        tuple(vconv._args.pad_modes(pad_mode, 3)),
+    )
+
+
+_streaming = {}  # _streams' arguments -> its answer
+
+
+# The answer is a constant of the shapes and the device, computed when torch.compile traces (the
+# planner is C++, which Dynamo cannot trace).
+@torch.compiler.assume_constant_result
+def _streams(input_shape, weight_shape, dtype, kind, index, normalized_args, groups, pad_modes):
+    key = (input_shape, weight_shape, dtype, kind, index, repr(normalized_args), groups, pad_modes)
+    answer = _streaming.get(key)
+    if answer is None:
+        stride, lo, hi, dilation = normalized_args
+        params = (stride, lo, hi, dilation, [1] * 3, groups, False, list(pad_modes))
+        estimate = {}
+        for frame_cache in (True, False):
+            try:
+                algorithm, _, candidates, _, _ = vconv._vconv.plan(
+                    list(input_shape),
+                    list(weight_shape),
+                    dtype,
+                    kind,
+                    index,
+                    *params,
+                    "",
+                    "exact",
+                    frame_cache,
+                )
+            except ValueError:  # no algorithm there reads a cache
+                estimate[frame_cache] = float("inf")
+                continue
+            estimate[frame_cache] = next(ms for name, _, _, ms in candidates if name == algorithm)
+        answer = _streaming[key] = estimate[True] <= 2 * estimate[False]
+    return answer
 
 
 def empty_channels_last(like, shape):

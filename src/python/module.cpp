@@ -180,7 +180,7 @@ NB_MODULE(_vconv, m) {
          const std::string& device, int device_index, const Ints& stride, const Ints& lo,
          const Ints& hi, const Ints& kdil, const Ints& idil, int64_t groups, bool flip,
          const std::vector<std::string>& pad_mode, const std::string& algorithm,
-         const std::string& fp32_math) {
+         const std::string& fp32_math, bool frame_cache) {
         if (device != "cpu" && device != "cuda")
           throw vconv::Error("device: '" + device + "', expected cpu or cuda");
         const vconv::Problem p =
@@ -189,15 +189,20 @@ NB_MODULE(_vconv, m) {
                                 vconv::parse_dtype(dtype));
         const vconv::Device d =
             device == "cpu" ? vconv::Device::cpu() : vconv::Device::cuda(device_index);
-        const vconv::Plan plan =
-            vconv::plan_conv(p, d, options_of(algorithm, false, fp32_math, 0, "none"));
+        vconv::Options options = options_of(algorithm, false, fp32_math, 0, "none");
+        // Planning asks only whether a frame cache is present (Algorithm::reads_frame_cache),
+        // never reads it: any non-null address stands for one.
+        static char present;
+        if (frame_cache) options.frame_cache.previous.data = &present;
+        const vconv::Plan plan = vconv::plan_conv(p, d, options);
         nb::list candidates;
         for (const auto& c : plan.candidates)
           candidates.append(nb::make_tuple(c.name, c.valid, c.why_not, c.estimate_ms));
         return nb::make_tuple(plan.algorithm, plan.reason, candidates, vconv::to_string(p),
                               plan.to_string());
       },
-      "(algorithm, reason, [(name, valid, why_not, estimate_ms)], problem, text).");
+      "(algorithm, reason, [(name, valid, why_not, estimate_ms)], problem, text); frame_cache: "
+      "plan a streaming call (Options::frame_cache present).");
 
   m.def(
       "conv_transpose_params",

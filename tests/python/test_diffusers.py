@@ -48,6 +48,7 @@ def video():
 def cache_reads(monkeypatch):
     """The frames each patched call read through vconv's frame cache (None: no cache)."""
     reads, conv = [], vconv._diffusers_wan._conv
+    monkeypatch.setattr(vconv._torch_call, "streams", lambda *args: True)  # whatever the planner says
 
     def spy(*args):
         reads.append(None if args[-1] is None else args[-1].shape[2])
@@ -194,6 +195,7 @@ def test_cogvideox_conv_cache_is_the_frame_cache(video, monkeypatch):
         return causal_conv3d(*args)
 
     monkeypatch.setattr(vconv._diffusers_cogvideox, "causal_conv3d", spy)
+    monkeypatch.setattr(vconv._torch_call, "streams", lambda *args: True)  # whatever the planner says
     torch.manual_seed(3)
     theirs = tiny_cogvideox().eval()
     ours = copy.deepcopy(theirs)
@@ -206,10 +208,10 @@ def test_cogvideox_conv_cache_is_the_frame_cache(video, monkeypatch):
 
 @pytest.fixture(params=["frame cache", "concatenated"])
 def frame_cache_or_not(request, monkeypatch):
-    """Both forms of a patched conv's cached frames: vconv's frame cache, and on a device where no
-    algorithm reads one yet (CUDA for now), the cache concatenated before the chunk."""
-    if request.param == "concatenated":
-        monkeypatch.setattr(vconv._torch_call, "reads_frame_cache", lambda x: False)
+    """Both forms of a patched conv's cached frames, whatever the planner would say
+    (_torch_call.streams): vconv's frame cache, and the cache concatenated before the chunk."""
+    answer = request.param == "frame cache"
+    monkeypatch.setattr(vconv._torch_call, "streams", lambda *args: answer)
     return request.param
 
 
@@ -259,3 +261,12 @@ def test_patched_wan_conv_compiles_without_graph_breaks():
     with torch.no_grad():
         for cache in (None, torch.randn(1, 4, 1, 7, 6), torch.randn(1, 4, 2, 7, 6)):
             assert rel(compiled(x, cache), theirs(x, cache)) <= 1e-6
+
+
+def test_the_planner_decides_whether_a_cache_streams():
+    # On the CPU only the reference reads a cache: a Wan-sized conv concatenates the cached frames
+    # and runs the planner's faster choice; a problem the reference is as fast for streams.
+    x, w = torch.randn(1, 64, 2, 32, 32), torch.randn(64, 64, 3, 3, 3)
+    assert not vconv._torch_call.streams(x, w, 1, ([2, 1, 1], [0, 1, 1]), 1, 1, "zeros")
+    x, w = torch.randn(1, 1, 1, 1, 1), torch.randn(1, 1, 2, 1, 1)
+    assert vconv._torch_call.streams(x, w, 1, ([1, 0, 0], [0, 0, 0]), 1, 1, "zeros")

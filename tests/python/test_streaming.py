@@ -79,3 +79,15 @@ def test_frame_cache_errors_name_the_argument():
         vconv.conv_general(x, w, frame_cache=(good.astype(np.float64), None), **kwargs)
     with pytest.raises(ValueError, match=r"frame_cache: ndarray, expected None or a pair"):
         vconv.conv_general(x, w, frame_cache=good, **kwargs)
+
+
+def test_plan_with_a_frame_cache_names_who_reads_one():
+    rng = np.random.default_rng(4)
+    x, w, f, kwargs = causal_problem(rng)
+    plan = vconv.plan(x, w, frame_cache=True, **kwargs)
+    assert plan.algorithm == "reference"  # the only algorithm that reads a cache for now
+    for name, valid, why_not, _ in plan.candidates:
+        assert valid == (name == "reference")
+        if name != "reference" and "frame cache" in why_not:
+            assert "does not read a frame cache (options.frame_cache" in why_not
+    assert vconv.plan(x, w, **kwargs).candidates != plan.candidates
