@@ -12,8 +12,9 @@ class CogVideoXCausalConv3d(autoencoder_kl_cogvideox.CogVideoXCausalConv3d):
     CogVideoXCausalConv3d as one vconv call. Its default mode ('constant') puts conv_cache, or on
     a first chunk the first frame repeated, before the chunk, and returns the last KD - 1 frames
     of both: vconv's frame cache exactly, with replicate padding in time (the first chunk) and the
-    conv's zero padding in space; 'replicate' pads every dimension so, with no cache. The bias is
-    fused into the conv's store."""
+    conv's zero padding in space (where the planner streams it, _torch_call.streams; else the
+    cache is concatenated as diffusers does); 'replicate' pads every dimension so, with no cache.
+    The bias is fused into the conv's store."""
 
     @classmethod
     def vconv_why_not(cls, module):

@@ -27,14 +27,15 @@ def frames_before(cache, frames):
 class WanCausalConv3d(autoencoder_kl_wan.WanCausalConv3d):
     """forward(x, cache_x=None) of diffusers' WanCausalConv3d as one vconv call: the causal
     padding inside the conv (the index map, no F.pad copy), the bias in the conv's store, and
-    cache_x read as vconv's frame cache instead of torch.cat. Parameters, buffers and state_dict
-    are diffusers'."""
+    cache_x read as vconv's frame cache instead of torch.cat where the planner streams it
+    (_torch_call.streams; else concatenated as Wan does). Parameters, buffers and state_dict are
+    diffusers'."""
 
     @classmethod
     def vconv_why_not(cls, module):
         return None  # Wan pads with zeros (F.pad) whatever the module's padding_mode says
 
-    def _streams(self):
+    def _continues_in_time(self):
         """Whether the time padding is the causal one vconv's frame cache continues: F =
         (KD - 1) * dilation frames before, none after, time stride 1 (every Wan conv that
         takes a cache)."""
@@ -51,7 +52,7 @@ class WanCausalConv3d(autoencoder_kl_wan.WanCausalConv3d):
         previous = None
         if cache_x is not None and t_lo > 0:
             cache_x = cache_x.to(x.device)
-            streams = self._streams() and _torch_call.streams(
+            streams = self._continues_in_time() and _torch_call.streams(
                 x, self.weight, self.stride, (lo, hi), self.dilation, self.groups, "zeros"
             )
             if streams:
