@@ -38,8 +38,8 @@ def streams(input, weight, stride, padding, dilation, groups, pad_mode):
     """Whether a causal 3D conv with a frame cache should run as one streaming vconv call on
     input's device, rather than with the cached frames concatenated before the chunk (a copy of
     the chunk): when an algorithm there reads a cache at most twice as slow, by the planner's
-    estimates, as its best without one. Today only the CPU reference reads a cache (4x slower
-    than the planner's choice over a whole Wan decode on 2 cores) and no CUDA algorithm does; as
+    estimates, as its best without one. Today only the CPU reference reads a cache (a Wan
+    decode on 2 cores took 19x as long streaming through it) and no CUDA algorithm does; as
     the others learn to, this says so with no change here. Arguments as torch.nn.functional's."""
     kind, index = ("cuda", input.device.index or 0) if input.is_cuda else ("cpu", 0)
     return _streams(
