@@ -5,7 +5,8 @@ conv_general and its wrappers follow MLX's semantics and layouts: channels-last 
 DLPack-capable arrays (numpy, torch on the CPU or a GPU, cupy, ...), taken as they lie, without a
 copy; the result is an array of the input's framework on its device, computed on its framework's
 current stream, or the `out=` array itself. `vconv.torch` holds drop-in replacements for
-torch.nn.functional.conv1d/2d/3d and nn.Conv1d/2d/3d.
+torch.nn.functional.conv1d/2d/3d and nn.Conv1d/2d/3d and a streaming causal Conv3d;
+`vconv.diffusers` patches the causal convs of diffusers' video autoencoders.
 """
 
 from . import _args, _arrays, _vconv
@@ -63,6 +64,7 @@ def conv_general(
     fp32_math="exact",
     bias=None,
     activation=None,
+    frame_cache=None,
 ):
     """MLX's conv_general: out = act(conv(input, weight) + bias), channels-last.
 
@@ -76,9 +78,15 @@ def conv_general(
     4608, MLX's test tolerance) or 'tf32' (TF32-level: TF32 tensor cores on a GPU, Winograd
     F(4x4, 3x3) on the CPU). bias: None or an array of shape [O] (the input's dtype and device);
     activation: None or 'silu'. Both are fused into the conv's store (one pass, one rounding).
+    frame_cache: None, or a pair (previous, next) making a causal 3D conv streaming: previous
+    (None on the first chunk) holds the last F = (KD - 1) * kernel_dilation[0] frames of the
+    previous chunk's input, [N, F, H, W, C], read instead of the time padding; next (None: not
+    written) receives the last F frames of (previous ++ input) for the next call. The padding must
+    be the causal one in time (F frames before, none after).
     """
     if accumulate and out is None:
         raise ValueError("accumulate=True needs out= (the array to add into)")
+    previous, next_frames = _args.frame_cache(frame_cache)
     arguments = (
         stride,
         padding,
@@ -108,6 +116,8 @@ def conv_general(
         fw.stream(input),
         False,
         None if bias is None else _arrays.exported(bias),
+        None if previous is None else _arrays.exported(previous),
+        None if next_frames is None else _arrays.exported(next_frames),
     )
     return out
 
@@ -234,10 +244,12 @@ def plan(
     fp32_math="exact",
     dtype=None,
     device=None,
+    frame_cache=False,
 ):
     """The algorithm conv_general would run, and why. input and weight are arrays, or shapes
     with dtype= ('float32', 'float16', 'bfloat16'; default float32) and device= ('cpu' or
-    'cuda:N'; default 'cpu')."""
+    'cuda:N'; default 'cpu'). frame_cache=True plans the call with a frame cache (streaming),
+    which only the algorithms that read one can run."""
     arrays = not isinstance(input, (tuple, list))
     in_shape = list(_arrays.shape_of(input) if arrays else input)
     w_shape = list(_arrays.shape_of(weight) if not isinstance(weight, (tuple, list)) else weight)
@@ -257,5 +269,15 @@ def plan(
         in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
     )
     return Plan(
-        *_vconv.plan(in_shape, w_shape, dt, kind, index, *params, algorithm or "", _args.fp32_math(fp32_math))
+        *_vconv.plan(
+            in_shape,
+            w_shape,
+            dt,
+            kind,
+            index,
+            *params,
+            algorithm or "",
+            _args.fp32_math(fp32_math),
+            bool(frame_cache),
+        )
     )

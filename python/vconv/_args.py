@@ -2,13 +2,16 @@
 them once per argument tuple."""
 
 import marshal
+import numbers
 from collections.abc import Sequence
 
 PAD_MODES = ("zeros", "replicate", "reflect")
 
 
 def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool) or type(v).__name__.startswith("int")
+    """An int or a numpy integer, not a bool (numbers.Integral rather than the type's name, which
+    torch.compile cannot trace)."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def per_dim(value, dims, name):
@@ -60,6 +63,19 @@ def activation(value):
     if value != "silu":
         raise ValueError(f"activation: {value!r}, expected None or 'silu'")
     return value
+
+
+def frame_cache(value):
+    """conv_general's frame_cache: None, or a pair (previous, next) of arrays or Nones.
+    Returns (previous, next); their shapes, dtypes and devices are checked by the C++ core."""
+    if value is None:
+        return None, None
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return value[0], value[1]
+    raise ValueError(
+        f"frame_cache: {type(value).__name__}, expected None or a pair (previous, next) of arrays "
+        "[N, F, H, W, C] or None"
+    )
 
 
 def spatial_dims(shape, name):

@@ -1,35 +1,32 @@
-"""Drop-in replacements for torch.nn.functional.conv1d/2d/3d and nn.Conv1d/2d/3d.
+"""Drop-in replacements for torch.nn.functional.conv1d/2d/3d and nn.Conv1d/2d/3d, and a streaming
+causal Conv3d.
 
 Tensors keep PyTorch's logical layout (N, C, spatial...). vconv computes channels-last, so an
 input in channels_last / channels_last_3d memory format (or any strides with the channel stride
 1) is taken as it lies; any other input is copied once into channels-last, the one copy a
 channels-first kernel would avoid. The result is in channels-last memory format. fp32 on a GPU
 follows torch.backends.cudnn.allow_tf32, as cuDNN convolutions do. Forward only: a call that
-needs a gradient raises at backward time.
+needs a gradient raises at backward time. Under torch.compile the calls are the custom operators
+vconv::conv and vconv::conv_streaming (vconv._torch_ops), traced without graph breaks.
 """
 
 import torch
-from torch.utils.dlpack import to_dlpack
 
 import vconv
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "conv1d", "conv2d", "conv3d", "convert"]
+from . import _torch_call, _torch_ops
 
-
-def _with_unit_channel_stride(t):
-    """t (N, C, spatial...) itself when its channel stride is 1 (channels_last /
-    channels_last_3d), else a copy in that memory format."""
-    if t.stride(1) != 1:
-        t = t.detach().movedim(1, -1).contiguous().movedim(-1, 1)
-    return t
-
-
-def _same_padding(kernel, dilation, stride):
-    if any(s != 1 for s in stride):
-        raise ValueError("padding='same': needs stride 1 (as torch.nn.functional)")
-    total = [d * (k - 1) for k, d in zip(kernel, dilation)]
-    lo = [t // 2 for t in total]
-    return lo, [t - l for t, l in zip(total, lo)]
+__all__ = [
+    "CausalConv3d",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "causal_conv3d",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "convert",
+]
 
 
 class _NoBackward(torch.autograd.Function):
@@ -41,94 +38,36 @@ class _NoBackward(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        raise RuntimeError(
-            "vconv.torch convolutions have no backward yet: run them under torch.no_grad() or "
-            "torch.inference_mode(), or train with torch.nn.functional"
-        )
+        raise RuntimeError(_torch_call.NO_BACKWARD)
 
 
-def _channels_last(shape):
-    """(N, C, spatial...) -> [N, spatial..., C]."""
-    return [shape[0], *shape[2:], shape[1]]
+def _forward_only(compute, *tensors):
+    """compute(), recorded for autograd (whose backward raises) when a tensor needs a gradient."""
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        return _NoBackward.apply(compute, *(t for t in tensors if t is not None))
+    return compute()
 
 
-def _prepare(dims, input_shape, weight_shape, dtype, stride, padding, dilation, groups, pad_mode, fp32_math):
-    """(unbatched, output shape (N, spatial..., O), PreparedConv) of a call; ValueError for a bad
-    argument."""
-    unbatched = len(input_shape) == dims + 1
-    if unbatched:
-        input_shape = (1, *input_shape)
-    if len(input_shape) != dims + 2:
-        raise ValueError(
-            f"input: {tuple(input_shape)}, expected (N, C, {dims} spatial) or (C, {dims} spatial)"
-        )
-    if len(weight_shape) != dims + 2:
-        raise ValueError(f"weight: {tuple(weight_shape)}, expected (O, C / groups, {dims} spatial)")
-    kernel = list(weight_shape[2:])
-    stride = vconv._args.per_dim(stride, dims, "stride")
-    dilation = vconv._args.per_dim(dilation, dims, "dilation")
-    if padding == "valid":
-        padding = 0
-    if padding == "same":
-        padding = _same_padding(kernel, dilation, stride)
-    elif isinstance(padding, str):
-        raise ValueError(f"padding: {padding!r}, expected an int, a tuple, 'valid' or 'same'")
-    lo, hi = vconv._args.padding_lo_hi(padding, dims)
-    params = (stride, lo, hi, dilation, [1] * dims, int(groups), False, vconv._args.pad_modes(pad_mode, dims))
-    # Checked (sizes, and vconv's size limit in this dtype) before torch is asked for the memory.
-    output_shape = tuple(
-        vconv._vconv.output_shape(_channels_last(input_shape), _channels_last(weight_shape), dtype, *params)
+def _compiled_conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode, previous):
+    """The call as the custom operator vconv::conv, which torch.compile traces."""
+    stride, lo, hi, dilation = _torch_call.normalized(dims, weight.shape[2:], stride, padding, dilation)
+    unbatched = input.dim() == dims + 1
+    x = input.unsqueeze(0) if unbatched else input
+    y = _torch_ops.conv(
+        x, weight, bias, stride, lo, hi, dilation, int(groups), _torch_ops.pad_mode_string(pad_mode), previous
     )
-    return unbatched, output_shape, vconv._vconv.PreparedConv(*params, "", False, fp32_math, "none")
+    return y.squeeze(0) if unbatched else y
 
 
-def _stream(x):
-    return torch.cuda.current_stream(x.device).cuda_stream if x.is_cuda else 0
-
-
-_prepared_calls = {}  # (shapes, marshalled arguments) -> (unbatched, output shape, PreparedConv)
-
-
-def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode="zeros"):
-    if not isinstance(input, torch.Tensor) or not isinstance(weight, torch.Tensor):
-        raise TypeError("input and weight: expected torch.Tensor")
-    # fp32 on a GPU follows torch.backends.cudnn.allow_tf32, as cuDNN convolutions do.
-    fp32_math = "tf32" if input.is_cuda and torch.backends.cudnn.allow_tf32 else "exact"
-    dtype = vconv._arrays.dtype_name(input) or "f32"  # an unsupported dtype is refused by the call
-    arguments = (dims, dtype, stride, padding, dilation, groups, pad_mode, fp32_math)
-    unbatched, output_shape, prepared = vconv._args.prepared_call(
-        _prepared_calls,
-        (input.shape, weight.shape),
-        arguments,
-        lambda: _prepare(
-            dims, input.shape, weight.shape, dtype, stride, padding, dilation, groups, pad_mode, fp32_math
-        ),
-    )
-
-    def compute():
-        # Computed into (N, spatial..., O); returned as its (N, O, spatial...) view, which is the
-        # channels_last / channels_last_3d memory format.
-        x = _with_unit_channel_stride(input.unsqueeze(0) if unbatched else input)
-        y = x.new_empty(output_shape)
-        # DLPack capsules: a tenth of the cost of Tensor.__dlpack__ (vconv._arrays._Framework).
-        # The bias is added by the conv's store (the fused epilogue), not by a second pass over y.
-        prepared(
-            to_dlpack(x),
-            to_dlpack(_with_unit_channel_stride(weight)),
-            to_dlpack(y),
-            _stream(x),
-            True,
-            None if bias is None else to_dlpack(bias.detach().contiguous()),
+def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode="zeros", previous=None):
+    """conv + bias; pad_mode: one or one per dimension; previous: a causal 3D conv's frame cache
+    (N, C, F, H, W), or None."""
+    if torch.compiler.is_compiling():
+        return _compiled_conv(
+            dims, input, weight, bias, stride, padding, dilation, groups, pad_mode, previous
         )
-        return y.movedim(-1, 1)
-
-    if torch.is_grad_enabled() and (
-        input.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-    ):
-        out = _NoBackward.apply(compute, *(t for t in (input, weight, bias) if t is not None))
-    else:
-        out = compute()
-    return out.squeeze(0) if unbatched else out
+    call = _torch_call.Call(dims, input, weight, stride, padding, dilation, groups, pad_mode)
+    return _forward_only(lambda: call.run(input, weight, bias, previous), input, weight, bias, previous)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -146,7 +85,64 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv(3, input, weight, bias, stride, padding, dilation, groups)
 
 
-_PAD_MODES = {"zeros": "zeros", "replicate": "replicate", "reflect": "reflect"}
+def causal_conv3d(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", cache=None
+):
+    """A streaming conv3d, causal in time: returns (output, next_cache).
+
+    Output frame t reads input frames t - F .. t, F = (KD - 1) * dilation[0], so no frame after
+    it. input (N, C, D, H, W), weight (O, C / groups, KD, KH, KW); padding: the spatial padding
+    (an int or (H, W)); stride: its time entry must be 1. cache: None on a sequence's first chunk
+    (the F frames before it are padding_mode's), else the next_cache the previous call returned,
+    (N, C, F, H, W), read in place of that padding. Chunks of any length >= 1 give what one call
+    over the whole sequence gives.
+    """
+    if not isinstance(input, torch.Tensor) or input.dim() != 5:
+        raise ValueError(
+            f"input: {getattr(input, 'shape', type(input).__name__)}, expected a torch.Tensor "
+            "(N, C, D, H, W) (a streaming conv keeps a cache per batch)"
+        )
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 5:
+        raise ValueError(
+            f"weight: {getattr(weight, 'shape', type(weight).__name__)}, expected a torch.Tensor "
+            "(O, C / groups, KD, KH, KW)"
+        )
+    dilation = vconv._args.per_dim(dilation, 3, "dilation")
+    ph, pw = vconv._args.per_dim(padding, 2, "padding (spatial: an int or (H, W))")
+    frames = (weight.shape[2] - 1) * dilation[0]
+    lo, hi = [frames, ph, pw], [0, ph, pw]
+    if torch.compiler.is_compiling():
+        return _torch_ops.conv_streaming(
+            input,
+            weight,
+            bias,
+            vconv._args.per_dim(stride, 3, "stride"),
+            lo,
+            hi,
+            dilation,
+            int(groups),
+            _torch_ops.pad_mode_string(padding_mode),
+            cache,
+        )
+    call = _torch_call.Call(3, input, weight, stride, (lo, hi), dilation, groups, padding_mode)
+
+    def compute():
+        next_cache = _torch_call.empty_channels_last(input, _torch_call.cache_shape(input, weight, dilation))
+        return call.run(input, weight, bias, cache, next_cache), next_cache
+
+    return _forward_only(compute, input, weight, bias, cache)
+
+
+_PAD_MODES = ("zeros", "replicate", "reflect")
+
+
+def _pad_mode(padding_mode):
+    """nn.ConvNd's padding_mode as vconv's pad mode."""
+    if padding_mode not in _PAD_MODES:
+        raise ValueError(
+            f"padding_mode: {padding_mode!r} is not supported by vconv; expected one of {_PAD_MODES}"
+        )
+    return padding_mode
 
 
 class _ConvMixin:
@@ -155,11 +151,6 @@ class _ConvMixin:
     _dims = 0
 
     def forward(self, input):
-        if self.padding_mode not in _PAD_MODES:
-            raise ValueError(
-                f"padding_mode: {self.padding_mode!r} is not supported by vconv; expected one of "
-                f"{tuple(_PAD_MODES)}"
-            )
         return _conv(
             self._dims,
             input,
@@ -169,7 +160,7 @@ class _ConvMixin:
             self.padding,
             self.dilation,
             self.groups,
-            _PAD_MODES[self.padding_mode],
+            _pad_mode(self.padding_mode),
         )
 
     @classmethod
@@ -190,6 +181,63 @@ class Conv2d(_ConvMixin, torch.nn.Conv2d):
 
 class Conv3d(_ConvMixin, torch.nn.Conv3d):
     _dims = 3
+
+
+class CausalConv3d(torch.nn.Conv3d):
+    """nn.Conv3d, causal in time and streaming (causal_conv3d): each forward(input) continues the
+    sequence of the previous one, reading the F = (KD - 1) * dilation[0] frames it holds in
+    `cache` in place of time padding and keeping the last F frames for the next; reset() starts a
+    new sequence. padding is the spatial padding (an int or (H, W)); the time padding is always
+    the causal F:0. Its parameters and state_dict are nn.Conv3d's (the cache is not state): it
+    loads an nn.Conv3d state_dict unchanged."""
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        device=None,
+        dtype=None,
+    ):
+        spatial = vconv._args.per_dim(padding, 2, "padding (spatial: an int or (H, W))")
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            (0, *spatial),
+            dilation,
+            groups,
+            bias,
+            _pad_mode(padding_mode),
+            device,
+            dtype,
+        )
+        self.cache = None
+
+    def forward(self, input):
+        output, self.cache = causal_conv3d(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding[1:],
+            self.dilation,
+            self.groups,
+            self.padding_mode,
+            self.cache,
+        )
+        return output
+
+    def reset(self):
+        """Forgets the cached frames: the next forward() is a sequence's first chunk."""
+        self.cache = None
 
 
 def convert(model):

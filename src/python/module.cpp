@@ -116,15 +116,22 @@ class PreparedConv {
       : params_(params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode)),
         options_(options_of(algorithm, accumulate, fp32_math, 0, activation)) {}
 
-  // out (+)= act(conv_general(input, weight) + bias) on `stream`; input and weight in PyTorch's
-  // layout when channels_first (out is channels-last either way; the bias is [O] in both).
+  // out (+)= act(conv_general(input, weight) + bias) on `stream`; input, weight and the frame
+  // caches in PyTorch's layout when channels_first (out is channels-last either way; the bias is
+  // [O] in both). previous / next: Options::frame_cache, None for none.
   void operator()(const Array& input, const Array& weight, const Array& out, uintptr_t stream,
-                  bool channels_first, const std::optional<Array>& bias) const {
+                  bool channels_first, const std::optional<Array>& bias,
+                  const std::optional<Array>& previous, const std::optional<Array>& next) const {
     const vconv::TensorView x = view_of(input, "input", channels_first),
                             w = view_of(weight, "weight", channels_first), y = view_of(out, "out");
     vconv::Options options = options_;
     options.stream = reinterpret_cast<void*>(stream);
     if (bias) options.epilogue.bias = view_of(*bias, "bias");
+    // Named as C++'s validation names them, so that a bad cache's error reads the same either way.
+    if (previous)
+      options.frame_cache.previous =
+          view_of(*previous, "options.frame_cache.previous", channels_first);
+    if (next) options.frame_cache.next = view_of(*next, "options.frame_cache.next", channels_first);
     nb::gil_scoped_release release;
     vconv::conv(x, w, y, params_, options);
   }
@@ -149,8 +156,10 @@ NB_MODULE(_vconv, m) {
            nb::arg("algorithm"), nb::arg("accumulate"), nb::arg("fp32_math"), nb::arg("activation"))
       .def("__call__", &PreparedConv::operator(), nb::arg("input"), nb::arg("weight"),
            nb::arg("out"), nb::arg("stream"), nb::arg("channels_first"), nb::arg("bias").none(),
+           nb::arg("previous").none() = nb::none(), nb::arg("next").none() = nb::none(),
            "out (+)= act(conv_general(input, weight) + bias) on `stream` (0: the default "
-           "stream); bias None or [O].");
+           "stream); bias None or [O]; previous / next: the streaming frame cache "
+           "(Options::frame_cache), None or [N, F, H, W, C].");
 
   m.def(
       "output_shape",
@@ -171,7 +180,7 @@ NB_MODULE(_vconv, m) {
          const std::string& device, int device_index, const Ints& stride, const Ints& lo,
          const Ints& hi, const Ints& kdil, const Ints& idil, int64_t groups, bool flip,
          const std::vector<std::string>& pad_mode, const std::string& algorithm,
-         const std::string& fp32_math) {
+         const std::string& fp32_math, bool frame_cache) {
         if (device != "cpu" && device != "cuda")
           throw vconv::Error("device: '" + device + "', expected cpu or cuda");
         const vconv::Problem p =
@@ -180,15 +189,20 @@ NB_MODULE(_vconv, m) {
                                 vconv::parse_dtype(dtype));
         const vconv::Device d =
             device == "cpu" ? vconv::Device::cpu() : vconv::Device::cuda(device_index);
-        const vconv::Plan plan =
-            vconv::plan_conv(p, d, options_of(algorithm, false, fp32_math, 0, "none"));
+        vconv::Options options = options_of(algorithm, false, fp32_math, 0, "none");
+        // Planning asks only whether a frame cache is present (Algorithm::reads_frame_cache),
+        // never reads it: any non-null address stands for one.
+        static char present;
+        if (frame_cache) options.frame_cache.previous.data = &present;
+        const vconv::Plan plan = vconv::plan_conv(p, d, options);
         nb::list candidates;
         for (const auto& c : plan.candidates)
           candidates.append(nb::make_tuple(c.name, c.valid, c.why_not, c.estimate_ms));
         return nb::make_tuple(plan.algorithm, plan.reason, candidates, vconv::to_string(p),
                               plan.to_string());
       },
-      "(algorithm, reason, [(name, valid, why_not, estimate_ms)], problem, text).");
+      "(algorithm, reason, [(name, valid, why_not, estimate_ms)], problem, text); frame_cache: "
+      "plan a streaming call (Options::frame_cache present).");
 
   m.def(
       "conv_transpose_params",

@@ -239,11 +239,11 @@ def test_module_calls_are_prepared_once_and_stay_right():
     conv = torch.nn.Conv3d(4, 6, 3, padding=1).to(memory_format=torch.channels_last_3d)
     ours = vt.Conv3d.from_torch(conv)
     x = torch.randn(2, 4, 3, 5, 5).contiguous(memory_format=torch.channels_last_3d)
-    vt._prepared_calls.clear()
+    vconv._torch_call.prepared_calls.clear()
     with torch.no_grad():
         for inp in (x, x, x.contiguous(), x[0]):  # the same, a copied layout, unbatched
             assert err(ours(inp), conv(inp)) <= tol(torch.float32)
-    assert len(vt._prepared_calls) == 2  # batched and unbatched shapes
+    assert len(vconv._torch_call.prepared_calls) == 2  # batched and unbatched shapes
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -1,0 +1,84 @@
+"""vconv inside diffusers' video autoencoders (pip install vconv[diffusers]).
+
+accelerate(vae) patches a loaded model in place: each causal conv module of a kind it knows
+(WanCausalConv3d of AutoencoderKLWan, HunyuanVideoCausalConv3d of AutoencoderKLHunyuanVideo,
+CogVideoXCausalConv3d of AutoencoderKLCogVideoX, LTXVideoCausalConv3d of AutoencoderKLLTXVideo)
+runs its forward as one vconv call, with the causal padding inside the conv instead of an F.pad
+or torch.cat copy, the cached frames of chunked encoding and decoding read through vconv's frame
+cache instead of torch.cat, and the bias fused into the conv's store. A patched
+module keeps its parameters, buffers, dtype and state_dict (only its class changes, to a subclass
+of diffusers' own); every other module stays as it is. Inference only: a backward pass through a
+patched module raises.
+"""
+
+import torch
+
+from . import _diffusers_cogvideox, _diffusers_hunyuan_video, _diffusers_ltx, _diffusers_wan
+
+__all__ = ["Report", "accelerate"]
+
+_PATCHES = {  # diffusers' class -> vconv's subclass of it
+    **_diffusers_wan.PATCHES,
+    **_diffusers_hunyuan_video.PATCHES,
+    **_diffusers_cogvideox.PATCHES,
+    **_diffusers_ltx.PATCHES,
+}
+_VCONV_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_CONVS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+
+
+class Report:
+    """What accelerate() did: `patched`, (module name, diffusers' class name) of each module now
+    running on vconv; `skipped`, (module name, why) of each conv it left to torch."""
+
+    def __init__(self):
+        self.patched, self.skipped = [], []
+
+    def __str__(self):
+        lines = [f"vconv patched {len(self.patched)} modules, skipped {len(self.skipped)}"]
+        lines += [f"  patched {name} ({kind})" for name, kind in self.patched]
+        lines += [f"  skipped {name}: {why}" for name, why in self.skipped]
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"Report(patched={len(self.patched)}, skipped={len(self.skipped)})"
+
+
+def _why_not(module, patched_class):
+    """Why vconv cannot run `module` as it is now; None when it can."""
+    weight = module.weight if isinstance(module, _CONVS) else module.conv.weight
+    if weight.dtype not in _VCONV_DTYPES:
+        return f"dtype {weight.dtype}: vconv takes float32, float16 and bfloat16"
+    if weight.device.type not in ("cpu", "cuda"):
+        return f"device {weight.device}: vconv runs on the CPU and CUDA devices"
+    return patched_class.vconv_why_not(module)
+
+
+def accelerate(vae):
+    """Patches `vae` (a loaded diffusers autoencoder, or any torch module holding one) in place
+    and returns a Report of what was patched and what was skipped, and why."""
+    if not isinstance(vae, torch.nn.Module):
+        raise TypeError(f"vae: {type(vae).__name__}, expected a torch.nn.Module (a diffusers autoencoder)")
+    report = Report()
+    patched_classes = set(_PATCHES.values())
+    owners = []  # names of patched modules: their own children are theirs, not skipped
+    for name, module in vae.named_modules():
+        if any(name.startswith(owner + ".") for owner in owners):
+            continue
+        kind = type(module)
+        if kind in patched_classes:
+            report.patched.append((name, kind.__bases__[0].__name__ + ", already patched"))
+            owners.append(name)
+        elif kind in _PATCHES:
+            why = _why_not(module, _PATCHES[kind])
+            if why:
+                report.skipped.append((name, why))
+                continue
+            module.__class__ = _PATCHES[kind]
+            report.patched.append((name, kind.__name__))
+            owners.append(name)
+        elif isinstance(module, _CONVS):
+            report.skipped.append(
+                (name, f"{kind.__name__}: not a causal conv vconv.diffusers knows; left to torch")
+            )
+    return report

@@ -1,0 +1,284 @@
+"""vconv.diffusers.accelerate on tiny video autoencoders (random weights): patched encode and
+decode against diffusers' own (AutoencoderKLWan in fp32 and bf16, HunyuanVideo, CogVideoX, LTX),
+each patched causal conv against diffusers' with every kind of cache, the report, the state_dict,
+the backward error (skipped, visibly, without torch or diffusers)."""
+
+import copy
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed: the diffusers tests are skipped")
+diffusers = pytest.importorskip(
+    "diffusers", reason="diffusers is not installed: the diffusers tests are skipped"
+)
+
+import vconv._diffusers_cogvideox
+import vconv._diffusers_wan
+import vconv._torch_call
+import vconv.diffusers
+
+
+def tiny_wan(dtype=torch.float32):
+    torch.manual_seed(0)
+    vae = diffusers.AutoencoderKLWan(
+        base_dim=8,
+        z_dim=4,
+        dim_mult=[1, 2, 2],
+        num_res_blocks=1,
+        attn_scales=[],
+        temperal_downsample=[False, True],
+        latents_mean=[0.0] * 4,
+        latents_std=[1.0] * 4,
+    )
+    return vae.to(dtype).eval()
+
+
+def rel(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+@pytest.fixture(scope="module")
+def video():
+    # 9 frames: Wan encodes frame 0 alone, then chunks of 4; decodes latent frame by frame, so the
+    # first chunk's caches hold 1 frame and the later ones 2.
+    return torch.randn(1, 3, 9, 16, 16, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture
+def cache_reads(monkeypatch):
+    """The frames each patched call read through vconv's frame cache (None: no cache)."""
+    reads, conv = [], vconv._diffusers_wan._conv
+    monkeypatch.setattr(vconv._torch_call, "streams", lambda *args: True)  # whatever the planner says
+
+    def spy(*args):
+        reads.append(None if args[-1] is None else args[-1].shape[2])
+        return conv(*args)
+
+    monkeypatch.setattr(vconv._diffusers_wan, "_conv", spy)
+    return reads
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-4), (torch.bfloat16, 1e-2)])
+def test_patched_encode_and_decode_match_diffusers(video, cache_reads, dtype, tolerance):
+    ours, theirs = tiny_wan(dtype), tiny_wan(dtype)
+    vconv.diffusers.accelerate(ours)
+    x = video.to(dtype)
+    with torch.no_grad():
+        latent = theirs.encode(x).latent_dist.mode()
+        assert rel(ours.encode(x).latent_dist.mode(), latent) <= tolerance
+        decoded = ours.decode(latent).sample
+        assert decoded.dtype == dtype
+        assert rel(decoded, theirs.decode(latent).sample) <= tolerance
+    # Later chunks read their cached frames through the frame cache, 2 frames each (Wan's short
+    # first-chunk caches zero-padded to them).
+    assert cache_reads.count(2) > 0 and set(cache_reads) <= {None, 2}
+
+
+def test_bf16_is_as_close_to_the_fp32_model_as_diffusers(video):
+    # bf16 against bf16 differs by about 0.9e-2 on decode (two ways of rounding); each is about
+    # 2e-2 from the fp32 model, and vconv's rounding (fp32 sums, one rounding) is no worse.
+    exact, ours, theirs = tiny_wan(), tiny_wan(torch.bfloat16), tiny_wan(torch.bfloat16)
+    vconv.diffusers.accelerate(ours)
+    with torch.no_grad():
+        latent = exact.encode(video).latent_dist.mode()
+        truth = exact.decode(latent).sample
+        ours_error = rel(ours.decode(latent.bfloat16()).sample, truth)
+        assert ours_error <= 1.1 * rel(theirs.decode(latent.bfloat16()).sample, truth)
+
+
+def test_report_names_the_patched_and_the_skipped_modules():
+    vae = tiny_wan()
+    report = vconv.diffusers.accelerate(vae)
+    wan_convs = [n for n, m in tiny_wan().named_modules() if type(m).__name__ == "WanCausalConv3d"]
+    assert [name for name, _ in report.patched] == wan_convs
+    assert {kind for _, kind in report.patched} == {"WanCausalConv3d"}
+    assert "decoder.conv_out" in str(report) and "decoder.up_blocks.0.upsamplers.0.time_conv" in str(report)
+    skipped = dict(report.skipped)  # the spatial resamplers and attention projections: nn.Conv2d
+    assert skipped and all("Conv2d" in why and "left to torch" in why for why in skipped.values())
+    assert all(
+        isinstance(vae.get_submodule(n), diffusers.models.autoencoders.autoencoder_kl_wan.WanCausalConv3d)
+        for n in wan_convs
+    )
+    again = vconv.diffusers.accelerate(vae)
+    assert [kind for _, kind in again.patched] == ["WanCausalConv3d, already patched"] * len(wan_convs)
+
+
+def test_state_dict_and_dtype_stay_diffusers():
+    vae, original = tiny_wan(torch.bfloat16), tiny_wan(torch.bfloat16)
+    vconv.diffusers.accelerate(vae)
+    state, expected = vae.state_dict(), original.state_dict()
+    assert list(state) == list(expected)
+    assert all(torch.equal(state[k], expected[k]) and state[k].dtype == torch.bfloat16 for k in state)
+    copy.deepcopy(vae).load_state_dict(expected)
+
+
+def test_unsupported_modules_are_skipped_with_the_reason():
+    vae = tiny_wan().double()
+    report = vconv.diffusers.accelerate(vae)
+    assert not report.patched
+    assert (
+        "dtype torch.float64: vconv takes float32, float16 and bfloat16"
+        in dict(report.skipped)["decoder.conv_out"]
+    )
+    with pytest.raises(TypeError, match="vae: str, expected a torch.nn.Module"):
+        vconv.diffusers.accelerate("vae")
+
+
+def test_backward_through_a_patched_module_raises():
+    vae = tiny_wan()
+    vconv.diffusers.accelerate(vae)
+    out = vae.decoder.conv_out(torch.randn(1, 8, 2, 8, 8))
+    with pytest.raises(RuntimeError, match="no backward"):
+        out.sum().backward()
+
+
+def tiny_hunyuan_video():
+    return diffusers.AutoencoderKLHunyuanVideo(
+        latent_channels=4,
+        down_block_types=("HunyuanVideoDownBlock3D",) * 3,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 3,
+        block_out_channels=(8, 16, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        spatial_compression_ratio=4,
+        temporal_compression_ratio=4,
+    )
+
+
+def tiny_cogvideox():
+    return diffusers.AutoencoderKLCogVideoX(
+        down_block_types=("CogVideoXDownBlock3D",) * 2,
+        up_block_types=("CogVideoXUpBlock3D",) * 2,
+        block_out_channels=(8, 16),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=4,
+        temporal_compression_ratio=2,
+    )
+
+
+def tiny_ltx_video():
+    return diffusers.AutoencoderKLLTXVideo(
+        latent_channels=4,
+        block_out_channels=(8, 16),
+        down_block_types=("LTXVideoDownBlock3D",) * 2,
+        decoder_block_out_channels=(8, 16),
+        layers_per_block=(1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1),
+        spatio_temporal_scaling=(True, False),
+        decoder_spatio_temporal_scaling=(True, False),
+        decoder_inject_noise=(False, False, False),
+        downsample_type=("conv", "conv"),
+        upsample_residual=(False, False),
+        upsample_factor=(1, 1),
+        patch_size=2,
+        patch_size_t=1,
+    )
+
+
+@pytest.mark.parametrize(
+    "make, causal_conv",
+    [
+        (tiny_hunyuan_video, "HunyuanVideoCausalConv3d"),
+        (tiny_cogvideox, "CogVideoXCausalConv3d"),
+        (tiny_ltx_video, "LTXVideoCausalConv3d"),
+    ],
+)
+def test_other_video_autoencoders_match_diffusers(video, make, causal_conv):
+    torch.manual_seed(2)
+    theirs = make().eval()
+    ours = copy.deepcopy(theirs)
+    report = vconv.diffusers.accelerate(ours)
+    expected = [n for n, m in theirs.named_modules() if type(m).__name__ == causal_conv]
+    assert expected and [name for name, _ in report.patched] == expected
+    with torch.no_grad():
+        latent = theirs.encode(video).latent_dist.mode()
+        assert rel(ours.encode(video).latent_dist.mode(), latent) <= 1e-4
+        assert rel(ours.decode(latent).sample, theirs.decode(latent).sample) <= 1e-4
+
+
+def test_cogvideox_conv_cache_is_the_frame_cache(video, monkeypatch):
+    # CogVideoX decodes latent frames in batches of 2, each causal conv continuing from the
+    # conv_cache of the batch before: vconv's frame cache, returned as the next conv_cache.
+    caches, causal_conv3d = [], vconv._diffusers_cogvideox.causal_conv3d
+
+    def spy(*args):
+        caches.append(args[-1] is not None)
+        return causal_conv3d(*args)
+
+    monkeypatch.setattr(vconv._diffusers_cogvideox, "causal_conv3d", spy)
+    monkeypatch.setattr(vconv._torch_call, "streams", lambda *args: True)  # whatever the planner says
+    torch.manual_seed(3)
+    theirs = tiny_cogvideox().eval()
+    ours = copy.deepcopy(theirs)
+    vconv.diffusers.accelerate(ours)
+    latent = torch.randn(1, 4, 5, 8, 8)
+    with torch.no_grad():
+        assert rel(ours.decode(latent).sample, theirs.decode(latent).sample) <= 1e-4
+    assert any(caches) and not all(caches)
+
+
+@pytest.fixture(params=["frame cache", "concatenated"])
+def frame_cache_or_not(request, monkeypatch):
+    """Both forms of a patched conv's cached frames, whatever the planner would say
+    (_torch_call.streams): vconv's frame cache, and the cache concatenated before the chunk."""
+    answer = request.param == "frame cache"
+    monkeypatch.setattr(vconv._torch_call, "streams", lambda *args: answer)
+    return request.param
+
+
+@pytest.mark.parametrize("padding", [1, 2])  # 2: 4 frames of time padding, more than the taps reach
+@pytest.mark.parametrize("cache_frames", [None, 1, 2, 3])
+def test_wan_causal_conv_with_any_cache(padding, cache_frames, frame_cache_or_not):
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+
+    torch.manual_seed(4)
+    theirs = WanCausalConv3d(4, 6, 3, padding=padding)
+    ours = copy.deepcopy(theirs)
+    vconv.diffusers.accelerate(ours)
+    x = torch.randn(1, 4, 3, 7, 6)
+    cache = None if cache_frames is None else torch.randn(1, 4, cache_frames, 7, 6)
+    with torch.no_grad():
+        assert rel(ours(x, cache), theirs(x, cache)) <= 1e-6
+
+
+@pytest.mark.parametrize("pad_mode", ["constant", "replicate"])  # replicate: Mochi's
+def test_cogvideox_causal_conv_pad_modes(pad_mode, frame_cache_or_not):
+    from diffusers.models.autoencoders.autoencoder_kl_cogvideox import CogVideoXCausalConv3d
+
+    torch.manual_seed(5)
+    theirs = CogVideoXCausalConv3d(4, 6, 3, pad_mode=pad_mode)
+    ours = copy.deepcopy(theirs)
+    vconv.diffusers.accelerate(ours)
+    x, more = torch.randn(1, 4, 3, 7, 6), torch.randn(1, 4, 2, 7, 6)
+    with torch.no_grad():
+        (y, cache), (ref, ref_cache) = ours(x), theirs(x)
+        assert rel(y, ref) <= 1e-6
+        if pad_mode == "replicate":
+            assert cache is None and ref_cache is None
+        else:
+            assert torch.equal(cache, ref_cache)
+            assert rel(ours(more, cache)[0], theirs(more, ref_cache)[0]) <= 1e-6
+
+
+def test_patched_wan_conv_compiles_without_graph_breaks():
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+
+    torch.manual_seed(6)
+    theirs = WanCausalConv3d(4, 6, 3, padding=1)
+    ours = copy.deepcopy(theirs)
+    vconv.diffusers.accelerate(ours)
+    compiled = torch.compile(ours, fullgraph=True)
+    x = torch.randn(1, 4, 3, 7, 6)
+    with torch.no_grad():
+        for cache in (None, torch.randn(1, 4, 1, 7, 6), torch.randn(1, 4, 2, 7, 6)):
+            assert rel(compiled(x, cache), theirs(x, cache)) <= 1e-6
+
+
+def test_the_planner_decides_whether_a_cache_streams():
+    # On the CPU only the reference reads a cache: a Wan-sized conv concatenates the cached frames
+    # and runs the planner's faster choice; a problem the reference is as fast for streams.
+    x, w = torch.randn(1, 64, 2, 32, 32), torch.randn(64, 64, 3, 3, 3)
+    assert not vconv._torch_call.streams(x, w, 1, ([2, 1, 1], [0, 1, 1]), 1, 1, "zeros")
+    x, w = torch.randn(1, 1, 1, 1, 1), torch.randn(1, 1, 2, 1, 1)
+    assert vconv._torch_call.streams(x, w, 1, ([1, 0, 0], [0, 0, 0]), 1, 1, "zeros")
