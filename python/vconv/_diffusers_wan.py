@@ -8,20 +8,13 @@ from .torch import _conv
 
 
 def frames_before(cache, frames):
-    """The `frames` frames before a chunk, from Wan's cache_x (N, C, c, H, W), for vconv's
-    frame_cache.previous. Wan keeps at most 2 frames and only 1 after a one-frame first chunk; it
-    pads the missing ones with zeros in front of the cache (F.pad), and crops a longer cache to
-    its last `frames`. vconv's core takes exactly F = (KD - 1) * dilation frames for now, so a
-    short cache is zero-padded here, which is exact for zero padding; once the core reads
-    0..F frames with zeros before them (being relaxed), this copy goes away."""
+    """The frames before a chunk, from Wan's cache_x (N, C, c, H, W), for vconv's
+    frame_cache.previous: Wan keeps at most 2 frames, and only 1 after a one-frame first chunk,
+    which it pads with zeros in front (F.pad); vconv's core reads a cache of fewer than F frames
+    the same way under zero padding, so a short cache is passed as it is and a longer one is
+    cropped to its last `frames`."""
     have = cache.shape[2]
-    if have >= frames:
-        return cache[:, :, have - frames :]
-    n, c, _, h, w = cache.shape
-    padded = _torch_call.empty_channels_last(cache, [n, c, frames, h, w])
-    padded[:, :, : frames - have].zero_()
-    padded[:, :, frames - have :] = cache
-    return padded
+    return cache[:, :, have - frames :] if have > frames else cache
 
 
 class WanCausalConv3d(autoencoder_kl_wan.WanCausalConv3d):

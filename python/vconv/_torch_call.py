@@ -21,6 +21,16 @@ def with_unit_channel_stride(t):
     return t
 
 
+def cache_like(previous, x):
+    """A frame cache (N, C, F, H, W) with unit channel stride and, as the CUDA kernels address a
+    cached pixel with the input's strides, x's height and width strides (a channels_last_3d copy
+    otherwise)."""
+    previous = with_unit_channel_stride(previous)
+    if previous.stride()[3:] != x.stride()[3:]:
+        previous = previous.detach().movedim(1, -1).contiguous().movedim(-1, 1)
+    return previous
+
+
 def _same_padding(kernel, dilation, stride):
     if any(s != 1 for s in stride):
         raise ValueError("padding='same': needs stride 1 (as torch.nn.functional)")
@@ -38,9 +48,10 @@ def streams(input, weight, stride, padding, dilation, groups, pad_mode):
     """Whether a causal 3D conv with a frame cache should run as one streaming vconv call on
     input's device, rather than with the cached frames concatenated before the chunk (a copy of
     the chunk): when an algorithm there reads a cache at most twice as slow, by the planner's
-    estimates, as its best without one. Today only the CPU reference reads a cache (a Wan
-    decode on 2 cores took 19x as long streaming through it) and no CUDA algorithm does; as
-    the others learn to, this says so with no change here. Arguments as torch.nn.functional's."""
+    estimates, as its best without one. On the CPU only the reference reads a cache (a Wan
+    decode on 2 cores took 19x as long streaming through it); on CUDA the implicit-GEMM
+    algorithms do, at the cost of the same call without one. As other algorithms learn to, this
+    says so with no change here. Arguments as torch.nn.functional's."""
     kind, index = ("cuda", input.device.index or 0) if input.is_cuda else ("cpu", 0)
     return _streams(
         tuple(channels_last(input.shape)),
@@ -180,7 +191,7 @@ class Call:
             _stream(x),
             True,
             None if bias is None else to_dlpack(bias.detach().contiguous()),
-            None if previous is None else to_dlpack(with_unit_channel_stride(previous)),
+            None if previous is None else to_dlpack(cache_like(previous, x)),
             None if next is None else to_dlpack(next),
         )
         y = y.movedim(-1, 1)

@@ -99,3 +99,17 @@ def test_backward_raises_a_clear_error():
     assert y.requires_grad
     with pytest.raises(RuntimeError, match="no backward"):
         y.sum().backward()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: GPU test skipped")
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 1e-2)])
+def test_module_chunks_on_the_gpu(dtype, tol):
+    """On CUDA the implicit-GEMM kernels read the cache (no concatenation): NCDHW chunks, whose
+    cache is copied to channels-last with the chunk's strides (_torch_call.cache_like)."""
+    torch.manual_seed(4)
+    conv = vt.CausalConv3d(16, 32, 3, padding=1).cuda().to(dtype)
+    x = torch.randn(1, 16, 7, 8, 10, device="cuda", dtype=dtype)
+    ref = causal_reference(x, conv)
+    with torch.no_grad():
+        y = torch.cat([conv(x[:, :, :1]), conv(x[:, :, 1:4]), conv(x[:, :, 4:])], 2)
+    assert rel(y, ref) <= tol
