@@ -60,9 +60,9 @@ def test_frame_cache_errors_name_the_argument():
     x, w, f, kwargs = causal_problem(rng)
     good = np.zeros((x.shape[0], f, *x.shape[2:]), np.float32)
     with pytest.raises(
-        ValueError, match=r"options\.frame_cache\.previous: shape \[2, 1, 6, 5, 4\], expected \[2, 2"
+        ValueError, match=r"options\.frame_cache\.previous: shape \[2, 3, 6, 5, 4\], expected \[2, 2"
     ):
-        vconv.conv_general(x, w, frame_cache=(good[:, :1], None), **kwargs)
+        vconv.conv_general(x, w, frame_cache=(np.concatenate([good, good[:, :1]], axis=1), None), **kwargs)
     with pytest.raises(ValueError, match=r"options\.frame_cache\.next: shape .*expected \[2, 2, 6, 5, 4\]"):
         vconv.conv_general(x, w, frame_cache=(None, good[:, :, :3]), **kwargs)
     with pytest.raises(ValueError, match=r"options\.frame_cache\.previous: dtype mismatch"):

@@ -72,9 +72,9 @@ def test_streaming_errors_name_the_argument():
     x, w = torch.randn(1, 4, 5, 6, 6), torch.randn(3, 4, 3, 3, 3)
     _, cache = vt.causal_conv3d(x, w, padding=1)
     with pytest.raises(
-        ValueError, match=r"options\.frame_cache\.previous: shape \[1, 1, 6, 6, 4\], expected \[1, 2"
+        ValueError, match=r"options\.frame_cache\.previous: shape \[1, 3, 6, 6, 4\], expected \[1, 2"
     ):
-        vt.causal_conv3d(x, w, padding=1, cache=cache[:, :, 1:])
+        vt.causal_conv3d(x, w, padding=1, cache=torch.cat([cache, cache[:, :, :1]], 2))
     with pytest.raises(ValueError, match=r"options\.frame_cache\.previous: dtype mismatch"):
         vt.causal_conv3d(x, w, padding=1, cache=cache.half())
     with pytest.raises(ValueError, match=r"options\.frame_cache: time stride 2"):
