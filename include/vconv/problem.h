@@ -9,6 +9,8 @@
 //     p   padding: per dimension "lo:hi" or "p" (both sides), d values or one
 //     pm  pad mode: zeros|replicate|reflect, d values joined by '/' or one
 //     g   groups             flip  mirror the kernel (true convolution)
+//     up  nearest upsampling factors of the input     d2s  depth-to-space factors of the output
+//                                                          (d values or one, as ConvParams)
 // A malformed line throws vconv::Error with a caret under the offending token.
 #include <array>
 #include <cstdint>
@@ -29,6 +31,9 @@ struct Problem {
   // unit dimension (size 1, kernel 1, stride 1, no padding), so algorithms see every problem as 3D.
   std::array<int64_t, 3> in{1, 1, 1}, k{1, 1, 1}, stride{1, 1, 1}, pad_lo{0, 0, 0}, pad_hi{0, 0, 0},
       kdil{1, 1, 1}, idil{1, 1, 1}, out{1, 1, 1};
+  // ConvParams::upsample and ::depth_to_space. `in` holds the input tensor's sizes and `out` the
+  // conv's output grid; the conv reads in * up samples and the stored output is out * d2s.
+  std::array<int64_t, 3> up{1, 1, 1}, d2s{1, 1, 1};
   std::array<PadMode, 3> mode{PadMode::zeros, PadMode::zeros, PadMode::zeros};
 
   int64_t cg() const { return c / groups; }  // input channels per group
@@ -37,7 +42,7 @@ struct Problem {
   double flops() const { return 2.0 * static_cast<double>(macs()); }
   std::vector<int64_t> input_shape() const;
   std::vector<int64_t> weight_shape() const;
-  std::vector<int64_t> output_shape() const;
+  std::vector<int64_t> output_shape() const;  // the stored tensor's (after depth-to-space)
   ConvParams params() const;
 };
 

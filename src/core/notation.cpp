@@ -112,6 +112,8 @@ std::string to_string(const Problem& p) {
   }
   if (!all_eq(p.kdil, 1)) os << " kd=" << dims_field(p.kdil, p.dims);
   if (!all_eq(p.idil, 1)) os << " id=" << dims_field(p.idil, p.dims);
+  if (!all_eq(p.up, 1)) os << " up=" << dims_field(p.up, p.dims);
+  if (!all_eq(p.d2s, 1)) os << " d2s=" << dims_field(p.d2s, p.dims);
   if (p.groups != 1) os << " g=" << p.groups;
   if (p.flip) os << " flip";
   return os.str();
@@ -178,6 +180,10 @@ Problem parse_problem(const std::string& line) {
       params.kernel_dilation = ints(t, v, 'x');
     } else if (key == "id") {
       params.input_dilation = ints(t, v, 'x');
+    } else if (key == "up") {
+      params.upsample = ints(t, v, 'x');
+    } else if (key == "d2s") {
+      params.depth_to_space = ints(t, v, 'x');
     } else if (key == "p") {
       for (const auto& part : split(v, 'x')) {
         const auto lohi = split(part, ':');
@@ -200,7 +206,8 @@ Problem parse_problem(const std::string& line) {
           fail(line, t, "pad mode '" + part + "' is not zeros, replicate or reflect");
       }
     } else {
-      fail(line, t, "unknown key '" + key + "' (expected n, in, c, o, k, s, p, pm, kd, id, g)");
+      fail(line, t,
+           "unknown key '" + key + "' (expected n, in, c, o, k, s, p, pm, kd, id, up, d2s, g)");
     }
   }
   auto need = [&](bool ok, const char* what) {
