@@ -43,6 +43,8 @@ struct Problem {
   std::vector<int64_t> input_shape() const;
   std::vector<int64_t> weight_shape() const;
   std::vector<int64_t> output_shape() const;  // the stored tensor's (after depth-to-space)
+  // The output channels as stored: O / (d2s[0] * d2s[1] * d2s[2]).
+  int64_t stored_channels() const { return o / (d2s[0] * d2s[1] * d2s[2]); }
   ConvParams params() const;
 };
 

@@ -44,10 +44,6 @@ std::pair<const char*, const char*> byte_range(const View5& v, DType t) {
   return {p, p + extent * dtype_size(t)};
 }
 
-}  // namespace
-
-namespace {
-
 // Why an algorithm that does not apply `fusion` is not valid for a call that asks for it.
 const char* not_applied(Fusion fusion) {
   switch (fusion) {

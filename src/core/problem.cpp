@@ -59,12 +59,8 @@ std::vector<int64_t> Problem::weight_shape() const {
 
 std::vector<int64_t> Problem::output_shape() const {
   std::vector<int64_t> s{n};
-  int64_t blocks = 1;
-  for (int i = 3 - dims; i < 3; ++i) {
-    s.push_back(out[i] * d2s[i]);
-    blocks *= d2s[i];
-  }
-  s.push_back(o / blocks);
+  for (int i = 3 - dims; i < 3; ++i) s.push_back(out[i] * d2s[i]);
+  s.push_back(stored_channels());
   return s;
 }
 
@@ -196,8 +192,8 @@ Problem make_problem(const std::vector<int64_t>& input_shape,
     in_elems = checked_mul(in_elems, p.in[i], "input");
     w_elems = checked_mul(w_elems, p.k[i], "weight");
   }
-  check_tensor_bytes("output", p.output_shape(), checked_mul(out_elems, p.o / blocks, "output"),
-                     dtype);
+  check_tensor_bytes("output", p.output_shape(),
+                     checked_mul(out_elems, p.stored_channels(), "output"), dtype);
   check_tensor_bytes("input", p.input_shape(), checked_mul(in_elems, p.c, "input"), dtype);
   check_tensor_bytes("weight", p.weight_shape(), checked_mul(w_elems, p.cg(), "weight"), dtype);
   return p;

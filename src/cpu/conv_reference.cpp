@@ -55,8 +55,7 @@ void reference(const ConvArgs& a) {
   DimMap dim[3];
   for (int i = 0; i < 3; ++i)
     dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i], p.up[i]};
-  const DepthToSpace to_space{{p.d2s[0], p.d2s[1], p.d2s[2]},
-                              p.o / (p.d2s[0] * p.d2s[1] * p.d2s[2])};
+  const DepthToSpace to_space{{p.d2s[0], p.d2s[1], p.d2s[2]}, p.stored_channels()};
   const int64_t rows = p.n * p.out[0] * p.out[1];
   const Epilogue& epilogue = a.options.epilogue;
   const T* bias = static_cast<const T*>(epilogue.bias.data);
