@@ -225,3 +225,40 @@ TEST(FusedEpilogue, OtherAlgorithmsSayWhyNot) {
   o.epilogue.residual = residual.view();
   vconv::testing::expect_only_reference(plain, o, "does not add a residual");
 }
+
+TEST(FusedEpilogue, TimeDepthToSpaceStreams) {
+  // Wan's upsample3d time conv runs with a frame cache: chunks of 1, 2 and 1 input frames (2, 4
+  // and 2 output frames) equal one call over the 4 frames bitwise.
+  Conv v = make_conv(3, 4, 8, 3, 9);
+  v.x = HostTensor(DType::f32, {1, 4, 4, 5, 4});
+  v.w = HostTensor(DType::f32, {8, 3, 1, 1, 4});
+  std::mt19937_64 rng(10);
+  v.x.fill_normal(rng);
+  v.w.fill_normal(rng);
+  v.params.padding_lo = {2, 0, 0};
+  v.params.padding_hi = {0, 0, 0};
+  v.params.depth_to_space = {2, 1, 1};
+  const int64_t in_frame = 4 * 5 * 4, out_frame = 4 * 5 * 4;
+  HostTensor whole(DType::f32, {1, 8, 4, 5, 4}), chunked(DType::f32, {1, 8, 4, 5, 4});
+  vconv::Options o;
+  o.epilogue.bias = v.bias.view();
+  vconv::conv(v.x.view(), v.w.view(), whole.view(), v.params, o);
+  HostTensor caches[2] = {HostTensor(DType::f32, {1, 2, 4, 5, 4}),
+                          HostTensor(DType::f32, {1, 2, 4, 5, 4})};
+  int64_t start = 0;
+  int which = 0;
+  for (int64_t t : {1, 2, 1}) {
+    vconv::Options chunk = o;
+    if (start > 0) chunk.frame_cache.previous = caches[1 - which].view();
+    chunk.frame_cache.next = caches[which].view();
+    vconv::TensorView x = v.x.view(), y = chunked.view();
+    x.data = static_cast<float*>(x.data) + start * in_frame;
+    x.shape[1] = t;
+    y.data = static_cast<float*>(y.data) + 2 * start * out_frame;
+    y.shape[1] = 2 * t;
+    vconv::conv(x, v.w.view(), y, v.params, chunk);
+    start += t;
+    which = 1 - which;
+  }
+  for (int64_t i = 0; i < whole.numel(); ++i) ASSERT_EQ(whole.get(i), chunked.get(i)) << i;
+}
