@@ -43,10 +43,10 @@ struct ConvParams {
   bool flip = false;  // true convolution instead of cross-correlation (the kernel is mirrored)
 };
 
-// The output shape [N, O1..Od, O] of conv_general (after depth_to_space: [N, O1 * r1.., O / r1..]).
-// Sizes are computed in int64; an overflow, a non-positive output size, a tensor of `dtype` larger
-// than kMaxTensorBytes or any other inconsistency throws vconv::Error (before anything is allocated
-// for the output).
+// The output shape [N, O1..Od, O] of conv_general; under depth_to_space, each Oi times its factor
+// and O divided by their product. Sizes are computed in int64; an overflow, a non-positive output
+// size, a tensor of `dtype` larger than kMaxTensorBytes or any other inconsistency throws
+// vconv::Error (before anything is allocated for the output).
 std::vector<int64_t> conv_output_shape(const std::vector<int64_t>& input_shape,
                                        const std::vector<int64_t>& weight_shape,
                                        const ConvParams& params, DType dtype = DType::f32);
