@@ -25,9 +25,11 @@ struct ConvParams {
   std::vector<PadMode> pad_mode;
   // Nearest-neighbour upsampling of the input by an integer factor per dimension (1: none): the
   // conv reads sample i of the upsampled signal from input sample i / factor, so the upsampled
-  // tensor is never written (Wan's Resample, the HunyuanVideo and CogVideoX upsamplers:
-  // F.interpolate(mode="nearest") by 2, then a conv). It comes before input dilation and padding,
-  // which see the upsampled length; the sizes of `input` stay those of the tensor.
+  // tensor is never written (F.interpolate(mode="nearest") by 2, then a conv: Wan's Resample in
+  // space; CogVideoX's and HunyuanVideo's upsamplers, except that they keep the first frame once
+  // in time, which this uniform map does not express: CogVideoX's per-frame conv runs that frame
+  // as a call of its own). It comes before input dilation and padding, which see the upsampled
+  // length; the sizes of `input` stay those of the tensor.
   std::vector<int64_t> upsample;
   // Depth-to-space on the output by an integer factor r per dimension (1: none): the conv's O
   // channels are stored as O / (r0 * r1 * r2) channels on a grid r times larger. Conv output
