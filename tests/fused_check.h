@@ -98,8 +98,13 @@ inline void expect_only_reference(const Problem& problem, Options options,
   ConvParams params = problem.params();
   params.upsample.clear();
   params.depth_to_space.clear();
+  params.causal_upsample = false;
   std::vector<int64_t> upsampled = problem.input_shape();
-  for (int d = 0; d < problem.dims; ++d) upsampled[1 + d] *= problem.up[3 - problem.dims + d];
+  for (int d = 0; d < problem.dims; ++d) {
+    const int64_t up = problem.up[3 - problem.dims + d];
+    upsampled[1 + d] =
+        d == 0 && problem.causal_up ? (upsampled[1 + d] - 1) * up + 1 : upsampled[1 + d] * up;
+  }
   const auto plain = conv_candidates(
       make_problem(upsampled, problem.weight_shape(), params, problem.dtype), Device::cpu());
   const Plan plan = plan_conv(problem, Device::cpu(), options);

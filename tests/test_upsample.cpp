@@ -19,11 +19,15 @@ using vconv::testing::values;
 namespace {
 
 // x [N, spatial..., C] repeated `factor[d]` times along each spatial dimension d, as
-// F.interpolate(mode="nearest") (and Wan's "nearest-exact", the same at integer factors) does.
-HostTensor upsampled(const HostTensor& x, const std::vector<int64_t>& factor) {
+// F.interpolate(mode="nearest") (and Wan's "nearest-exact", the same at integer factors) does;
+// under `first_once`, frame 0 of the first dimension once (HunyuanVideo's UpsampleCausal3D:
+// frame 0 upsampled in space alone, the others in time too, concatenated).
+HostTensor upsampled(const HostTensor& x, const std::vector<int64_t>& factor,
+                     bool first_once = false) {
   std::vector<int64_t> shape = x.shape();
   const int dims = static_cast<int>(shape.size()) - 2;
   for (int d = 0; d < dims; ++d) shape[1 + d] *= factor[d];
+  if (first_once) shape[1] -= factor[0] - 1;
   HostTensor out(DType::f32, shape);
   for (int64_t i = 0; i < out.numel(); ++i) {
     // The output's coordinates, innermost first, each divided by its factor.
@@ -34,7 +38,11 @@ HostTensor upsampled(const HostTensor& x, const std::vector<int64_t>& factor) {
       rest /= shape[r];
     }
     for (int r = static_cast<int>(shape.size()) - 1; r >= 0; --r) {
-      const int64_t c = r >= 1 && r <= dims ? coords[r] / factor[r - 1] : coords[r];
+      int64_t c = coords[r];
+      if (r == 1 && first_once)
+        c = c == 0 ? 0 : 1 + (c - 1) / factor[0];
+      else if (r >= 1 && r <= dims)
+        c /= factor[r - 1];
       source += c * stride;
       stride *= x.shape()[r];
     }
@@ -95,6 +103,30 @@ TEST(Upsample, FusedEqualsUpsampleThenConv) {
   }
 }
 
+TEST(Upsample, CausalKeepsTheFirstFrameOnce) {
+  // HunyuanVideo's UpsampleCausal3D: 2x in time after frame 0 and 2x in space, then its causal
+  // 3x3x3 conv with replicate padding over the 1 + 2 * (T - 1) frames.
+  for (int64_t frames : {1, 2, 3}) {
+    std::mt19937_64 rng(static_cast<uint64_t>(frames));
+    HostTensor x(DType::f32, {1, frames, 3, 4, 4}), w(DType::f32, {4, 3, 3, 3, 4});
+    x.fill_normal(rng);
+    w.fill_normal(rng);
+    const vconv::ConvParams params = padded({2, 1, 1}, {0, 1, 1}, PadMode::replicate);
+    vconv::ConvParams fused_params = params;
+    fused_params.upsample = {2};
+    fused_params.causal_upsample = true;
+    HostTensor big = upsampled(x, {2, 2, 2}, true);
+    const auto ys = vconv::conv_output_shape(big.shape(), w.shape(), params);
+    ASSERT_EQ(vconv::conv_output_shape(x.shape(), w.shape(), fused_params), ys);
+    ASSERT_EQ(ys[1], 2 * frames - 1);
+    HostTensor fused(DType::f32, ys), unfused(DType::f32, ys);
+    fused.fill_nan();
+    vconv::conv(x.view(), w.view(), fused.view(), fused_params);
+    vconv::conv_reference(big.view(), w.view(), unfused.view(), params);
+    expect_close(fused, values(unfused));
+  }
+}
+
 TEST(Upsample, AfterAPrologue) {
   // GroupNorm + SiLU, then 2x nearest, then the conv: the statistics of the input equal the
   // upsampled tensor's, so the norm may come first, as the prologue does.
@@ -113,6 +145,11 @@ TEST(Upsample, ErrorsAreNamed) {
                "params.upsample[0]: got 0, expected >= 1");
   p.upsample = {2, 2};
   expect_error([&] { vconv::conv_output_shape(xs, ws, p); }, "params.upsample: expected 3 values");
+  p.upsample = {1, 2, 2};
+  p.causal_upsample = true;
+  expect_error([&] { vconv::conv_output_shape(xs, ws, p); },
+               "params.causal_upsample: upsample[0] = 1; expected > 1");
+  p.causal_upsample = false;
   // A frame cache holds input frames: time may not be upsampled under it.
   p.upsample = {2, 1, 1};
   HostTensor x(DType::f32, xs), w(DType::f32, ws), cache(DType::f32, {1, 2, 3, 4, 2});
@@ -128,4 +165,9 @@ TEST(Upsample, OtherAlgorithmsSayWhyNot) {
   EXPECT_EQ(vconv::to_string(p), "f32 n=1 in=4x6x6 c=8 o=8 k=1x3x3 p=0x1x1 up=1x2x2");
   EXPECT_EQ(p.output_shape(), (std::vector<int64_t>{1, 4, 12, 12, 8}));
   vconv::testing::expect_only_reference(p, {}, "does not read an upsampled input");
+  const auto causal =
+      vconv::parse_problem("f32 n=1 in=4x6x6 c=8 o=8 k=3x3x3 p=2:0x1x1 up=2 causal_up");
+  EXPECT_EQ(vconv::to_string(causal), "f32 n=1 in=4x6x6 c=8 o=8 k=3x3x3 p=2:0x1x1 up=2 causal_up");
+  EXPECT_EQ(causal.output_shape(), (std::vector<int64_t>{1, 7, 12, 12, 8}));
+  vconv::testing::expect_only_reference(causal, {}, "does not read an upsampled input");
 }

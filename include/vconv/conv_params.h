@@ -26,11 +26,14 @@ struct ConvParams {
   // Nearest-neighbour upsampling of the input by an integer factor per dimension (1: none): the
   // conv reads sample i of the upsampled signal from input sample i / factor, so the upsampled
   // tensor is never written (F.interpolate(mode="nearest") by 2, then a conv: Wan's Resample in
-  // space; CogVideoX's and HunyuanVideo's upsamplers, except that they keep the first frame once
-  // in time, which this uniform map does not express: CogVideoX's per-frame conv runs that frame
-  // as a call of its own). It comes before input dilation and padding, which see the upsampled
-  // length; the sizes of `input` stay those of the tensor.
+  // space, CogVideoX's and HunyuanVideo's upsamplers). It comes before input dilation and padding,
+  // which see the upsampled length; the sizes of `input` stay those of the tensor.
   std::vector<int64_t> upsample;
+  // The causal video VAEs' upsampling of the first dimension (time), where frame 0 is an image:
+  // frame 0 once, every later frame upsample[0] times, so T frames become 1 + upsample[0] * (T -
+  // 1) (HunyuanVideo's UpsampleCausal3D; CogVideoX's Upsample3D on an odd frame count). Needs
+  // upsample[0] > 1.
+  bool causal_upsample = false;
   // Depth-to-space on the output by an integer factor r per dimension (1: none): the conv's O
   // channels are stored as O / (r0 * r1 * r2) channels on a grid r times larger. Conv output
   // channel o at position (t, h, w), with o = (k * C' + c) * r1 * r2 + i * r2 + j, C' = O / (r0

@@ -11,6 +11,7 @@
 //     g   groups             flip  mirror the kernel (true convolution)
 //     up  nearest upsampling factors of the input     d2s  depth-to-space factors of the output
 //                                                          (d values or one, as ConvParams)
+//     causal_up  frame 0 upsampled once in the first dimension (ConvParams::causal_upsample)
 // A malformed line throws vconv::Error with a caret under the offending token.
 #include <array>
 #include <cstdint>
@@ -27,6 +28,7 @@ struct Problem {
   int dims = 3;  // spatial dimensions, 1..3
   int64_t n = 1, c = 1, o = 1, groups = 1;
   bool flip = false;
+  bool causal_up = false;  // ConvParams::causal_upsample, on the first of the problem's dimensions
   // Spatial fields always have 3 entries; for dims < 3 the leading 3 - dims entries describe a
   // unit dimension (size 1, kernel 1, stride 1, no padding), so algorithms see every problem as 3D.
   std::array<int64_t, 3> in{1, 1, 1}, k{1, 1, 1}, stride{1, 1, 1}, pad_lo{0, 0, 0}, pad_hi{0, 0, 0},

@@ -10,8 +10,8 @@ namespace {
 
 // Every field of a problem, so that two keys are equal exactly when their problems are.
 auto problem_fields(const Problem& p) {
-  return std::tie(p.dtype, p.dims, p.n, p.c, p.o, p.groups, p.flip, p.in, p.k, p.stride, p.pad_lo,
-                  p.pad_hi, p.kdil, p.idil, p.out, p.mode, p.up, p.d2s);
+  return std::tie(p.dtype, p.dims, p.n, p.c, p.o, p.groups, p.flip, p.causal_up, p.in, p.k,
+                  p.stride, p.pad_lo, p.pad_hi, p.kdil, p.idil, p.out, p.mode, p.up, p.d2s);
 }
 // A field added to Problem must join problem_fields() and the hash; this fails the build until
 // it has (then update the size).
@@ -36,7 +36,7 @@ struct KeyHash {
     const Problem& p = k.problem;
     mix(static_cast<uint64_t>(p.dtype) | uint64_t(p.dims) << 8 | uint64_t(p.flip) << 16 |
         uint64_t(k.fp32_math) << 24 | uint64_t(k.autotune) << 32 | uint64_t(k.device.type) << 40 |
-        uint64_t(k.device.index) << 48);
+        uint64_t(k.device.index) << 48 | uint64_t(p.causal_up) << 56);
     for (int64_t v : {p.n, p.c, p.o, p.groups}) mix(static_cast<uint64_t>(v));
     for (const auto* a :
          {&p.in, &p.k, &p.stride, &p.pad_lo, &p.pad_hi, &p.kdil, &p.idil, &p.out, &p.up, &p.d2s})

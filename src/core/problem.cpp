@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/checked.h"
+#include "core/index_map.h"
 #include "core/shape_string.h"
 #include "vconv/error.h"
 
@@ -78,6 +79,7 @@ ConvParams Problem::params() const {
   }
   p.groups = groups;
   p.flip = flip;
+  p.causal_upsample = causal_up;
   return p;
 }
 
@@ -111,6 +113,7 @@ Problem make_problem(const std::vector<int64_t>& input_shape,
   p.o = weight_shape[0];
   p.groups = params.groups;
   p.flip = params.flip;
+  p.causal_up = params.causal_upsample;
   if (p.groups < 1)
     throw Error("params.groups: got " + std::to_string(p.groups) + ", expected >= 1");
   if (weight_shape[rank - 1] * p.groups != p.c)
@@ -132,6 +135,9 @@ Problem make_problem(const std::vector<int64_t>& input_shape,
   const auto mode = per_dim<PadMode>(params.pad_mode, dims, PadMode::zeros, "pad_mode");
   const auto up = per_dim<int64_t>(params.upsample, dims, 1, "upsample");
   const auto d2s = per_dim<int64_t>(params.depth_to_space, dims, 1, "depth_to_space");
+  if (p.causal_up && up[0] < 2)
+    throw Error("params.causal_upsample: upsample[0] = " + std::to_string(up[0]) +
+                "; expected > 1 (frame 0 once, every later frame upsample[0] times)");
 
   for (int d = 0; d < dims; ++d) {
     const int i = 3 - dims + d;  // slot in the 3D arrays
@@ -158,7 +164,8 @@ Problem make_problem(const std::vector<int64_t>& input_shape,
     p.d2s[i] = d2s[d];
 
     const std::string what = "spatial dimension " + std::to_string(d);
-    const int64_t upsampled = checked_mul(p.in[i], p.up[i], what);
+    checked_mul(p.in[i], p.up[i], what);  // bounds upsampled_length() below
+    const int64_t upsampled = upsampled_length(dim_map(p, i));
     const int64_t dilated_in = checked_add(checked_mul(upsampled - 1, p.idil[i], what), 1, what);
     const int64_t padded =
         checked_add(checked_add(dilated_in, p.pad_lo[i], what), p.pad_hi[i], what);

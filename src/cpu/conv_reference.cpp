@@ -53,8 +53,7 @@ void reference(const ConvArgs& a) {
   const T* w = static_cast<const T*>(a.weight.data);
   T* y = static_cast<T*>(a.output.data);
   DimMap dim[3];
-  for (int i = 0; i < 3; ++i)
-    dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i], p.up[i]};
+  for (int i = 0; i < 3; ++i) dim[i] = dim_map(p, i);
   const DepthToSpace to_space{{p.d2s[0], p.d2s[1], p.d2s[2]}, p.stored_channels()};
   const int64_t rows = p.n * p.out[0] * p.out[1];
   const Epilogue& epilogue = a.options.epilogue;
