@@ -23,15 +23,62 @@ enum class Fp32Math { exact, tf32 };
 Fp32Math parse_fp32_math(const std::string& s, const char* argument = "fp32_math");
 
 // The elementwise epilogue fused into a conv: each output element becomes
-//   act(conv + bias[o])
-// (bias of the output channel o, computed in fp32 with one rounding to the output dtype at the end)
-// and is then stored, or added to the output under Options::accumulate (out += act(conv + bias)).
+//   act(conv + bias[o]) + residual
+// (bias of the conv's output channel o, residual at the element's stored position; computed in
+// fp32 with one rounding to the output dtype at the end) and is then stored, or added to the
+// output under Options::accumulate (out += act(conv + bias) + residual). The residual comes after
+// the activation, as in diffusers' residual blocks (WanResidualBlock, ResnetBlock2D: the second
+// conv's output plus the shortcut, no activation after the sum).
 enum class Activation { none, silu };  // silu(v) = v / (1 + exp(-v))
 
 struct Epilogue {
   TensorView bias;  // [O] contiguous, the input's dtype and device; no data means no bias
   Activation activation = Activation::none;
-  bool empty() const { return bias.data == nullptr && activation == Activation::none; }
+  // A tensor of the output's shape (after depth-to-space), the input's dtype and device, any
+  // strides with a unit channel stride, apart from the output (out += conv is
+  // Options::accumulate); no data means no residual.
+  TensorView residual;
+  bool empty() const {
+    return bias.data == nullptr && activation == Activation::none && residual.data == nullptr;
+  }
+};
+
+// The normalization of a Prologue.
+enum class Norm {
+  none,
+  // GroupNorm(groups, eps, scale, shift) as torch.nn.GroupNorm: per sample n and group of C /
+  // groups channels, the mean and (biased) variance over the group's channels and every spatial
+  // position of the input; a[n, c] = scale[c] / sqrt(var + eps), b[n, c] = shift[c] - mean * a.
+  group_norm,
+  // RMS norm over the channels of each pixel as Wan does it (WanRMS_norm: F.normalize(x, dim=C)
+  // * sqrt(C) * gamma + bias): s[n, pixel] = 1 / max(||x[n, pixel, :]||_2, eps),
+  // a[c] = sqrt(C) * scale[c], b[c] = shift[c]. F.normalize's (Wan's) eps is 1e-12.
+  rms_norm,
+  // A per-channel scale and shift: a[c] = scale[c], b[c] = shift[c].
+  scale_shift,
+};
+
+// The prologue fused into a conv's read of its input, before upsampling and padding:
+//   x'[n, pixel, c] = act(x[n, pixel, c] * s[n, pixel] * a[n, c] + b[n, c])
+// (s = 1 unless the norm says otherwise), computed in fp32 (the reference: double, statistics
+// included) and rounded to the input's dtype, as the unfused sequence stores it. The conv then
+// reads x' through its index map: padding holds the pad mode's value of x' (zero padding stays
+// zero, replicate repeats x''s edge, reflect mirrors x'), inserted zeros (input dilation) stay
+// zero. Statistics are those of this call's input; with a frame cache (a chunk), those of the
+// chunk, as a chunked decoder that normalizes each chunk computes them (only per-pixel norms,
+// rms_norm and scale_shift, make chunks equal one call). A frame cache holds frames after the
+// prologue, as the models cache them: `previous` is read as it is, `next` receives x'.
+struct Prologue {
+  Norm norm = Norm::none;
+  // group_norm: the number of groups, >= 1 and dividing C; 0 (the default) for the other norms.
+  int64_t groups = 0;
+  // group_norm: added to the variance; rms_norm: the smallest norm divided by; > 0.
+  double eps = 1e-5;
+  // [C] contiguous, the input's dtype and device: scale (gamma) and shift (beta); no data means
+  // 1 and 0 (a norm without affine parameters). Only a norm takes them.
+  TensorView scale, shift;
+  Activation activation = Activation::none;
+  bool empty() const { return norm == Norm::none && activation == Activation::none; }
 };
 
 // A streaming causal conv's cache of input frames, on the input's first spatial dimension (time).
@@ -64,7 +111,8 @@ struct Options {
   // Time every valid algorithm once per problem and device, and keep the fastest: in memory, and
   // in the file named by the environment variable VCONV_CACHE when it is set.
   bool autotune = false;
-  Epilogue epilogue;       // bias and activation applied before the store (none by default)
+  Prologue prologue;  // norm and activation of the input as the conv reads it (none by default)
+  Epilogue epilogue;  // bias, activation and residual applied before the store (none by default)
   FrameCache frame_cache;  // streaming causal conv (none by default)
 };
 

@@ -29,6 +29,19 @@ struct ConvArgs {
   DType output_dtype;
 };
 
+// The parts of a call beyond the plain conv_general, each of which an algorithm applies or not.
+enum class Fusion {
+  epilogue,        // Options::epilogue's bias and activation
+  residual,        // Options::epilogue.residual
+  prologue,        // Options::prologue
+  frame_cache,     // Options::frame_cache
+  upsample,        // ConvParams::upsample (Problem::up)
+  depth_to_space,  // ConvParams::depth_to_space (Problem::d2s)
+};
+
+// The fusions a call of `problem` under `options` asks for: the one owner of what counts as each.
+std::vector<Fusion> fusions_of(const Problem& problem, const Options& options);
+
 class Algorithm {
  public:
   virtual ~Algorithm() = default;
@@ -48,16 +61,23 @@ class Algorithm {
   virtual std::string why_not_args(const ConvArgs&) const { return {}; }
   // True when run() takes an f32 output for bf16/f16 inputs (ConvArgs::output_dtype).
   virtual bool accepts_f32_output() const { return false; }
-  // True when run() applies Options::epilogue. An algorithm that does not is not valid for a
-  // call with one (why_not_planned says so), so it can never be silently ignored.
+  // True when run() applies `fusion`. An algorithm that does not is not valid for a call that
+  // asks for it (why_not_planned says so), so a fusion is never silently ignored. By default the
+  // epilogue and the frame cache answer through their own hooks below, which the algorithms
+  // written before this query override; every other fusion is not applied.
+  virtual bool applies(Fusion fusion) const {
+    return (fusion == Fusion::epilogue && applies_epilogue()) ||
+           (fusion == Fusion::frame_cache && reads_frame_cache());
+  }
+  // applies(Fusion::epilogue): run() applies Options::epilogue's bias and activation.
   virtual bool applies_epilogue() const { return false; }
-  // True when run() reads Options::frame_cache's previous frames and writes its next ones. An
-  // algorithm that does not is not valid for a call with a frame cache (why_not_planned).
+  // applies(Fusion::frame_cache): run() reads Options::frame_cache's previous frames and writes
+  // its next ones.
   virtual bool reads_frame_cache() const { return false; }
 };
 
 // Why `algorithm` cannot run `problem` on `device` under `options` (why_not, then
-// why_not_options, then the epilogue and the frame cache), empty when it can: the one verdict the
+// why_not_options, then each fusion of fusions_of()), empty when it can: the one verdict the
 // planner, the autotuner and choose_algorithm() use.
 std::string why_not_planned(const Algorithm& algorithm, const Problem& problem, Device device,
                             const Options& options);

@@ -53,15 +53,27 @@ void warn(const std::string& path, const std::string& why) {
 
 // The options a winner depends on: fp32_math admits winograd_f4x3 and changes the GPU kernels'
 // cost, the epilogue's form rules out algorithms that do not apply it, the workspace bound rules
-// out depth_tap's accumulator and sizes the GEMMs' chunks, a frame cache rules out algorithms that
-// do not read it (named only when present, so that the entries written before it still match).
+// out depth_tap's accumulator and sizes the GEMMs' chunks, a frame cache, a residual and a
+// prologue rule out algorithms that do not apply them (each named only when present, so that the
+// entries written before it still match).
 std::string options_key(const Options& o) {
   std::string epilogue = o.epilogue.bias.data ? "bias" : "";
   if (o.epilogue.activation == Activation::silu) epilogue += epilogue.empty() ? "silu" : "+silu";
+  if (o.epilogue.residual.data) epilogue += epilogue.empty() ? "residual" : "+residual";
+  std::string prologue;
+  if (!o.prologue.empty()) {
+    const Norm norm = o.prologue.norm;
+    prologue = std::string(" prologue=") +
+               (norm == Norm::group_norm    ? "group_norm"
+                : norm == Norm::rms_norm    ? "rms_norm"
+                : norm == Norm::scale_shift ? "scale_shift"
+                                            : "none") +
+               (o.prologue.activation == Activation::silu ? "+silu" : "");
+  }
   return std::string("fp32_math=") + (o.fp32_math == Fp32Math::tf32 ? "tf32" : "exact") +
          " epilogue=" + (epilogue.empty() ? "none" : epilogue) +
          " workspace=" + std::to_string(o.workspace_bytes) +
-         (o.frame_cache.empty() ? "" : " frame_cache");
+         (o.frame_cache.empty() ? "" : " frame_cache") + prologue;
 }
 
 // The entries of the cache file at `path`; lines that do not check out are skipped, with a

@@ -2,9 +2,10 @@
 // The one place that says which input sample an output position reads through a kernel tap.
 // For one spatial dimension, output index `out` and kernel tap `tap` (unflipped) read position
 //   q = out * stride + tap * kdil - pad_lo
-// of the padded, input-dilated signal. That signal is the input with idil - 1 zeros between
-// samples (length (in - 1) * idil + 1), extended on both sides by its pad mode. The result is the
-// input index, or -1 when the tap reads a zero (zero padding or an inserted zero).
+// of the padded, input-dilated signal. That signal is the input upsampled (nearest) by `up` to
+// upsampled_length() samples, with idil - 1 zeros between them, extended on both sides by its pad
+// mode. The result is the input index, or -1 when the tap reads a zero (zero padding or an
+// inserted zero). Upsampling is this division, never an upsampled copy.
 // The depth-tap algorithms use the same map over frames: causal padding and frame-shifted views
 // are this function, never a padded copy; so are a streaming conv's cached frames
 // (streamed_source_frame below).
@@ -12,13 +13,27 @@
 
 #include "core/float16.h"  // VCONV_HOST_DEVICE
 #include "vconv/conv_params.h"
+#include "vconv/problem.h"
 
 namespace vconv {
 
 struct DimMap {
   int64_t in, stride, pad_lo, kdil, idil;
   PadMode mode;
+  int64_t up = 1;  // nearest-neighbour upsampling factor of the input (ConvParams::upsample)
+  bool first_once = false;  // sample 0 upsampled once (ConvParams::causal_upsample)
 };
+
+// The map of the problem's dimension in slot i (0..2, as Problem's 3D arrays).
+inline DimMap dim_map(const Problem& p, int i) {
+  return {p.in[i],   p.stride[i], p.pad_lo[i], p.kdil[i],
+          p.idil[i], p.mode[i],   p.up[i],     p.causal_up && i == 3 - p.dims};
+}
+
+// The input's length after upsampling: in * up, or 1 + (in - 1) * up when sample 0 stays once.
+VCONV_HOST_DEVICE inline int64_t upsampled_length(const DimMap& d) {
+  return d.first_once ? (d.in - 1) * d.up + 1 : d.in * d.up;
+}
 
 // Position q of a signal of length len extended by `mode`: q itself inside [0, len), else the
 // replicated or reflected position, or -1 for zero padding.
@@ -34,10 +49,13 @@ VCONV_HOST_DEVICE inline int64_t pad_map(int64_t q, int64_t len, PadMode mode) {
 // The input index at position q of the input-dilated signal extended by its pad mode (q < 0
 // before sample 0), or -1 when it reads a zero.
 VCONV_HOST_DEVICE inline int64_t input_index_at(const DimMap& d, int64_t q) {
-  const int64_t len = (d.in - 1) * d.idil + 1;
+  const int64_t len = (upsampled_length(d) - 1) * d.idil + 1;
   q = pad_map(q, len, d.mode);
   if (q < 0 || q % d.idil != 0) return -1;
-  return q / d.idil;
+  // Upsampled sample u comes from input sample u / up, or (u + up - 1) / up when sample 0 stays
+  // once (u = 0 from 0, then up samples from each later one).
+  const int64_t u = q / d.idil;
+  return d.first_once ? (u + d.up - 1) / d.up : u / d.up;
 }
 
 VCONV_HOST_DEVICE inline int64_t source_index(const DimMap& d, int64_t out, int64_t tap) {
@@ -73,3 +91,25 @@ VCONV_HOST_DEVICE inline FrameSource next_cache_frame(const DimMap& d, int64_t c
 }
 
 }  // namespace vconv
+
+// Depth-to-space (ConvParams::depth_to_space): where the conv's output channel o at grid position
+// pos is stored. With C' = O / (r0 * r1 * r2) stored channels, o = (k * C' + c) * r1 * r2 + i * r2
+// + j goes to (pos0 * r0 + k, pos1 * r1 + i, pos2 * r2 + j), channel c: the time blocks whole
+// (Wan's upsample3d), then pixel_shuffle's order.
+struct DepthToSpace {
+  int64_t r[3];
+  int64_t channels;  // C', the stored tensor's channels
+};
+
+struct StoredIndex {
+  int64_t pos[3];
+  int64_t channel;
+};
+
+VCONV_HOST_DEVICE inline StoredIndex stored_index(const DepthToSpace& m, int64_t pos0, int64_t pos1,
+                                                  int64_t pos2, int64_t o) {
+  const int64_t j = o % m.r[2], i = o / m.r[2] % m.r[1];
+  const int64_t sub = o / (m.r[1] * m.r[2]);  // k * C' + c
+  return {{pos0 * m.r[0] + sub / m.channels, pos1 * m.r[1] + i, pos2 * m.r[2] + j},
+          sub % m.channels};
+}

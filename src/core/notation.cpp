@@ -112,8 +112,11 @@ std::string to_string(const Problem& p) {
   }
   if (!all_eq(p.kdil, 1)) os << " kd=" << dims_field(p.kdil, p.dims);
   if (!all_eq(p.idil, 1)) os << " id=" << dims_field(p.idil, p.dims);
+  if (!all_eq(p.up, 1)) os << " up=" << dims_field(p.up, p.dims);
+  if (!all_eq(p.d2s, 1)) os << " d2s=" << dims_field(p.d2s, p.dims);
   if (p.groups != 1) os << " g=" << p.groups;
   if (p.flip) os << " flip";
+  if (p.causal_up) os << " causal_up";
   return os.str();
 }
 
@@ -123,7 +126,7 @@ Problem parse_problem(const std::string& line) {
     throw Error("problem: empty line, expected e.g. 'bf16 in=17x64x64 c=256 o=256 k=3x3x3'");
   std::optional<DType> dtype;
   int64_t n = 1, c = 0, o = 0, groups = 1;
-  bool flip = false;
+  bool flip = false, causal_up = false;
   std::vector<int64_t> in, k;
   ConvParams params;
   std::vector<std::pair<const Token*, std::string>> seen;
@@ -148,6 +151,10 @@ Problem parse_problem(const std::string& line) {
       flip = true;
       continue;
     }
+    if (t.text == "causal_up") {
+      causal_up = true;
+      continue;
+    }
     if (t.text == "f32" || t.text == "f16" || t.text == "bf16") {
       if (dtype) fail(line, t, "dtype given twice");
       dtype = parse_dtype(t.text);
@@ -155,7 +162,7 @@ Problem parse_problem(const std::string& line) {
     }
     const size_t eq = t.text.find('=');
     if (eq == std::string::npos)
-      fail(line, t, "expected key=value, a dtype (f32, f16, bf16) or 'flip'");
+      fail(line, t, "expected key=value, a dtype (f32, f16, bf16), 'flip' or 'causal_up'");
     const std::string key = t.text.substr(0, eq), v = t.text.substr(eq + 1);
     for (auto& s : seen)
       if (s.second == key) fail(line, t, "key '" + key + "' given twice");
@@ -178,6 +185,10 @@ Problem parse_problem(const std::string& line) {
       params.kernel_dilation = ints(t, v, 'x');
     } else if (key == "id") {
       params.input_dilation = ints(t, v, 'x');
+    } else if (key == "up") {
+      params.upsample = ints(t, v, 'x');
+    } else if (key == "d2s") {
+      params.depth_to_space = ints(t, v, 'x');
     } else if (key == "p") {
       for (const auto& part : split(v, 'x')) {
         const auto lohi = split(part, ':');
@@ -200,7 +211,8 @@ Problem parse_problem(const std::string& line) {
           fail(line, t, "pad mode '" + part + "' is not zeros, replicate or reflect");
       }
     } else {
-      fail(line, t, "unknown key '" + key + "' (expected n, in, c, o, k, s, p, pm, kd, id, g)");
+      fail(line, t,
+           "unknown key '" + key + "' (expected n, in, c, o, k, s, p, pm, kd, id, up, d2s, g)");
     }
   }
   auto need = [&](bool ok, const char* what) {
@@ -221,6 +233,7 @@ Problem parse_problem(const std::string& line) {
                 std::to_string(k.size()) + ", expected the same number, 1 to 3, in '" + line + "'");
   params.groups = groups;
   params.flip = flip;
+  params.causal_upsample = causal_up;
   std::vector<int64_t> input_shape{n}, weight_shape{o};
   input_shape.insert(input_shape.end(), in.begin(), in.end());
   input_shape.push_back(c);

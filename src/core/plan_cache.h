@@ -24,6 +24,10 @@ struct PlanKey {
   // The epilogue's form (not its data): an algorithm that does not apply it is not valid.
   bool bias = false;
   Activation activation = Activation::none;
+  bool residual = false;
+  // The prologue's form: an algorithm that does not apply it is not valid.
+  Norm prologue_norm = Norm::none;
+  Activation prologue_activation = Activation::none;
   // Whether Options::frame_cache is set: only algorithms that read it are valid then.
   bool frame_cache = false;
   // Options::workspace_bytes: an algorithm whose scratch would exceed it is not valid (depth_tap).

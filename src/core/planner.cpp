@@ -44,17 +44,49 @@ std::pair<const char*, const char*> byte_range(const View5& v, DType t) {
   return {p, p + extent * dtype_size(t)};
 }
 
+// Why an algorithm that does not apply `fusion` is not valid for a call that asks for it.
+const char* not_applied(Fusion fusion) {
+  switch (fusion) {
+    case Fusion::epilogue:
+      return "does not apply the fused epilogue (options.epilogue: bias or activation)";
+    case Fusion::residual:
+      return "does not add a residual (options.epilogue.residual)";
+    case Fusion::prologue:
+      return "does not apply an input prologue (options.prologue: a norm or activation of the "
+             "input)";
+    case Fusion::frame_cache:
+      return "does not read a frame cache (options.frame_cache: a streaming causal conv)";
+    case Fusion::upsample:
+      return "does not read an upsampled input (params.upsample)";
+    case Fusion::depth_to_space:
+      return "does not store through depth-to-space (params.depth_to_space)";
+  }
+  return "";
+}
+
 }  // namespace
+
+std::vector<Fusion> fusions_of(const Problem& problem, const Options& options) {
+  std::vector<Fusion> fusions;
+  const Epilogue& e = options.epilogue;
+  if (e.bias.data != nullptr || e.activation != Activation::none)
+    fusions.push_back(Fusion::epilogue);
+  if (e.residual.data != nullptr) fusions.push_back(Fusion::residual);
+  if (!options.prologue.empty()) fusions.push_back(Fusion::prologue);
+  if (!options.frame_cache.empty()) fusions.push_back(Fusion::frame_cache);
+  if (problem.up != std::array<int64_t, 3>{1, 1, 1}) fusions.push_back(Fusion::upsample);
+  if (problem.d2s != std::array<int64_t, 3>{1, 1, 1}) fusions.push_back(Fusion::depth_to_space);
+  return fusions;
+}
 
 std::string why_not_planned(const Algorithm& algorithm, const Problem& problem, Device device,
                             const Options& options) {
   std::string why = algorithm.why_not(problem, device);
   if (why.empty()) why = algorithm.why_not_options(problem, options);
-  if (why.empty() && !options.epilogue.empty() && !algorithm.applies_epilogue())
-    why = "does not apply the fused epilogue (options.epilogue: bias or activation)";
-  if (why.empty() && !options.frame_cache.empty() && !algorithm.reads_frame_cache())
-    why = "does not read a frame cache (options.frame_cache: a streaming causal conv)";
-  return why;
+  if (!why.empty()) return why;
+  for (Fusion fusion : fusions_of(problem, options))
+    if (!algorithm.applies(fusion)) return not_applied(fusion);
+  return {};
 }
 
 std::vector<std::string> algorithm_names() {
@@ -162,6 +194,9 @@ std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
               false,
               options.epilogue.bias.data != nullptr,
               options.epilogue.activation,
+              options.epilogue.residual.data != nullptr,
+              options.prologue.norm,
+              options.prologue.activation,
               !options.frame_cache.empty(),
               options.workspace_bytes};
   if (!options.algorithm.empty())

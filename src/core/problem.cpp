@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/checked.h"
+#include "core/index_map.h"
 #include "core/shape_string.h"
 #include "vconv/error.h"
 
@@ -59,8 +60,8 @@ std::vector<int64_t> Problem::weight_shape() const {
 
 std::vector<int64_t> Problem::output_shape() const {
   std::vector<int64_t> s{n};
-  for (int i = 3 - dims; i < 3; ++i) s.push_back(out[i]);
-  s.push_back(o);
+  for (int i = 3 - dims; i < 3; ++i) s.push_back(out[i] * d2s[i]);
+  s.push_back(stored_channels());
   return s;
 }
 
@@ -73,9 +74,12 @@ ConvParams Problem::params() const {
     p.kernel_dilation.push_back(kdil[i]);
     p.input_dilation.push_back(idil[i]);
     p.pad_mode.push_back(mode[i]);
+    p.upsample.push_back(up[i]);
+    p.depth_to_space.push_back(d2s[i]);
   }
   p.groups = groups;
   p.flip = flip;
+  p.causal_upsample = causal_up;
   return p;
 }
 
@@ -109,6 +113,7 @@ Problem make_problem(const std::vector<int64_t>& input_shape,
   p.o = weight_shape[0];
   p.groups = params.groups;
   p.flip = params.flip;
+  p.causal_up = params.causal_upsample;
   if (p.groups < 1)
     throw Error("params.groups: got " + std::to_string(p.groups) + ", expected >= 1");
   if (weight_shape[rank - 1] * p.groups != p.c)
@@ -128,6 +133,11 @@ Problem make_problem(const std::vector<int64_t>& input_shape,
   const auto kdil = per_dim<int64_t>(params.kernel_dilation, dims, 1, "kernel_dilation");
   const auto idil = per_dim<int64_t>(params.input_dilation, dims, 1, "input_dilation");
   const auto mode = per_dim<PadMode>(params.pad_mode, dims, PadMode::zeros, "pad_mode");
+  const auto up = per_dim<int64_t>(params.upsample, dims, 1, "upsample");
+  const auto d2s = per_dim<int64_t>(params.depth_to_space, dims, 1, "depth_to_space");
+  if (p.causal_up && up[0] < 2)
+    throw Error("params.causal_upsample: upsample[0] = " + std::to_string(up[0]) +
+                "; expected > 1 (frame 0 once, every later frame upsample[0] times)");
 
   for (int d = 0; d < dims; ++d) {
     const int i = 3 - dims + d;  // slot in the 3D arrays
@@ -140,6 +150,8 @@ Problem make_problem(const std::vector<int64_t>& input_shape,
     positive(stride[d], "stride");
     positive(kdil[d], "kernel_dilation");
     positive(idil[d], "input_dilation");
+    positive(up[d], "upsample");
+    positive(d2s[d], "depth_to_space");
     p.in[i] = input_shape[1 + d];
     p.k[i] = weight_shape[1 + d];
     p.stride[i] = stride[d];
@@ -148,18 +160,23 @@ Problem make_problem(const std::vector<int64_t>& input_shape,
     p.kdil[i] = kdil[d];
     p.idil[i] = idil[d];
     p.mode[i] = mode[d];
+    p.up[i] = up[d];
+    p.d2s[i] = d2s[d];
 
     const std::string what = "spatial dimension " + std::to_string(d);
-    const int64_t dilated_in = checked_add(checked_mul(p.in[i] - 1, p.idil[i], what), 1, what);
+    checked_mul(p.in[i], p.up[i], what);  // bounds upsampled_length() below
+    const int64_t upsampled = upsampled_length(dim_map(p, i));
+    const int64_t dilated_in = checked_add(checked_mul(upsampled - 1, p.idil[i], what), 1, what);
     const int64_t padded =
         checked_add(checked_add(dilated_in, p.pad_lo[i], what), p.pad_hi[i], what);
     const int64_t dilated_k = checked_add(checked_mul(p.k[i] - 1, p.kdil[i], what), 1, what);
     if (padded < dilated_k)
       throw Error("params.padding" + at + ": padded input size " + std::to_string(padded) +
-                  " (input " + std::to_string(p.in[i]) + ", input_dilation " +
-                  std::to_string(p.idil[i]) + ", padding " + std::to_string(p.pad_lo[i]) + ":" +
-                  std::to_string(p.pad_hi[i]) + ") is smaller than the dilated kernel " +
-                  std::to_string(dilated_k) + ": the output size would be <= 0");
+                  " (input " + std::to_string(p.in[i]) + ", upsample " + std::to_string(p.up[i]) +
+                  ", input_dilation " + std::to_string(p.idil[i]) + ", padding " +
+                  std::to_string(p.pad_lo[i]) + ":" + std::to_string(p.pad_hi[i]) +
+                  ") is smaller than the dilated kernel " + std::to_string(dilated_k) +
+                  ": the output size would be <= 0");
     p.out[i] = (padded - dilated_k) / p.stride[i] + 1;
     if (p.mode[i] == PadMode::reflect && (p.pad_lo[i] >= dilated_in || p.pad_hi[i] >= dilated_in))
       throw Error("params.pad_mode" + at + ": reflect padding " + std::to_string(p.pad_lo[i]) +
@@ -168,15 +185,22 @@ Problem make_problem(const std::vector<int64_t>& input_shape,
                   "size " +
                   std::to_string(dilated_in));
   }
+  int64_t blocks = 1;
+  for (int i = 0; i < 3; ++i) blocks = checked_mul(blocks, p.d2s[i], "params.depth_to_space");
+  if (p.o % blocks != 0)
+    throw Error("params.depth_to_space: O = " + std::to_string(p.o) +
+                " output channels is not divisible by " + std::to_string(blocks) +
+                " (the product of the factors); expected a multiple of it");
   // Every element count and byte size must fit in int64 and within kMaxTensorBytes (the views
   // check their own byte extents separately).
   int64_t out_elems = p.n, in_elems = p.n, w_elems = p.o;
   for (int i = 0; i < 3; ++i) {
-    out_elems = checked_mul(out_elems, p.out[i], "output");
+    out_elems = checked_mul(out_elems, checked_mul(p.out[i], p.d2s[i], "output"), "output");
     in_elems = checked_mul(in_elems, p.in[i], "input");
     w_elems = checked_mul(w_elems, p.k[i], "weight");
   }
-  check_tensor_bytes("output", p.output_shape(), checked_mul(out_elems, p.o, "output"), dtype);
+  check_tensor_bytes("output", p.output_shape(),
+                     checked_mul(out_elems, p.stored_channels(), "output"), dtype);
   check_tensor_bytes("input", p.input_shape(), checked_mul(in_elems, p.c, "input"), dtype);
   check_tensor_bytes("weight", p.weight_shape(), checked_mul(w_elems, p.cg(), "weight"), dtype);
   return p;

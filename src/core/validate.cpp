@@ -1,6 +1,7 @@
 #include "core/validate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <utility>
 
@@ -66,36 +67,6 @@ View5 to_view5(const TensorView& t, const std::vector<int64_t>& strides) {
   return v;
 }
 
-// The bias of the epilogue, when there is one: what the epilogue's store reads as bias[o].
-void check_bias(const TensorView& bias, const TensorView& input, const View5& output,
-                int64_t out_channels) {
-  if (bias.data == nullptr) return;
-  const std::string arg = "options.epilogue.bias";
-  const std::vector<int64_t> expected{out_channels};
-  if (bias.shape != expected)
-    throw Error(arg + ": shape " + shape_str(bias.shape) + ", expected " + shape_str(expected) +
-                " (one value per output channel)");
-  if (!bias.strides.empty() && bias.strides != std::vector<int64_t>{1} && out_channels > 1)
-    throw Error(arg + ": strides " + shape_str(bias.strides) + ", expected [1] (contiguous)");
-  if (bias.dtype != input.dtype)
-    throw Error(arg + ": dtype mismatch: bias is " + std::string(dtype_name(bias.dtype)) +
-                ", input is " + dtype_name(input.dtype) + "; expected the input's dtype");
-  if (bias.device != input.device)
-    throw Error(arg + ": device mismatch: bias on " + device_name(bias.device) + ", input on " +
-                device_name(input.device) + "; expected the input's device");
-  // Stores write the output while they read the bias.
-  for (int64_t size : output.shape)
-    if (size == 0) return;
-  int64_t extent = 1;
-  for (int i = 0; i < 5; ++i) extent += (output.shape[i] - 1) * output.strides[i];
-  const char* out_begin = static_cast<const char*>(output.data);
-  const char* out_end = out_begin + extent * dtype_size(input.dtype);
-  const char* bias_begin = static_cast<const char*>(bias.data);
-  const char* bias_end = bias_begin + out_channels * dtype_size(bias.dtype);
-  if (bias_begin < out_end && out_begin < bias_end)
-    throw Error(arg + ": overlaps the output in memory; expected a separate bias buffer");
-}
-
 // [begin, end) bytes of a view with no empty dimension.
 std::pair<const char*, const char*> byte_range(const View5& v, DType dtype) {
   int64_t extent = 1;
@@ -110,6 +81,85 @@ bool overlap(const View5& a, const View5& b, DType dtype) {
       if (size == 0) return false;
   const auto ra = byte_range(a, dtype), rb = byte_range(b, dtype);
   return ra.first < rb.second && rb.first < ra.second;
+}
+
+// A per-channel vector of the options (the epilogue's bias, the prologue's scale and shift), when
+// there is one: [channels], contiguous, the input's dtype and device, apart from the output (stores
+// write the output while they read it). `what` says what its channels are.
+void check_channel_vector(const TensorView& t, const std::string& arg, int64_t channels,
+                          const char* what, const TensorView& input, const View5& output) {
+  if (t.data == nullptr) return;
+  const std::vector<int64_t> expected{channels};
+  if (t.shape != expected)
+    throw Error(arg + ": shape " + shape_str(t.shape) + ", expected " + shape_str(expected) + " (" +
+                what + ")");
+  if (!t.strides.empty() && t.strides != std::vector<int64_t>{1} && channels > 1)
+    throw Error(arg + ": strides " + shape_str(t.strides) + ", expected [1] (contiguous)");
+  if (t.dtype != input.dtype)
+    throw Error(arg + ": dtype mismatch: " + dtype_name(t.dtype) + ", input is " +
+                dtype_name(input.dtype) + "; expected the input's dtype");
+  if (t.device != input.device)
+    throw Error(arg + ": device mismatch: on " + device_name(t.device) + ", input on " +
+                device_name(input.device) + "; expected the input's device");
+  const View5 v{t.data, {channels, 1, 1, 1, 1}, {1, 0, 0, 0, 1}};
+  if (overlap(v, output, input.dtype))
+    throw Error(arg + ": overlaps the output in memory; expected a separate buffer");
+}
+
+// The input's prologue (conv.h's Prologue): the norm's parameters, and its scale and shift.
+void check_prologue(const Prologue& prologue, const TensorView& input, const CheckedArgs& a) {
+  const std::string arg = "options.prologue";
+  const Norm norm = prologue.norm;
+  const int64_t c = a.problem.c;
+  if (norm == Norm::group_norm) {
+    if (prologue.groups < 1 || c % prologue.groups != 0)
+      throw Error(arg + ".groups: " + std::to_string(prologue.groups) +
+                  " groups for C = " + std::to_string(c) +
+                  " input channels; expected a divisor of C (Norm::group_norm)");
+  } else if (prologue.groups != 0) {
+    throw Error(arg + ".groups: " + std::to_string(prologue.groups) +
+                "; expected 0: only Norm::group_norm takes groups");
+  }
+  if ((norm == Norm::group_norm || norm == Norm::rms_norm) &&
+      !(prologue.eps > 0 && std::isfinite(prologue.eps)))
+    throw Error(arg + ".eps: " + std::to_string(prologue.eps) + "; expected a finite eps > 0");
+  for (const TensorView* t : {&prologue.scale, &prologue.shift}) {
+    const std::string name = arg + (t == &prologue.scale ? ".scale" : ".shift");
+    if (t->data && norm == Norm::none)
+      throw Error(name + ": given with Norm::none; expected a norm that applies it " +
+                  "(Norm::scale_shift for a plain per-channel scale and shift)");
+    check_channel_vector(*t, name, c, "one value per input channel", input, a.output);
+  }
+}
+
+// The epilogue's residual: a tensor of the output's shape beside it.
+void check_residual(const TensorView& residual, const TensorView& input, const TensorView& output,
+                    const CheckedArgs& a) {
+  if (residual.data == nullptr) return;
+  const std::string arg = "options.epilogue.residual";
+  if (residual.shape != output.shape)
+    throw Error(arg + ": shape " + shape_str(residual.shape) + ", expected the output's " +
+                shape_str(output.shape));
+  if (residual.dtype != input.dtype)
+    throw Error(arg + ": dtype mismatch: " + dtype_name(residual.dtype) + ", input is " +
+                dtype_name(input.dtype) + "; expected the input's dtype");
+  if (residual.device != input.device)
+    throw Error(arg + ": device mismatch: on " + device_name(residual.device) + ", input on " +
+                device_name(input.device) + "; expected the input's device");
+  checked_strides(residual, arg.c_str(), false);
+  if (overlap(checked_view5(residual), a.output, input.dtype))
+    throw Error(arg +
+                ": overlaps the output in memory; expected a separate buffer (out += conv is "
+                "options.accumulate)");
+}
+
+// What a frame cache cannot be combined with: upsampling in time (the cache holds input frames,
+// the conv reads frames of the upsampled signal).
+void check_streamed_fusions(const Options& options, const CheckedArgs& a) {
+  if (options.frame_cache.empty() || a.problem.up[0] == 1) return;
+  throw Error("options.frame_cache: params.upsample[0] = " + std::to_string(a.problem.up[0]) +
+              " upsamples time; expected 1 with a frame cache (upsample in time after the "
+              "streamed conv, or stream the conv that reads the upsampled frames)");
 }
 
 // A streaming call's cache (conv.h's FrameCache): the causal problem it continues, and tensors of
@@ -211,8 +261,12 @@ CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
   a.input = to_view5(input, checked_strides(input, "input", false));
   a.weight = to_view5(weight, checked_strides(weight, "weight", false));
   a.output = to_view5(output, checked_strides(output, "output", true));
-  check_bias(options.epilogue.bias, input, a.output, a.problem.o);
+  check_channel_vector(options.epilogue.bias, "options.epilogue.bias", a.problem.o,
+                       "one value per output channel", input, a.output);
+  check_residual(options.epilogue.residual, input, output, a);
+  check_prologue(options.prologue, input, a);
   check_frame_cache(options.frame_cache, input, a);
+  check_streamed_fusions(options, a);
   return a;
 }
 

@@ -1,21 +1,24 @@
 #include "cpu/conv_reference.h"
 
 #include <cmath>
+#include <vector>
 
 #include "core/float16.h"
 #include "core/index_map.h"
 #include "core/validate.h"
 #include "cpu/cost_model.h"
+#include "cpu/prologue_reference.h"
 
 namespace vconv::cpu {
 namespace {
 
-// Writes the next frame cache: the last F frames of (previous ++ input), through the index map.
+// Writes the next frame cache: the last F frames of (previous ++ input), through the index map;
+// `input` is what the conv read (after the prologue).
 template <typename T>
-void write_next_frames(const ConvArgs& a, const DimMap& time, int64_t cached) {
+void write_next_frames(const ConvArgs& a, const View5& input, const DimMap& time, int64_t cached) {
   const FrameCache& cache = a.options.frame_cache;
   const View5 next = checked_view5(cache.next);
-  const T* x = static_cast<const T*>(a.input.data);
+  const T* x = static_cast<const T*>(input.data);
   const T* previous = static_cast<const T*>(cache.previous.data);
   T* y = static_cast<T*>(next.data);
   const View5 previous_view = cached > 0 ? checked_view5(cache.previous) : View5{};
@@ -27,7 +30,7 @@ void write_next_frames(const ConvArgs& a, const DimMap& time, int64_t cached) {
           T* dst = y + next.offset(n, j, h, w, 0);
           const T* src = s.index < 0    ? nullptr
                          : s.from_cache ? previous + previous_view.offset(n, s.index, h, w, 0)
-                                        : x + a.input.offset(n, s.index, h, w, 0);
+                                        : x + input.offset(n, s.index, h, w, 0);
           for (int64_t c = 0; c < next.shape[4]; ++c) dst[c] = src ? src[c] : from_float<T>(0.0f);
         }
     }
@@ -36,15 +39,27 @@ void write_next_frames(const ConvArgs& a, const DimMap& time, int64_t cached) {
 template <typename T>
 void reference(const ConvArgs& a) {
   const Problem& p = a.problem;
-  const T* x = static_cast<const T*>(a.input.data);
+  // Under a prologue the conv reads the transformed input, written here once (the reference's
+  // simplicity, not a promise of the fast paths); padding then repeats its values.
+  std::vector<T> transformed;
+  View5 input = a.input;
+  if (!a.options.prologue.empty()) {
+    transformed.resize(static_cast<size_t>(p.n * p.in[0] * p.in[1] * p.in[2] * p.c));
+    prologue_reference(a.options.prologue, a.input, p.dtype, transformed.data());
+    const int64_t w = p.c, h = p.in[2] * w, d = p.in[1] * h;
+    input = View5{transformed.data(), a.input.shape, {p.in[0] * d, d, h, w, 1}};
+  }
+  const T* x = static_cast<const T*>(input.data);
   const T* w = static_cast<const T*>(a.weight.data);
   T* y = static_cast<T*>(a.output.data);
   DimMap dim[3];
-  for (int i = 0; i < 3; ++i)
-    dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
+  for (int i = 0; i < 3; ++i) dim[i] = dim_map(p, i);
+  const DepthToSpace to_space{{p.d2s[0], p.d2s[1], p.d2s[2]}, p.stored_channels()};
   const int64_t rows = p.n * p.out[0] * p.out[1];
   const Epilogue& epilogue = a.options.epilogue;
   const T* bias = static_cast<const T*>(epilogue.bias.data);
+  const T* residual = static_cast<const T*>(epilogue.residual.data);
+  const View5 residual_view = residual ? checked_view5(epilogue.residual) : View5{};
   // A streaming call reads the frames before its input from the cache (validation made the
   // problem causal: they are the last of the time padding, the rest zeros).
   const FrameCache& cache = a.options.frame_cache;
@@ -74,10 +89,9 @@ void reference(const ConvArgs& a) {
               const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
               const int64_t wh = p.flip ? p.k[1] - 1 - kh : kh;
               const int64_t ww = p.flip ? p.k[2] - 1 - kw : kw;
-              const T* xs =
-                  frame.from_cache
-                      ? previous + previous_view.offset(n, frame.index, ih, iw, g * p.cg())
-                      : x + a.input.offset(n, frame.index, ih, iw, g * p.cg());
+              const T* xs = frame.from_cache ? previous + previous_view.offset(n, frame.index, ih,
+                                                                               iw, g * p.cg())
+                                             : x + input.offset(n, frame.index, ih, iw, g * p.cg());
               const T* ws = w + a.weight.offset(o, wd, wh, ww, 0);
               for (int64_t ci = 0; ci < p.cg(); ++ci)
                 acc +=
@@ -85,16 +99,21 @@ void reference(const ConvArgs& a) {
             }
           }
         }
-        // The epilogue in double: act(conv + bias[o]), then stored or accumulated.
+        // The epilogue in double: act(conv + bias[o]) + residual at the stored position, then
+        // stored or accumulated there.
+        const StoredIndex at = stored_index(to_space, od, oh, ow, o);
         if (bias) acc += static_cast<double>(to_float(bias[o]));
         if (epilogue.activation == Activation::silu) acc = acc / (1.0 + std::exp(-acc));
-        T* ys = y + a.output.offset(n, od, oh, ow, o);
+        if (residual)
+          acc += static_cast<double>(to_float(
+              residual[residual_view.offset(n, at.pos[0], at.pos[1], at.pos[2], at.channel)]));
+        T* ys = y + a.output.offset(n, at.pos[0], at.pos[1], at.pos[2], at.channel);
         if (a.options.accumulate) acc += static_cast<double>(to_float(*ys));
         *ys = from_float<T>(static_cast<float>(acc));
       }
     }
   }
-  if (cache.next.data) write_next_frames<T>(a, dim[0], cached);
+  if (cache.next.data) write_next_frames<T>(a, input, dim[0], cached);
 }
 
 }  // namespace

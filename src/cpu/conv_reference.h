@@ -11,8 +11,7 @@ class ReferenceAlgorithm final : public Algorithm {
   std::string why_not(const Problem& problem, Device device) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
-  bool applies_epilogue() const override { return true; }
-  bool reads_frame_cache() const override { return true; }
+  bool applies(Fusion) const override { return true; }  // every semantic
 };
 
 }  // namespace vconv::cpu

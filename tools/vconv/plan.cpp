@@ -28,10 +28,11 @@ std::vector<int64_t> int_list(const std::string& s, const char* arg) {
 }
 
 struct PlanArgs {
-  std::string problem, input, weight, stride, padding, dilation, input_dilation, pad_mode;
+  std::string problem, input, weight, stride, padding, dilation, input_dilation, pad_mode, upsample,
+      depth_to_space;
   std::string dtype = "f32", device = "cpu", fp32_math = "exact";
   int64_t groups = 1;
-  bool flip = false;
+  bool flip = false, causal_upsample = false;
 };
 
 Problem problem_from(const PlanArgs& a) {
@@ -41,9 +42,12 @@ Problem problem_from(const PlanArgs& a) {
   ConvParams p;
   p.groups = a.groups;
   p.flip = a.flip;
+  p.causal_upsample = a.causal_upsample;
   if (!a.stride.empty()) p.stride = int_list(a.stride, "--stride");
   if (!a.dilation.empty()) p.kernel_dilation = int_list(a.dilation, "--dilation");
   if (!a.input_dilation.empty()) p.input_dilation = int_list(a.input_dilation, "--input-dilation");
+  if (!a.upsample.empty()) p.upsample = int_list(a.upsample, "--upsample");
+  if (!a.depth_to_space.empty()) p.depth_to_space = int_list(a.depth_to_space, "--depth-to-space");
   std::stringstream ss(a.padding);
   std::string part;
   while (std::getline(ss, part, ',')) {
@@ -81,6 +85,10 @@ void add_plan(CLI::App& app) {
   cmd->add_option("--pad-mode", args->pad_mode, "zeros|replicate|reflect, per dim or one");
   cmd->add_option("--dilation", args->dilation, "kernel dilation");
   cmd->add_option("--input-dilation", args->input_dilation, "input dilation");
+  cmd->add_option("--upsample", args->upsample, "nearest upsampling factors of the input");
+  cmd->add_flag("--causal-upsample", args->causal_upsample,
+                "upsample the first dimension's frame 0 once (causal video VAEs)");
+  cmd->add_option("--depth-to-space", args->depth_to_space, "depth-to-space factors of the output");
   cmd->add_option("--groups", args->groups, "groups");
   cmd->add_flag("--flip", args->flip, "mirror the kernel (true convolution)");
   cmd->add_option("--dtype", args->dtype, "f32|f16|bf16");
