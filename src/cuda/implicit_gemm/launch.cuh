@@ -4,6 +4,7 @@
 // family in its own translation unit (implicit_gemm_{multistage,sm90,sm90_ws}.cu) so that the
 // families compile in parallel; launch.h declares them.
 #include <algorithm>
+#include <atomic>
 #include <type_traits>
 
 #include "cuda/check.h"
@@ -14,19 +15,31 @@
 
 namespace vconv::cuda::implicit_gemm {
 
+// Lets `kernel` take `bytes` of dynamic shared memory (above the 48 KiB default): an attribute of
+// the kernel on each device, so set once per device (the first 64; `allowed`, one flag per
+// device, belongs to this kernel alone) rather than on every call.
+template <typename Kernel>
+void allow_dynamic_smem(Kernel kernel, int bytes, std::atomic<bool> (&allowed)[64]) {
+  int device = 0;
+  VCONV_CUDA_CHECK(cudaGetDevice(&device));
+  if (device < 64 && allowed[device].load(std::memory_order_acquire)) return;
+  VCONV_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  if (device < 64) allowed[device].store(true, std::memory_order_release);
+}
+
 template <typename C, typename Mma, typename Out>
 void launch(const Params& prm, cudaStream_t stream) {
+  static std::atomic<bool> smem_allowed[64] = {};  // this instantiation's kernel, per device
   if constexpr (C::kWarpSpecialized) {
     auto kernel = conv_ws_kernel<C, Mma, Out>;
-    VCONV_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+    allow_dynamic_smem(kernel, C::kSmemBytes, smem_allowed);
     const int64_t tiles = TileScheduler<C::kBM, C::kBN>(prm).count;
     const unsigned grid = static_cast<unsigned>(std::min<int64_t>(tiles, sm_count()));
     kernel<<<grid, C::kKernelThreads, C::kSmemBytes, stream>>>(prm);
   } else {
     auto kernel = conv_kernel<C, Mma, Out>;
-    VCONV_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+    allow_dynamic_smem(kernel, C::kSmemBytes, smem_allowed);
     const dim3 grid(static_cast<unsigned>((prm.m + C::kBM - 1) / C::kBM),
                     static_cast<unsigned>((prm.geo.og + C::kBN - 1) / C::kBN),
                     static_cast<unsigned>(prm.groups));
