@@ -9,6 +9,7 @@
 #include "cpu/convert.h"
 #include "cpu/cost_model.h"
 #include "cpu/epilogue.h"
+#include "cpu/isa_clones.h"
 #include "cpu/winograd_transforms.h"
 
 namespace vconv::cpu {
@@ -130,6 +131,7 @@ struct TileContext {
 
   // v[a][c] (stride ldv between a) = B^T d B of tile t's alpha x alpha input patch in the frame
   // that depth tap kd reads.
+  VCONV_ISA_CLONES
   void input_transform(int64_t t, int64_t kd, float* patch, float* v, int64_t ldv) const {
     using W = WinogradF3<M>;
     constexpr int A = W::kAlpha;
@@ -167,6 +169,7 @@ struct TileContext {
 
   // Y = A^T m A for tile t, written to (or accumulated into) the valid output pixels through the
   // epilogue.
+  VCONV_ISA_CLONES
   void output_transform(int64_t t, const float* m, int64_t ldm, float* y) const {
     using W = WinogradF3<M>;
     constexpr int A = W::kAlpha;

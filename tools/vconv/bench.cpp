@@ -175,6 +175,23 @@ void report_plan(const Problem& p, Device dev, const Options& options, const std
   std::printf("\n");
 }
 
+// Prints the planner's choice at oneDNN's speed (its time over the choice's, same run), when
+// both ran on this case.
+void report_onednn(const Problem& p, Device dev, const Options& options,
+                   const std::vector<Row>& rows) {
+  const std::string chosen = plan_conv(p, dev, options).algorithm;
+  const Row* planned = nullptr;
+  const Row* onednn = nullptr;
+  for (const Row& r : rows) {
+    if (r.note.rfind("error", 0) == 0) continue;
+    if (r.algorithm == "onednn") onednn = &r;
+    if (r.algorithm == chosen) planned = &r;
+  }
+  if (planned && onednn)
+    std::printf("  plan: %s at %.2fx oneDNN's speed (%.3f ms against %.3f ms)\n", chosen.c_str(),
+                onednn->median_ms / planned->median_ms, planned->median_ms, onednn->median_ms);
+}
+
 std::vector<std::string> split_list(const std::string& list) {
   std::vector<std::string> items;
   size_t begin = 0;
@@ -229,11 +246,14 @@ void bench(const BenchArgs& a) {
       for (const Candidate& cand : plan_conv(p, dev, plan_options).candidates)
         if (cand.valid)
           algos.insert(cand.name == "reference" ? algos.begin() : algos.end(), cand.name);
+    } else if (a.algo == "plan") {
+      algos = {plan_conv(p, dev, plan_options).algorithm};
     } else {
       algos = split_list(a.algo);
     }
     const std::vector<Row> rows = bench_case(p, algos, dev, math, rng);
     if (algos.size() > 1) report_plan(p, dev, plan_options, rows, plan_summary);
+    report_onednn(p, dev, plan_options, rows);
     for (const Row& r : rows) {
       char err[32] = "-";
       if (r.rel_error >= 0) std::snprintf(err, sizeof err, "%.2e", r.rel_error);
@@ -321,7 +341,8 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--device", args->device, "cpu|cuda (default: the GPU when present)");
   cmd->add_option("--dtype", args->dtype, "f32|f16|bf16 (default: each case's own)");
   cmd->add_option("--algo", args->algo,
-                  "all (every valid one), or algorithm names separated by commas");
+                  "all (every valid one), plan (the planner's choice), or algorithm names "
+                  "separated by commas");
   cmd->add_option("--json", args->json, "write one record per (case, algorithm) to FILE");
   cmd->add_option("--fp32-math", args->fp32_math,
                   "exact|tf32: the fp32 error accepted (TF32 on GPUs, Winograd F(4x4) on the CPU)");

@@ -35,9 +35,11 @@ double onednn_conv_ms(const Problem& p, testing::HostTensor& x, testing::HostTen
   const memory::dims hi{p.pad_hi[0], p.pad_hi[1], p.pad_hi[2]};
   const memory::desc src_md(src, f32, tag::ndhwc), dst_md(dst, f32, tag::ndhwc);
   const memory::desc any_wei(wei, f32, tag::any);
-  const convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct,
-                                    src_md, any_wei, dst_md, strides, dil, lo, hi);
-  const convolution_forward::primitive_desc pd(d, eng);
+  // oneDNN 3.x: the primitive descriptor takes the engine and the descriptors directly (2.x's
+  // convolution_forward::desc is gone).
+  const convolution_forward::primitive_desc pd(eng, prop_kind::forward_inference,
+                                               algorithm::convolution_direct, src_md, any_wei,
+                                               dst_md, strides, dil, lo, hi);
   memory src_mem(src_md, eng, x.view().data), dst_mem(dst_md, eng, y.view().data);
   memory user_w({wei, f32, tag::odhwi}, eng, w.view().data);
   memory w_mem = user_w;

@@ -1,7 +1,7 @@
 #pragma once
-// oneDNN as a side-by-side comparison in `vconv bench` (CMake option VCONV_ONEDNN): the same
-// problem on the same data through oneDNN's convolution_forward, for the problems it takes here
-// (f32, groups 1, zero padding, no input dilation, no flip).
+// oneDNN 3.x as a side-by-side comparison in `vconv bench` (CMake options VCONV_ONEDNN and
+// VCONV_ONEDNN_ROOT): the same problem on the same data through oneDNN's convolution_forward, for
+// the problems it takes here (f32, groups 1, zero padding, no input dilation, no flip).
 #include <string>
 
 #include "common/host_tensor.h"
