@@ -61,19 +61,9 @@ class Algorithm {
   virtual std::string why_not_args(const ConvArgs&) const { return {}; }
   // True when run() takes an f32 output for bf16/f16 inputs (ConvArgs::output_dtype).
   virtual bool accepts_f32_output() const { return false; }
-  // True when run() applies `fusion`. An algorithm that does not is not valid for a call that
-  // asks for it (why_not_planned says so), so a fusion is never silently ignored. By default the
-  // epilogue and the frame cache answer through their own hooks below, which the algorithms
-  // written before this query override; every other fusion is not applied.
-  virtual bool applies(Fusion fusion) const {
-    return (fusion == Fusion::epilogue && applies_epilogue()) ||
-           (fusion == Fusion::frame_cache && reads_frame_cache());
-  }
-  // applies(Fusion::epilogue): run() applies Options::epilogue's bias and activation.
-  virtual bool applies_epilogue() const { return false; }
-  // applies(Fusion::frame_cache): run() reads Options::frame_cache's previous frames and writes
-  // its next ones.
-  virtual bool reads_frame_cache() const { return false; }
+  // True when run() applies `fusion` (none by default). An algorithm that does not is not valid
+  // for a call that asks for it (why_not_planned says so), so a fusion is never silently ignored.
+  virtual bool applies(Fusion) const { return false; }
 };
 
 // Why `algorithm` cannot run `problem` on `device` under `options` (why_not, then

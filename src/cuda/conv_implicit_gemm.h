@@ -41,8 +41,11 @@ class ImplicitGemmAlgorithm final : public Algorithm {
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   std::string why_not_args(const ConvArgs& args) const override;
-  bool applies_epilogue() const override { return true; }  // store_output(), epilogue.cuh
-  bool reads_frame_cache() const override { return true; }  // time_source(), mainloop.cuh
+  // The epilogue in store_output() (epilogue.cuh), the frame cache through time_source()
+  // (mainloop.cuh) and write_next_frame_cache().
+  bool applies(Fusion f) const override {
+    return f == Fusion::epilogue || f == Fusion::frame_cache;
+  }
 
  private:
   TileShape shape_;
@@ -55,8 +58,11 @@ class DepthTap2dAlgorithm final : public Algorithm {
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   std::string why_not_args(const ConvArgs& args) const override;
-  bool applies_epilogue() const override { return true; }  // store_output(), epilogue.cuh
-  bool reads_frame_cache() const override { return true; }  // time_source(), mainloop.cuh
+  // The epilogue in store_output() (epilogue.cuh), the frame cache through time_source()
+  // (mainloop.cuh) and write_next_frame_cache().
+  bool applies(Fusion f) const override {
+    return f == Fusion::epilogue || f == Fusion::frame_cache;
+  }
 };
 
 }  // namespace vconv::cuda

@@ -190,7 +190,7 @@ NB_MODULE(_vconv, m) {
         const vconv::Device d =
             device == "cpu" ? vconv::Device::cpu() : vconv::Device::cuda(device_index);
         vconv::Options options = options_of(algorithm, false, fp32_math, 0, "none");
-        // Planning asks only whether a frame cache is present (Algorithm::reads_frame_cache),
+        // Planning asks only whether a frame cache is present (Algorithm::applies),
         // never reads it: any non-null address stands for one.
         static char present;
         if (frame_cache) options.frame_cache.previous.data = &present;
