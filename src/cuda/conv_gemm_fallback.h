@@ -13,7 +13,8 @@ class GemmFallbackAlgorithm final : public Algorithm {
   std::string why_not(const Problem& problem, Device device) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
-  bool applies(Fusion f) const override { return f == Fusion::epilogue; }  // store_output(), epilogue.cuh
+  // The epilogue in store_output() (epilogue.cuh).
+  bool applies(Fusion f) const override { return f == Fusion::epilogue; }
 };
 
 }  // namespace vconv::cuda
