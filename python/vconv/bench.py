@@ -146,7 +146,11 @@ def host_overhead(device):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m vconv.bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--suite", default="seed", help="seed, output_conv, vae, decode_chunks, or a suite file")
+    ap.add_argument(
+        "--suite",
+        default="seed",
+        help="seed, output_conv, vae, decode_chunks, a suite file, or decode (a whole VAE decode, diffusers)",
+    )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: each case's)")
     ap.add_argument("--repeat", type=int, default=10)
@@ -156,6 +160,8 @@ def main(argv=None):
         default=None,
         help="divide spatial sizes by this and channels by 8 (default: 1 on a GPU, 4 on the CPU)",
     )
+    ap.add_argument("--model", default="wan", help="--suite decode's model: wan (Wan 2.1, 81x480x832) or wan-tiny")
+    ap.add_argument("--no-tf32", action="store_true", help="--suite decode in float32 without TF32 (exact)")
     ap.add_argument(
         "--host-overhead", action="store_true", help="time the host's cost per call on a tiny conv instead"
     )
@@ -163,6 +169,11 @@ def main(argv=None):
     device = torch.device(args.device)
     if args.host_overhead:
         return host_overhead(device)
+    if args.suite == "decode":  # a whole diffusers VAE decode (issue 12), not a suite of convs
+        from vconv import bench_decode
+
+        dtype = getattr(torch, args.dtype) if args.dtype else torch.bfloat16
+        return bench_decode.run_decode(args.model, device, dtype, args.repeat, tf32=not args.no_tf32)
     scale = args.scale or (1 if device.type == "cuda" else 4)
     tf32 = device.type == "cuda" and torch.backends.cudnn.allow_tf32
     names = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}

@@ -283,3 +283,16 @@ def test_the_planner_decides_whether_a_cache_streams():
     assert not vconv._torch_call.streams(x, w, 1, ([2, 1, 1], [0, 1, 1]), 1, 1, "zeros")
     x, w = torch.randn(1, 1, 1, 1, 1), torch.randn(1, 1, 2, 1, 1)
     assert vconv._torch_call.streams(x, w, 1, ([1, 0, 0], [0, 0, 0]), 1, 1, "zeros")
+
+
+def test_decode_benchmark_reports_each_variant():
+    """python -m vconv.bench --suite decode (issue 12), on the tiny Wan config on the CPU: one row
+    per variant, vconv's video within fp32 accuracy of eager's, the patch report printed."""
+    from vconv import bench_decode
+
+    lines = []
+    rows = bench_decode.run_decode("wan-tiny", "cpu", torch.float32, repeat=1, out=lines.append)
+    assert [r["name"] for r in rows] == ["eager NCDHW", "eager channels_last", "vconv"]
+    assert all(r["ms"] > 0 for r in rows)
+    assert rows[2]["rel_diff"] <= 1e-4 and rows[2]["report"].patched
+    assert len(lines) == 5 and "causal convs on vconv" in lines[-1]
