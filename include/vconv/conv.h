@@ -137,10 +137,11 @@ struct Plan {
 // when it is not valid, saying why), else the valid algorithm with the smallest estimate.
 Plan plan_conv(const Problem& problem, Device device, const Options& options = {});
 
-// The plan conv() follows for these tensors: plan_conv() of their problem, and Plan::staging
-// when the chosen algorithm reads a staging copy of the input or the weight.
-Plan plan_conv(const TensorView& input, const TensorView& weight, const TensorView& output,
-               const ConvParams& params, const Options& options = {});
+// The plan conv() follows for this input and weight: plan_conv() of their problem, and
+// Plan::staging when the chosen algorithm reads a staging copy of either. Their data is not read
+// (any non-null address will do); options' tensors count only as present or not, as above.
+Plan plan_conv(const TensorView& input, const TensorView& weight, const ConvParams& params,
+               const Options& options = {});
 
 // Every registered algorithm's verdict on `problem` (valid or why not, with its estimate); unlike
 // plan_conv() it does not throw when none is valid.

@@ -270,11 +270,12 @@ ConvArgs checked_conv_args(const CheckedArgs& a, const TensorView& input, const 
 
 }  // namespace
 
-Plan plan_conv(const TensorView& input, const TensorView& weight, const TensorView& output,
-               const ConvParams& params, const Options& options) {
-  const CheckedArgs a = check_conv_args(input, weight, output, params, options);
-  Plan plan = plan_conv(a.problem, input.device, options);
-  plan.staging = staging_reason(*find_algorithm(plan.algorithm), a.input, a.weight);
+Plan plan_conv(const TensorView& input, const TensorView& weight, const ConvParams& params,
+               const Options& options) {
+  const Problem problem = make_problem(input.shape, weight.shape, params, input.dtype);
+  Plan plan = plan_conv(problem, input.device, options);
+  plan.staging = staging_reason(*find_algorithm(plan.algorithm), checked_operand(input, "input"),
+                                checked_operand(weight, "weight"));
   return plan;
 }
 

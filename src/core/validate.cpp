@@ -230,6 +230,10 @@ int64_t cached_frames(const FrameCache& cache) {
   return cache.previous.data ? cache.previous.shape[1] : 0;
 }
 
+View5 checked_operand(const TensorView& t, const char* name) {
+  return to_view5(t, checked_strides(t, name, false, true));
+}
+
 View5 checked_view5(const TensorView& t) {
   return to_view5(t, t.strides.empty() ? TensorView::contiguous_strides(t.shape) : t.strides);
 }
@@ -260,8 +264,8 @@ CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
     throw Error("output: shape " + shape_str(output.shape) + ", expected " +
                 shape_str(a.problem.output_shape()) + " for input " + shape_str(input.shape) +
                 " and weight " + shape_str(weight.shape));
-  a.input = to_view5(input, checked_strides(input, "input", false, true));
-  a.weight = to_view5(weight, checked_strides(weight, "weight", false, true));
+  a.input = checked_operand(input, "input");
+  a.weight = checked_operand(weight, "weight");
   a.output = to_view5(output, checked_strides(output, "output", true));
   check_channel_vector(options.epilogue.bias, "options.epilogue.bias", a.problem.o,
                        "one value per output channel", input, a.output);
