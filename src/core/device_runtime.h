@@ -18,8 +18,8 @@ namespace vconv {
 std::shared_ptr<void> cuda_scratch(Device device, size_t bytes);
 
 // A contiguous copy of the strided 5D tensor at `data` (shape and strides in elements of
-// `element_bytes`), made on `stream` of a CUDA device into memory freed with the last owner:
-// conv()'s staging copy (core/staging.h).
+// `element_bytes`), made on `stream` of a CUDA device into memory freed on that stream with the
+// last owner: conv()'s staging copy (core/staging.h).
 std::shared_ptr<void> cuda_contiguous_copy(Device device, void* stream, const void* data,
                                            const std::array<int64_t, 5>& shape,
                                            const std::array<int64_t, 5>& strides,

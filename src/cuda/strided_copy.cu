@@ -55,10 +55,19 @@ std::shared_ptr<void> cuda_contiguous_copy(Device device, void* stream, const vo
     v.strides[d] = strides[d];
     count *= shape[d];
   }
-  std::shared_ptr<void> buffer = cuda_scratch(device, static_cast<size_t>(count) * element_bytes);
-  if (count == 0) return buffer;
   cuda::DeviceScope scope(device.index);
   const auto s = static_cast<cudaStream_t>(stream);
+  // Stream-ordered: freed on the stream after the conv that reads it, without a device-wide
+  // synchronisation (and legal under stream capture).
+  void* p = nullptr;
+  VCONV_CUDA_CHECK(
+      cudaMallocAsync(&p, std::max<size_t>(static_cast<size_t>(count) * element_bytes, 1), s));
+  const int index = device.index;
+  std::shared_ptr<void> buffer(p, [index, s](void* q) {
+    cuda::DeviceScope restore(index);
+    cudaFreeAsync(q, s);  // a deleter must not throw; a failed free leaks
+  });
+  if (count == 0) return buffer;
   if (element_bytes == 4)
     launch<uint32_t>(data, buffer.get(), v, count, s);
   else if (element_bytes == 2)
