@@ -69,8 +69,9 @@ std::string staging_reason(const Algorithm& algorithm, const View5& input, const
            channel_stride_reason(v == &input ? "input" : "weight", *v);
   }
   if (why.empty()) return {};
-  return why + std::string(" and ") + algorithm.name() +
-         " reads channels-last tensors only: one staging copy into a contiguous buffer";
+  return why + std::string(", and ") + algorithm.name() +
+         " reads channels-last tensors only: one staging copy into a contiguous channels-last "
+         "buffer";
 }
 
 StagedViews channels_last_views(const View5& input, const View5& weight, DType dtype, Device device,
