@@ -162,3 +162,28 @@ TEST(InputLayout, OutputStaysChannelsLast) {
     EXPECT_NE(std::string(e.what()).find("expected 1"), std::string::npos) << e.what();
   }
 }
+
+// 16-bit elements take the same staging copy: bitwise the contiguous call of the same algorithm.
+TEST(InputLayout, Bf16ChannelsFirstMatchesContiguous) {
+  std::mt19937_64 rng(7);
+  HostTensor x(DType::bf16, {N, D, H, W, C}), x_cf(DType::bf16, {N, C, D, H, W}),
+      w(DType::bf16, {O, K, K, K, C}), expected(DType::bf16, {N, D, H, W, O}),
+      got(DType::bf16, {N, D, H, W, O});
+  x.fill_uniform(rng);
+  w.fill_uniform(rng);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const int64_t c = i % C, s = i / C % (D * H * W), n = i / (C * D * H * W);
+    x_cf.set((n * C + c) * D * H * W + s, x.get(i));
+  }
+  TensorView strided = x_cf.view();
+  strided.shape = {N, D, H, W, C};
+  strided.strides = {C * D * H * W, H * W, W, 1, D * H * W};
+  for (const char* algorithm : {"cpu_gemm", "reference"}) {
+    SCOPED_TRACE(algorithm);
+    vconv::Options o;
+    o.algorithm = algorithm;
+    vconv::conv(x.view(), w.view(), expected.view(), padded(), o);
+    vconv::conv(strided, w.view(), got.view(), padded(), o);
+    EXPECT_EQ(max_rel(got, expected), 0.0);
+  }
+}
