@@ -394,7 +394,8 @@ def test_channels_first_memory_matches_contiguous(algorithm):
     bias = rng.uniform(-1, 1, size=16).astype(np.float32)
     out = rng.uniform(-1, 1, size=expected.shape).astype(np.float32)
     fused = dict(kw, bias=bias, activation="silu", accumulate=True)
-    expected_fused = vconv.conv_general(np.ascontiguousarray(x), np.ascontiguousarray(w), out=out.copy(), **fused)
+    x_contiguous, w_contiguous = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    expected_fused = vconv.conv_general(x_contiguous, w_contiguous, out=out.copy(), **fused)
     got_fused = vconv.conv_general(x, w, out=out.copy(), **fused)
     assert rel_error(got_fused, expected_fused) <= 1e-5
     plan = vconv.plan(x, w, padding=1, algorithm=algorithm)
@@ -404,4 +405,4 @@ def test_channels_first_memory_matches_contiguous(algorithm):
         assert "input's channel stride is 168, not 1" in plan.staging
         assert "weight's channel stride is 16, not 1" in plan.staging
         assert "staging:" in str(plan)
-    assert vconv.plan(np.ascontiguousarray(x), np.ascontiguousarray(w), padding=1, algorithm=algorithm).staging == ""
+    assert vconv.plan(x_contiguous, w_contiguous, padding=1, algorithm=algorithm).staging == ""
