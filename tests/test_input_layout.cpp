@@ -187,3 +187,27 @@ TEST(InputLayout, Bf16ChannelsFirstMatchesContiguous) {
     EXPECT_EQ(max_rel(got, expected), 0.0);
   }
 }
+
+// A streaming call (the reference reads a frame cache) on a channels-first input: the same output
+// and the same next cache as the contiguous call; the reference steps by the channel stride.
+TEST(InputLayout, StreamedChannelsFirstMatchesContiguous) {
+  std::mt19937_64 rng(8);
+  Input x(rng);
+  Weight w(rng);
+  const int64_t frames = K - 1;
+  HostTensor previous(DType::f32, {N, frames, H, W, C}), expected(DType::f32, {N, D, H, W, O}),
+      got(DType::f32, {N, D, H, W, O}), expected_next(DType::f32, {N, frames, H, W, C}),
+      got_next(DType::f32, {N, frames, H, W, C});
+  previous.fill_uniform(rng);
+  vconv::ConvParams params;
+  params.padding_lo = {frames, 1, 1};  // causal in time
+  params.padding_hi = {0, 1, 1};
+  vconv::Options o;
+  o.frame_cache.previous = previous.view();
+  o.frame_cache.next = expected_next.view();
+  vconv::conv(x.contiguous.view(), w.contiguous.view(), expected.view(), params, o);
+  o.frame_cache.next = got_next.view();
+  vconv::conv(x.strided(), w.strided(), got.view(), params, o);
+  EXPECT_LE(max_rel(got, expected), 1e-5);
+  EXPECT_EQ(max_rel(got_next, expected_next), 0.0);
+}
