@@ -547,3 +547,64 @@ TEST(CudaLarge, Bf16InputOver2To31Elements) {
   }
 }
 #endif
+
+// Issue 13's any input layout on the GPU: an input stored channels-first and a weight stored
+// [KD, KH, KW, C, O], viewed channels-last, give every CUDA algorithm's contiguous result (the
+// staging copy's gather kernel), under accumulate and the epilogue too.
+TEST(CudaSmall, ChannelsFirstInputMatchesContiguous) {
+  SKIP_WITHOUT_GPU();
+  const int64_t n = 2, d = 4, h = 6, w = 7, c = 8, o = 16, k = 3;
+  std::mt19937_64 rng(13);
+  HostTensor x(DType::f32, {n, d, h, w, c}), weight(DType::f32, {o, k, k, k, c}),
+      x_cf(DType::f32, {n, c, d, h, w}), weight_io(DType::f32, {k, k, k, c, o}),
+      bias(DType::f32, {o}), initial(DType::f32, {n, d, h, w, o}),
+      expected(DType::f32, {n, d, h, w, o}), got(DType::f32, {n, d, h, w, o});
+  x.fill_uniform(rng);
+  weight.fill_uniform(rng);
+  bias.fill_uniform(rng);
+  initial.fill_uniform(rng);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const int64_t ci = i % c, s = i / c % (d * h * w), b = i / (c * d * h * w);
+    x_cf.set((b * c + ci) * d * h * w + s, x.get(i));
+  }
+  for (int64_t i = 0; i < weight.numel(); ++i) {
+    const int64_t ci = i % c, tap = i / c % (k * k * k), oi = i / (c * k * k * k);
+    weight_io.set((tap * c + ci) * o + oi, weight.get(i));
+  }
+  vconv::testing::DeviceCopy dx(x, kGpu), dw(weight, kGpu), dx_cf(x_cf, kGpu),
+      dw_io(weight_io, kGpu), db(bias, kGpu), dy_expected(expected, kGpu), dy(got, kGpu);
+  for (auto* t : {&dx, &dw, &dx_cf, &dw_io, &db}) t->upload();
+  vconv::TensorView strided_x = dx_cf.view(), strided_w = dw_io.view();
+  strided_x.shape = {n, d, h, w, c};
+  strided_x.strides = {c * d * h * w, h * w, w, 1, d * h * w};
+  strided_w.shape = {o, k, k, k, c};
+  strided_w.strides = {1, k * k * c * o, k * c * o, c * o, o};
+  vconv::ConvParams params;
+  params.padding_lo = params.padding_hi = {1, 1, 1};
+  const Problem p = vconv::make_problem(x.shape(), weight.shape(), params);
+  std::vector<std::string> algorithms = cuda_algorithms(p);
+  algorithms.push_back("");  // the planner's choice
+  for (const std::string& algorithm : algorithms)
+    for (bool fused : {false, true}) {
+      SCOPED_TRACE(algorithm + (fused ? " accumulate + bias + silu" : ""));
+      vconv::Options options;
+      options.algorithm = algorithm;
+      if (fused) {
+        options.accumulate = true;
+        options.epilogue.bias = db.view();
+        options.epilogue.activation = vconv::Activation::silu;
+      }
+      expected.copy_from(initial);
+      got.copy_from(initial);
+      dy_expected.upload();
+      dy.upload();
+      vconv::conv(dx.view(), dw.view(), dy_expected.view(), params, options);
+      vconv::conv(strided_x, strided_w, dy.view(), params, options);
+      dy_expected.download();
+      dy.download();
+      const auto e = vconv::testing::compare(got, expected);
+      EXPECT_TRUE(e.within(1e-5)) << e.to_string();
+      if (!algorithm.empty())
+        EXPECT_NE(vconv::plan_conv(strided_x, strided_w, params, options).staging, "");
+    }
+}

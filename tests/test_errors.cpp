@@ -136,9 +136,12 @@ TEST(Errors, OutputShape) {
 TEST(Errors, UnsupportedStrides) {
   Tensors t;
   auto x = t.x.view();
-  x.strides = {1152, 288, 48, 8, 2};  // channel stride 2: not channels-last
-  expect_error(x, t.w.view(), t.y.view(), {}, {"input", "unsupported strides", "channel"});
+  x.strides = {1152, 288, 48, 8, -1};
+  expect_error(x, t.w.view(), t.y.view(), {}, {"input", "stride[4] = -1"});
   auto y = t.y.view();
+  y.strides = {1024, 512, 128, 32, 2};  // channel stride 2: the output layout is channels-last
+  expect_error(t.x.view(), t.w.view(), y, {},
+               {"output", "unsupported strides", "channel", "expected 1"});
   y.strides = {512, 256, 64, 16, 1};
   y.strides[2] = 8;  // rows overlap
   expect_error(t.x.view(), t.w.view(), y, {}, {"output", "overlap"});

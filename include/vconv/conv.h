@@ -124,8 +124,11 @@ struct Candidate {
 };
 
 struct Plan {
-  std::string algorithm;              // the chosen algorithm
-  std::string reason;                 // why it was chosen
+  std::string algorithm;  // the chosen algorithm
+  std::string reason;     // why it was chosen
+  // Empty, or the staging copy conv() makes of an input or weight whose channel stride is not 1
+  // for the chosen algorithm, and why (the tensors' plan_conv() only).
+  std::string staging;
   std::vector<Candidate> candidates;  // every registered algorithm, in registry order
   std::string to_string() const;
 };
@@ -134,6 +137,12 @@ struct Plan {
 // when it is not valid, saying why), else the valid algorithm with the smallest estimate.
 Plan plan_conv(const Problem& problem, Device device, const Options& options = {});
 
+// The plan conv() follows for this input and weight: plan_conv() of their problem, and
+// Plan::staging when the chosen algorithm reads a staging copy of either. Their data is not read
+// (any non-null address will do); options' tensors count only as present or not, as above.
+Plan plan_conv(const TensorView& input, const TensorView& weight, const ConvParams& params,
+               const Options& options = {});
+
 // Every registered algorithm's verdict on `problem` (valid or why not, with its estimate); unlike
 // plan_conv() it does not throw when none is valid.
 std::vector<Candidate> conv_candidates(const Problem& problem, Device device,
@@ -141,6 +150,9 @@ std::vector<Candidate> conv_candidates(const Problem& problem, Device device,
 
 // output = conv_general(input, weight, params), or output += ... under options.accumulate.
 // The output view must have exactly the shape conv_output_shape() gives and the input's dtype.
+// The input and the weight may have any strides (a channel stride other than 1 costs one staging
+// copy for algorithms that read channels-last tensors only: Plan::staging); the output's channel
+// stride must be 1.
 void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
           const ConvParams& params, const Options& options = {});
 

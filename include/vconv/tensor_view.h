@@ -1,7 +1,8 @@
 #pragma once
 // A non-owning view of a strided tensor. Shapes and strides are in elements, 64-bit.
 // Convolution tensors are channels-last (input [N, S1..Sd, C], weight [O, K1..Kd, C/groups],
-// output [N, O1..Od, O]); any strides are accepted as long as the innermost (channel) stride is 1.
+// output [N, O1..Od, O]). The input and the weight take any strides (conv.h says what a channel
+// stride other than 1 costs); the other tensors any strides whose innermost (channel) one is 1.
 #include <cstdint>
 #include <vector>
 

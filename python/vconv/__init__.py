@@ -215,12 +215,14 @@ def conv_transpose3d(input, weight, stride=1, padding=0, dilation=1, output_padd
 
 
 class Plan:
-    """The planner's choice for a problem: `algorithm`, `reason`, `problem` (vconv notation) and
-    `candidates`, a list of (name, valid, why_not, estimate_ms) for every registered algorithm."""
+    """The planner's choice for a problem: `algorithm`, `reason`, `problem` (vconv notation),
+    `candidates`, a list of (name, valid, why_not, estimate_ms) for every registered algorithm, and
+    `staging`: '' or the staging copy conv_general makes of an input or weight whose channel
+    stride is not 1 for that algorithm, and why."""
 
-    def __init__(self, algorithm, reason, candidates, problem, text):
+    def __init__(self, algorithm, reason, candidates, problem, text, staging):
         self.algorithm, self.reason, self.candidates, self.problem = algorithm, reason, candidates, problem
-        self._text = text
+        self._text, self.staging = text, staging
 
     def __str__(self):
         return f"problem: {self.problem}\n{self._text}"
@@ -249,7 +251,8 @@ def plan(
     """The algorithm conv_general would run, and why. input and weight are arrays, or shapes
     with dtype= ('float32', 'float16', 'bfloat16'; default float32) and device= ('cpu' or
     'cuda:N'; default 'cpu'). frame_cache=True plans the call with a frame cache (streaming),
-    which only the algorithms that read one can run."""
+    which only the algorithms that read one can run. Arrays' strides count: Plan.staging says
+    when the call copies one whose channel stride is not 1."""
     arrays = not isinstance(input, (tuple, list))
     in_shape = list(_arrays.shape_of(input) if arrays else input)
     w_shape = list(_arrays.shape_of(weight) if not isinstance(weight, (tuple, list)) else weight)
@@ -279,5 +282,7 @@ def plan(
             algorithm or "",
             _args.fp32_math(fp32_math),
             bool(frame_cache),
+            _arrays.element_strides(input) if arrays else [],
+            _arrays.element_strides(weight) if not isinstance(weight, (tuple, list)) else [],
         )
     )

@@ -11,6 +11,13 @@ def shape_of(a):
     return tuple(int(s) for s in a.shape)
 
 
+def element_strides(a):
+    """The array's strides in elements (torch counts them so; numpy and cupy count bytes)."""
+    if framework_of(a) == "torch":
+        return list(a.stride())
+    return [s // a.itemsize for s in a.strides]
+
+
 def dtype_name(a):
     """'f32', 'f16' or 'bf16' for the array's dtype, as the planner spells them; None otherwise."""
     name = str(a.dtype).split(".")[-1]

@@ -80,7 +80,7 @@ def _streams(input_shape, weight_shape, dtype, kind, index, normalized_args, gro
         estimate = {}
         for frame_cache in (True, False):
             try:
-                algorithm, _, candidates, _, _ = vconv._vconv.plan(
+                algorithm, _, candidates, _, _, _ = vconv._vconv.plan(
                     list(input_shape),
                     list(weight_shape),
                     dtype,
@@ -90,6 +90,8 @@ def _streams(input_shape, weight_shape, dtype, kind, index, normalized_args, gro
                     "",
                     "exact",
                     frame_cache,
+                    [],  # contiguous: planning for the shapes
+                    [],
                 )
             except ValueError:  # no algorithm there reads a cache
                 estimate[frame_cache] = float("inf")

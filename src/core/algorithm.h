@@ -10,7 +10,8 @@
 namespace vconv {
 
 // A tensor seen as 5D: input [N, D, H, W, C], weight [O, KD, KH, KW, C/groups],
-// output [N, OD, OH, OW, O]. Strides in elements; the innermost one is 1.
+// output [N, OD, OH, OW, O]. Strides in elements; the innermost one is 1, except for an input or
+// weight that an algorithm with reads_any_channel_stride() reads (core/staging.h).
 struct View5 {
   void* data;
   std::array<int64_t, 5> shape, strides;
@@ -64,6 +65,10 @@ class Algorithm {
   // True when run() applies `fusion` (none by default). An algorithm that does not is not valid
   // for a call that asks for it (why_not_planned says so), so a fusion is never silently ignored.
   virtual bool applies(Fusion) const { return false; }
+  // True when run() reads an input and a weight of any channel stride (View5::strides[4]); for
+  // the others conv() makes one staging copy of such a tensor first (core/staging.h). A property
+  // of the tensors, not of the call's problem and options, so not a Fusion.
+  virtual bool reads_any_channel_stride() const { return false; }
 };
 
 // Why `algorithm` cannot run `problem` on `device` under `options` (why_not, then

@@ -3,7 +3,9 @@
 // (the autotuner) and a device's model (its cache key). Implemented in src/cuda/device.cu; in a
 // build without the CUDA backend (src/core/device_cpu_only.cpp) each throws vconv::Error, and no
 // CUDA device can reach them there.
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +16,14 @@ namespace vconv {
 
 // `bytes` of memory on a CUDA device, freed when the last owner lets it go.
 std::shared_ptr<void> cuda_scratch(Device device, size_t bytes);
+
+// A contiguous copy of the strided 5D tensor at `data` (shape and strides in elements of
+// `element_bytes`), made on `stream` of a CUDA device into memory freed on that stream with the
+// last owner: conv()'s staging copy (core/staging.h).
+std::shared_ptr<void> cuda_contiguous_copy(Device device, void* stream, const void* data,
+                                           const std::array<int64_t, 5>& shape,
+                                           const std::array<int64_t, 5>& strides,
+                                           size_t element_bytes);
 
 // Milliseconds `run` takes on `stream` of a CUDA device (CUDA events): the faster of two runs
 // after a warm-up run.

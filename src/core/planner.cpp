@@ -9,6 +9,7 @@
 #include "core/algorithm.h"
 #include "core/autotune.h"
 #include "core/plan_cache.h"
+#include "core/staging.h"
 #include "core/validate.h"
 #include "vconv/error.h"
 
@@ -97,7 +98,9 @@ std::vector<std::string> algorithm_names() {
 
 std::string Plan::to_string() const {
   std::ostringstream os;
-  os << "algorithm: " << algorithm << "\nreason: " << reason << "\ncandidates:\n";
+  os << "algorithm: " << algorithm << "\nreason: " << reason << "\n";
+  if (!staging.empty()) os << "staging: " << staging << "\n";
+  os << "candidates:\n";
   for (const auto& c : candidates) {
     os << "  " << c.name << ": ";
     if (c.valid) {
@@ -223,21 +226,22 @@ std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
   return made;
 }
 
-}  // namespace
+// `args` with the input and weight of `views`.
+ConvArgs with_views(const ConvArgs& args, const StagedViews& views) {
+  return ConvArgs{args.problem, views.input,  views.weight,     args.output,
+                  args.device,  args.options, args.output_dtype};
+}
 
-void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
-          const ConvParams& params, const Options& options) {
-  const CheckedArgs a = check_conv_args(input, weight, output, params, options);
-  const auto out_range = byte_range(a.output, output.dtype);
-  for (const View5* v : {&a.input, &a.weight}) {
-    const auto r = byte_range(*v, input.dtype);
-    if (r.first < out_range.second && out_range.first < r.second)
-      throw Error(std::string("output: overlaps the ") + (v == &a.input ? "input" : "weight") +
-                  " in memory; expected a separate output buffer");
-  }
-  const ConvArgs args{a.problem, a.input, a.weight, a.output, input.device, options, input.dtype};
-  const std::shared_ptr<const CachedPlan> plan = plan_for(args);
+// conv() of checked arguments: the planned algorithm, on a staging copy of an input or weight
+// whose channel stride it cannot read; the next valid one when it rejects the tensors.
+void run_planned(const ConvArgs& planned) {
+  const Options& options = planned.options;
+  const std::shared_ptr<const CachedPlan> plan = plan_for(planned);
   const Algorithm& chosen = *plan->order.front();
+  // Alive until the run returns; after staging every algorithm can read the tensors.
+  const StagedViews views = staged_views(chosen, planned.input, planned.weight,
+                                         planned.problem.dtype, planned.device, options.stream);
+  const ConvArgs args = with_views(planned, views);
   const std::string why = chosen.why_not_args(args);
   if (why.empty()) return chosen.run(args);
   if (!options.algorithm.empty())
@@ -249,6 +253,42 @@ void conv(const TensorView& input, const TensorView& weight, const TensorView& o
   for (size_t i = 1; i < plan->order.size(); ++i)
     if (plan->order[i]->why_not_args(args).empty()) return plan->order[i]->run(args);
   throw Error(std::string("no algorithm takes these tensors: ") + chosen.name() + ": " + why);
+}
+
+// conv()'s checked arguments as algorithms read them.
+ConvArgs checked_conv_args(const CheckedArgs& a, const TensorView& input, const TensorView& output,
+                           const Options& options) {
+  const auto out_range = byte_range(a.output, output.dtype);
+  for (const View5* v : {&a.input, &a.weight}) {
+    const auto r = byte_range(*v, input.dtype);
+    if (r.first < out_range.second && out_range.first < r.second)
+      throw Error(std::string("output: overlaps the ") + (v == &a.input ? "input" : "weight") +
+                  " in memory; expected a separate output buffer");
+  }
+  return ConvArgs{a.problem, a.input, a.weight, a.output, input.device, options, input.dtype};
+}
+
+}  // namespace
+
+Plan plan_conv(const TensorView& input, const TensorView& weight, const ConvParams& params,
+               const Options& options) {
+  const Problem problem = make_problem(input.shape, weight.shape, params, input.dtype);
+  Plan plan = plan_conv(problem, input.device, options);
+  plan.staging = staging_reason(*find_algorithm(plan.algorithm), checked_operand(input, "input"),
+                                checked_operand(weight, "weight"));
+  return plan;
+}
+
+void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
+          const ConvParams& params, const Options& options) {
+  const CheckedArgs a = check_conv_args(input, weight, output, params, options);
+  const ConvArgs args = checked_conv_args(a, input, output, options);
+  if (!options.autotune) return run_planned(args);
+  // The autotuner runs every algorithm on the tensors: a strided input or weight is staged once
+  // for all of them.
+  const StagedViews views =
+      channels_last_views(args.input, args.weight, args.problem.dtype, args.device, options.stream);
+  run_planned(with_views(args, views));
 }
 
 void conv_reference(const TensorView& input, const TensorView& weight, const TensorView& output,

@@ -12,19 +12,21 @@
 namespace vconv {
 namespace {
 
-// Checks the strides of one view; returns them (contiguous ones when none were given).
-std::vector<int64_t> checked_strides(const TensorView& t, const char* name, bool writable) {
+// Checks the strides of one view; returns them (contiguous ones when none were given). Only the
+// conv's input and weight take any channel stride (conv() stages them where an algorithm needs
+// channels-last, core/staging.h); the tensors written, and the options' tensors, are channels-last.
+std::vector<int64_t> checked_strides(const TensorView& t, const char* name, bool writable,
+                                     bool any_channel_stride = false) {
   const std::string arg = name;
   if (!t.strides.empty() && t.strides.size() != t.shape.size())
     throw Error(arg + ": " + std::to_string(t.strides.size()) + " strides for a rank " +
                 std::to_string(t.shape.size()) + " shape, expected one stride per dimension");
   std::vector<int64_t> s = t.strides.empty() ? TensorView::contiguous_strides(t.shape) : t.strides;
   const int r = t.rank();
-  if (t.shape[r - 1] > 1 && s[r - 1] != 1)
+  if (!any_channel_stride && t.shape[r - 1] > 1 && s[r - 1] != 1)
     throw Error(arg + ": unsupported strides " + shape_str(s) +
-                ": the innermost (channel) stride "
-                "must be 1 (channels-last layout); got " +
-                std::to_string(s[r - 1]));
+                ": the innermost (channel) stride is " + std::to_string(s[r - 1]) +
+                ", expected 1 (channels-last; only the input and the weight take any strides)");
   for (int i = 0; i < r; ++i)
     if (s[i] < 0 || (s[i] == 0 && t.shape[i] > 1 && writable))
       throw Error(arg + ": unsupported strides " + shape_str(s) + ": stride[" + std::to_string(i) +
@@ -228,6 +230,10 @@ int64_t cached_frames(const FrameCache& cache) {
   return cache.previous.data ? cache.previous.shape[1] : 0;
 }
 
+View5 checked_operand(const TensorView& t, const char* name) {
+  return to_view5(t, checked_strides(t, name, false, true));
+}
+
 View5 checked_view5(const TensorView& t) {
   return to_view5(t, t.strides.empty() ? TensorView::contiguous_strides(t.shape) : t.strides);
 }
@@ -258,8 +264,8 @@ CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
     throw Error("output: shape " + shape_str(output.shape) + ", expected " +
                 shape_str(a.problem.output_shape()) + " for input " + shape_str(input.shape) +
                 " and weight " + shape_str(weight.shape));
-  a.input = to_view5(input, checked_strides(input, "input", false));
-  a.weight = to_view5(weight, checked_strides(weight, "weight", false));
+  a.input = checked_operand(input, "input");
+  a.weight = checked_operand(weight, "weight");
   a.output = to_view5(output, checked_strides(output, "output", true));
   check_channel_vector(options.epilogue.bias, "options.epilogue.bias", a.problem.o,
                        "one value per output channel", input, a.output);

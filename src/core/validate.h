@@ -16,6 +16,9 @@ CheckedArgs check_conv_args(const TensorView& input, const TensorView& weight,
                             const TensorView& output, const ConvParams& params,
                             const Options& options);
 
+// The conv's input or weight (`name`) as a 5D view, its strides checked (any channel stride).
+View5 checked_operand(const TensorView& t, const char* name);
+
 // The frames a checked frame cache brings before the input: `previous`'s, 0 on the first chunk.
 int64_t cached_frames(const FrameCache& cache);
 

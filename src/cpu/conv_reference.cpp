@@ -31,7 +31,9 @@ void write_next_frames(const ConvArgs& a, const View5& input, const DimMap& time
           const T* src = s.index < 0    ? nullptr
                          : s.from_cache ? previous + previous_view.offset(n, s.index, h, w, 0)
                                         : x + input.offset(n, s.index, h, w, 0);
-          for (int64_t c = 0; c < next.shape[4]; ++c) dst[c] = src ? src[c] : from_float<T>(0.0f);
+          const int64_t step = s.from_cache ? previous_view.strides[4] : input.strides[4];
+          for (int64_t c = 0; c < next.shape[4]; ++c)
+            dst[c] = src ? src[c * step] : from_float<T>(0.0f);
         }
     }
 }
@@ -93,9 +95,10 @@ void reference(const ConvArgs& a) {
                                                                                iw, g * p.cg())
                                              : x + input.offset(n, frame.index, ih, iw, g * p.cg());
               const T* ws = w + a.weight.offset(o, wd, wh, ww, 0);
+              const int64_t x_step = frame.from_cache ? previous_view.strides[4] : input.strides[4];
               for (int64_t ci = 0; ci < p.cg(); ++ci)
-                acc +=
-                    static_cast<double>(to_float(xs[ci])) * static_cast<double>(to_float(ws[ci]));
+                acc += static_cast<double>(to_float(xs[ci * x_step])) *
+                       static_cast<double>(to_float(ws[ci * a.weight.strides[4]]));
             }
           }
         }

@@ -12,6 +12,7 @@ class ReferenceAlgorithm final : public Algorithm {
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   bool applies(Fusion) const override { return true; }  // every semantic
+  bool reads_any_channel_stride() const override { return true; }
 };
 
 }  // namespace vconv::cpu

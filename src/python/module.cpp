@@ -180,7 +180,8 @@ NB_MODULE(_vconv, m) {
          const std::string& device, int device_index, const Ints& stride, const Ints& lo,
          const Ints& hi, const Ints& kdil, const Ints& idil, int64_t groups, bool flip,
          const std::vector<std::string>& pad_mode, const std::string& algorithm,
-         const std::string& fp32_math, bool frame_cache) {
+         const std::string& fp32_math, bool frame_cache, const Ints& input_strides,
+         const Ints& weight_strides) {
         if (device != "cpu" && device != "cuda")
           throw vconv::Error("device: '" + device + "', expected cpu or cuda");
         const vconv::Problem p =
@@ -194,15 +195,21 @@ NB_MODULE(_vconv, m) {
         // never reads it: any non-null address stands for one.
         static char present;
         if (frame_cache) options.frame_cache.previous.data = &present;
-        const vconv::Plan plan = vconv::plan_conv(p, d, options);
+        // Planning reads no tensor either: any non-null address stands for each, with the
+        // strides that decide whether a staging copy is made (Plan::staging).
+        const vconv::TensorView x(&present, p.dtype, input_shape, input_strides, d),
+            w(&present, p.dtype, weight_shape, weight_strides, d);
+        const vconv::Plan plan = vconv::plan_conv(
+            x, w, params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode), options);
         nb::list candidates;
         for (const auto& c : plan.candidates)
           candidates.append(nb::make_tuple(c.name, c.valid, c.why_not, c.estimate_ms));
         return nb::make_tuple(plan.algorithm, plan.reason, candidates, vconv::to_string(p),
-                              plan.to_string());
+                              plan.to_string(), plan.staging);
       },
-      "(algorithm, reason, [(name, valid, why_not, estimate_ms)], problem, text); frame_cache: "
-      "plan a streaming call (Options::frame_cache present).");
+      "(algorithm, reason, [(name, valid, why_not, estimate_ms)], problem, text, staging); "
+      "frame_cache: plan a streaming call (Options::frame_cache present); input_strides and "
+      "weight_strides: the arrays' strides in elements (empty: contiguous).");
 
   m.def(
       "conv_transpose_params",

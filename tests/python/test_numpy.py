@@ -149,8 +149,8 @@ def test_errors_name_the_argument():
         vconv.conv3d(x.astype(np.int32), w.astype(np.int32))
     with pytest.raises(ValueError, match="dtype"):
         vconv.conv3d(x, w.astype(np.float16))
-    with pytest.raises(ValueError, match="stride"):
-        vconv.conv3d(np.ones((1, 5, 6, 7, 16), np.float32)[..., ::2], w)  # channel stride 2
+    with pytest.raises(ValueError, match="output: unsupported strides"):  # channels-last only
+        vconv.conv3d(x, w, out=np.empty((1, 4, 3, 4, 5), np.float32).transpose(0, 2, 3, 4, 1))
     with pytest.raises(ValueError, match="out"):
         vconv.conv3d(x, w, out=np.empty((1, 3, 4, 4, 4), np.float32))
     with pytest.raises(ValueError, match="padding"):
@@ -377,3 +377,32 @@ def test_epilogue_errors_name_the_argument():
         vconv.conv2d(x, w, bias=np.zeros(10, np.float32)[::2])
     with pytest.raises(ValueError, match=r"activation: 'relu', expected None or 'silu'"):
         vconv.conv2d(x, w, activation="relu")
+
+
+@pytest.mark.parametrize("algorithm", [None, "cpu_gemm", "reference"])
+def test_channels_first_memory_matches_contiguous(algorithm):
+    """An input in channels-first memory viewed as [N, D, H, W, C] and a weight stored
+    [KD, KH, KW, C, O]: the contiguous call's result; the plan says when a copy is made."""
+    rng = np.random.default_rng(11)
+    x_cf = rng.uniform(-1, 1, size=(2, 8, 4, 6, 7)).astype(np.float32)  # N, C, D, H, W
+    w_io = rng.uniform(-1, 1, size=(3, 3, 3, 8, 16)).astype(np.float32)  # KD, KH, KW, C, O
+    x, w = x_cf.transpose(0, 2, 3, 4, 1), w_io.transpose(4, 0, 1, 2, 3)
+    assert x.strides[-1] != x.itemsize and w.strides[-1] != w.itemsize
+    kw = dict(padding=1, algorithm=algorithm)
+    expected = vconv.conv_general(np.ascontiguousarray(x), np.ascontiguousarray(w), **kw)
+    assert rel_error(vconv.conv_general(x, w, **kw), expected) <= 1e-5
+    bias = rng.uniform(-1, 1, size=16).astype(np.float32)
+    out = rng.uniform(-1, 1, size=expected.shape).astype(np.float32)
+    fused = dict(kw, bias=bias, activation="silu", accumulate=True)
+    x_contiguous, w_contiguous = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    expected_fused = vconv.conv_general(x_contiguous, w_contiguous, out=out.copy(), **fused)
+    got_fused = vconv.conv_general(x, w, out=out.copy(), **fused)
+    assert rel_error(got_fused, expected_fused) <= 1e-5
+    plan = vconv.plan(x, w, padding=1, algorithm=algorithm)
+    if plan.algorithm == "reference":
+        assert plan.staging == ""
+    else:
+        assert "input's channel stride is 168, not 1" in plan.staging
+        assert "weight's channel stride is 16, not 1" in plan.staging
+        assert "staging:" in str(plan)
+    assert vconv.plan(x_contiguous, w_contiguous, padding=1, algorithm=algorithm).staging == ""

@@ -280,3 +280,23 @@ def test_torch_bias_is_fused_into_the_conv():
     assert not torch.equal(two_passes, fused)
     ref = F.conv3d(x.double(), w.double(), b.double(), padding=1)
     assert err(y_functional, ref) <= tol(torch.bfloat16)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+@pytest.mark.parametrize("algorithm", [None, "reference"])
+def test_conv_general_takes_channels_first_memory(device, algorithm):
+    """torch tensors in channels-first memory (N, C, D, H, W contiguous) viewed channels-last
+    through vconv.conv_general: the contiguous call's result, without a copy by the caller."""
+    if device == "cuda" and algorithm == "reference":
+        pytest.skip("the reference runs on the CPU only")
+    g = torch.Generator().manual_seed(12)
+    x = (torch.rand(2, 8, 4, 6, 7, generator=g) * 2 - 1).to(device).permute(0, 2, 3, 4, 1)
+    w = (torch.rand(16, 8, 3, 3, 3, generator=g) * 2 - 1).to(device).permute(0, 2, 3, 4, 1)
+    assert x.stride(-1) != 1 and w.stride(-1) != 1
+    kw = dict(padding=1, algorithm=algorithm)
+    expected = vconv.conv_general(x.contiguous(), w.contiguous(), **kw)
+    got = vconv.conv_general(x, w, **kw)
+    assert got.is_contiguous()
+    assert err(got, expected) <= 1e-5
+    plan = vconv.plan(x, w, padding=1, algorithm=algorithm)
+    assert ("input's channel stride is 168, not 1" in plan.staging) == (plan.algorithm != "reference")

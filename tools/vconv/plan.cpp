@@ -29,7 +29,7 @@ std::vector<int64_t> int_list(const std::string& s, const char* arg) {
 
 struct PlanArgs {
   std::string problem, input, weight, stride, padding, dilation, input_dilation, pad_mode, upsample,
-      depth_to_space;
+      depth_to_space, input_strides, weight_strides;
   std::string dtype = "f32", device = "cpu", fp32_math = "exact";
   int64_t groups = 1;
   bool flip = false, causal_upsample = false;
@@ -91,6 +91,11 @@ void add_plan(CLI::App& app) {
   cmd->add_option("--depth-to-space", args->depth_to_space, "depth-to-space factors of the output");
   cmd->add_option("--groups", args->groups, "groups");
   cmd->add_flag("--flip", args->flip, "mirror the kernel (true convolution)");
+  cmd->add_option("--input-strides", args->input_strides,
+                  "the input's strides in elements (default contiguous): the plan says when a "
+                  "staging copy is made");
+  cmd->add_option("--weight-strides", args->weight_strides,
+                  "the weight's strides in elements (default contiguous)");
   cmd->add_option("--dtype", args->dtype, "f32|f16|bf16");
   cmd->add_option("--device", args->device, "cpu|cuda");
   cmd->add_option("--fp32-math", args->fp32_math,
@@ -104,7 +109,18 @@ void add_plan(CLI::App& app) {
       throw Error("--device: '" + args->device + "', expected cpu or cuda");
     Options options;
     options.fp32_math = parse_fp32_math(args->fp32_math, "--fp32-math");
-    std::cout << "problem: " << to_string(p) << "\n" << plan_conv(p, dev, options).to_string();
+    // Planning reads no tensor: any non-null address stands for each, with the strides that
+    // decide whether a staging copy is made (Plan::staging).
+    static char present;
+    const auto strides = [](const std::string& s, const char* arg) {
+      return s.empty() ? std::vector<int64_t>{} : int_list(s, arg);
+    };
+    const TensorView input(&present, p.dtype, p.input_shape(),
+                           strides(args->input_strides, "--input-strides"), dev),
+        weight(&present, p.dtype, p.weight_shape(),
+               strides(args->weight_strides, "--weight-strides"), dev);
+    std::cout << "problem: " << to_string(p) << "\n"
+              << plan_conv(input, weight, p.params(), options).to_string();
   });
 }
 
