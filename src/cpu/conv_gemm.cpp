@@ -6,10 +6,8 @@
 
 #include "core/index_map.h"
 #include "core/stride_phase.h"
-#include "core/validate.h"
 #include "cpu/blas.h"
 #include "cpu/cost_model.h"
-#include "cpu/frame_cache.h"
 #include "cpu/gemm_epilogue.h"
 
 namespace vconv::cpu {
@@ -44,11 +42,9 @@ std::vector<float> pack_weight(const ConvArgs& a, const Phase& ph, int64_t g) {
   return packed;
 }
 
-// Rows [r0, r1) of the phase's im2col matrix for group g, row-major with `cols` columns. A
-// streaming call's frames before the input come from `previous`, its `cached` frames
-// (streamed_source_frame), each gathered from whichever tensor holds it.
+// Rows [r0, r1) of the phase's im2col matrix for group g, row-major with `cols` columns.
 void im2col(const ConvArgs& a, const Phase& ph, int64_t g, int64_t r0, int64_t r1, float* col,
-            int64_t cols, const View5& previous, int64_t cached) {
+            int64_t cols) {
   const Problem& p = a.problem;
   DimMap dim[3];
   for (int i = 0; i < 3; ++i)
@@ -58,9 +54,7 @@ void im2col(const ConvArgs& a, const Phase& ph, int64_t g, int64_t r0, int64_t r
     float* dst = col + (r - r0) * cols;
     for (int64_t jd = 0; jd < ph.taps[0].count; ++jd) {
       const int64_t kd = ph.taps[0].at(jd);
-      const FrameSource frame = streamed_source_frame(dim[0], cached, c[1], kd);
-      const int64_t id = frame.index;
-      const View5& source = frame.from_cache ? previous : a.input;
+      const int64_t id = source_index(dim[0], c[1], kd);
       for (int64_t jh = 0; jh < ph.taps[1].count; ++jh) {
         const int64_t kh = ph.taps[1].at(jh);
         const int64_t ih = source_index(dim[1], c[2], kh);
@@ -71,7 +65,7 @@ void im2col(const ConvArgs& a, const Phase& ph, int64_t g, int64_t r0, int64_t r
             std::fill(dst, dst + p.cg(), 0.0f);
           } else {
             load_f32(p.dtype,
-                     byte_ptr(source.data, source.offset(c[0], id, ih, iw, g * p.cg()), p.dtype),
+                     byte_ptr(a.input.data, a.input.offset(c[0], id, ih, iw, g * p.cg()), p.dtype),
                      p.cg(), dst);
           }
           dst += p.cg();
@@ -131,9 +125,6 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
   const Problem& p = a.problem;
   const int64_t frame_rows = p.out[0] * p.out[1] * p.out[2];
   const LoadedEpilogue epilogue(a.options.epilogue);
-  const FrameCache& cache = a.options.frame_cache;
-  const int64_t cached = cached_frames(cache);
-  const View5 previous = cached > 0 ? checked_view5(cache.previous) : View5{};
   for (const Phase& ph : stride_phases(p)) {
     const int64_t cols = ph.tap_count() * p.cg();
     const int64_t total = ph.rows.size();
@@ -169,7 +160,7 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
       for (size_t i = 0; i < chunks.size(); ++i) {
         const auto [g, r0, r1] = chunks[i];
         const float* w = weights[g].data();
-        if (cols > 0) im2col(a, ph, g, r0, r1, col.data(), cols, previous, cached);
+        if (cols > 0) im2col(a, ph, g, r0, r1, col.data(), cols);
         if (direct) {
           const auto c = ph.rows.coord(r0);
           float* dst = static_cast<float*>(a.output.data) +
@@ -191,7 +182,6 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
       }
     }
   }
-  if (cache.next.data) write_next_frames(a, a.input, dim_map(p, 0), cached);
 }
 
 }  // namespace vconv::cpu

@@ -2,8 +2,7 @@
 // cpu_gemm: im2col in bounded chunks, then SGEMM (OpenBLAS), one GEMM per group. Takes every
 // conv_general problem. Input dilation in zero-padded dimensions is split by stride phase: the
 // output positions of one phase read real samples through a fixed subset of taps, so each phase
-// is a dense GEMM over those taps alone and no inserted zero is multiplied. A streaming call's
-// im2col gathers the frames before the input from the frame cache (Options::frame_cache).
+// is a dense GEMM over those taps alone and no inserted zero is multiplied.
 #include "core/algorithm.h"
 
 namespace vconv::cpu {
@@ -14,9 +13,7 @@ class GemmAlgorithm final : public Algorithm {
   std::string why_not(const Problem& problem, Device device) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
-  bool applies(Fusion f) const override {
-    return f == Fusion::epilogue || f == Fusion::frame_cache;
-  }
+  bool applies(Fusion f) const override { return f == Fusion::epilogue; }
   bool accepts_f32_output() const override { return true; }
 };
 
