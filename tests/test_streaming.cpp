@@ -1,8 +1,10 @@
 // Streaming causal convs (Options::frame_cache): a sequence run in chunks, each call continuing
-// from the cache the previous one wrote, equals one call over the whole sequence bitwise; the
-// cache's validation; algorithms that do not read a cache say so.
+// from the cache the previous one wrote, equals one call of the same algorithm over the whole
+// sequence bitwise, and writes the reference's `next` bitwise; the cache's validation; algorithms
+// that do not read a cache say so.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -46,6 +48,7 @@ struct StreamCase {
   vconv::PadMode mode;
   std::vector<int64_t> chunks;
   vconv::DType dtype = vconv::DType::f32;
+  std::string algorithm = "reference";  // forced on every call, chunked and whole
 };
 
 std::string describe(const StreamCase& c) {
@@ -53,11 +56,12 @@ std::string describe(const StreamCase& c) {
                   " n=" + std::to_string(c.n) +
                   (c.mode == vconv::PadMode::zeros ? " zeros" : " replicate") + " chunks=";
   for (int64_t t : c.chunks) s += std::to_string(t) + ",";
-  return s + " " + vconv::dtype_name(c.dtype);
+  return s + " " + vconv::dtype_name(c.dtype) + " " + c.algorithm;
 }
 
-// Runs the case's chunks in sequence with the cache, and once over the whole sequence; checks
-// the outputs are equal bitwise and that each call's `next` holds the last F frames.
+// Runs the case's chunks in sequence with the cache, and once over the whole sequence, all on the
+// case's algorithm; checks the outputs are equal bitwise, that each call's `next` holds the last
+// F frames, and that it is bitwise the reference's `next` from the same `previous`.
 void check_stream(const StreamCase& c) {
   SCOPED_TRACE(describe(c));
   const int64_t f = (c.kd - 1) * c.dilation;
@@ -72,22 +76,29 @@ void check_stream(const StreamCase& c) {
   HostTensor whole(c.dtype, {c.n, total, kH, kW, kO}), chunked(c.dtype, {c.n, total, kH, kW, kO});
   whole.fill_nan();
   chunked.fill_nan();
-  vconv::Options reference;
-  reference.algorithm = "reference";
-  vconv::conv(x.view(), w.view(), whole.view(), params, reference);
+  vconv::Options forced;
+  forced.algorithm = c.algorithm;
+  vconv::conv(x.view(), w.view(), whole.view(), params, forced);
 
   // Two caches, swapped between calls: each call reads one and writes the other.
   HostTensor cache_a(c.dtype, {c.n, f, kH, kW, kC}), cache_b(c.dtype, {c.n, f, kH, kW, kC});
   HostTensor* previous = nullptr;
   HostTensor* next = &cache_a;
+  HostTensor reference_next(c.dtype, {c.n, f, kH, kW, kC});
+  HostTensor reference_out(c.dtype, {c.n, total, kH, kW, kO});
   int64_t start = 0;
   for (int64_t t : c.chunks) {
     next->fill_nan();
-    vconv::Options
-        o;  // the planner's choice: the reference is the one algorithm that reads a cache
+    reference_next.fill_nan();
+    vconv::Options o = forced;
     if (previous) o.frame_cache.previous = previous->view();
     o.frame_cache.next = next->view();
     vconv::conv(frames(x, start, t), w.view(), frames(chunked, start, t), params, o);
+    vconv::Options r = o;
+    r.algorithm = "reference";
+    r.frame_cache.next = reference_next.view();
+    vconv::conv(frames(x, start, t), w.view(), frames(reference_out, start, t), params, r);
+    EXPECT_TRUE(same_bytes(*next, reference_next)) << "next after frame " << start + t;
     start += t;
     // Frame j of `next` is frame start - f + j of the sequence; before frame 0, the pad mode's.
     for (int64_t i = 0; i < next->numel(); ++i) {
@@ -119,8 +130,28 @@ TEST(Streaming, ChunksEqualOneCallBitwise) {
 }
 
 TEST(Streaming, HalfPrecisionChunksEqualOneCallBitwise) {
-  check_stream({3, 1, 2, vconv::PadMode::replicate, {3, 1, 4}, vconv::DType::bf16});
-  check_stream({2, 2, 1, vconv::PadMode::zeros, {1, 2, 2}, vconv::DType::f16});
+  for (const char* algorithm : {"reference", "depth_tap"}) {
+    check_stream({3, 1, 2, vconv::PadMode::replicate, {3, 1, 4}, vconv::DType::bf16, algorithm});
+    check_stream({2, 2, 1, vconv::PadMode::zeros, {1, 2, 2}, vconv::DType::f16, algorithm});
+  }
+}
+
+// Bitwise, not merely within fp32 rounding: depth_tap sums, per output, its taps in the order
+// kd = 0, 1, ... into one fp32 accumulator (a tap in zero padding is skipped in both runs; a
+// cached frame is the same bytes the whole call reads from its input), and each tap's 2D conv
+// computes an output from its own frame alone, in an order that, for the 2D algorithms the planner
+// picks here, does not depend on how many frames the batch holds (cpu_gemm, for one, chunks its
+// rows within a frame).
+// Were the planner to run one tap's batches of different sizes on different 2D algorithms, the
+// stream would equal one call only within fp32 rounding.
+TEST(Streaming, DepthTapChunksEqualOneCallBitwise) {
+  const std::vector<std::vector<int64_t>> splits{{1, 1, 1, 1, 1, 1}, {2, 3}, {3, 1, 4}, {5}};
+  for (int64_t kd : {2, 3})
+    for (int64_t dilation : {1, 2})
+      for (vconv::PadMode mode : {vconv::PadMode::zeros, vconv::PadMode::replicate})
+        for (int64_t n : {1, 2})
+          for (const auto& chunks : splits)
+            check_stream({kd, dilation, n, mode, chunks, vconv::DType::f32, "depth_tap"});
 }
 
 namespace {
@@ -182,9 +213,13 @@ TEST(Streaming, CacheErrorsAreNamed) {
   expect_cache_error({{}, one_frame.view()}, "options.frame_cache.next: shape [1, 1, 3, 4, 3]");
 }
 
-// A cache of fewer than F frames under zero time padding (Wan's decoder after a one-frame first
-// chunk): the frames before it are zeros, as in one call over the whole sequence.
-TEST(Streaming, ShortCacheContinuesLikeOneCall) {
+namespace {
+
+// A cache of fewer than F frames under zero time padding (P = 1 of F = 2: Wan's decoder after a
+// one-frame first chunk): the frames before it are zeros, as in one call over the whole sequence;
+// `next` then takes its first frame from that short cache, as the reference's does.
+void check_short_cache(const std::string& algorithm) {
+  SCOPED_TRACE(algorithm);
   std::mt19937_64 rng(11);
   const int64_t total = 4;
   HostTensor x(vconv::DType::f32, {2, total, kH, kW, kC}), w(vconv::DType::f32, {kO, 3, 3, 3, kC});
@@ -195,15 +230,35 @@ TEST(Streaming, ShortCacheContinuesLikeOneCall) {
   HostTensor chunked(vconv::DType::f32, {2, total, kH, kW, kO});
   whole.fill_nan();
   chunked.fill_nan();
-  vconv::Options reference;
-  reference.algorithm = "reference";
-  vconv::conv(x.view(), w.view(), whole.view(), params, reference);
-  // Frame 0 alone, then frames 1-3 with frame 0 as a one-frame cache.
-  vconv::conv(frames(x, 0, 1), w.view(), frames(chunked, 0, 1), params, reference);
-  vconv::Options o = reference;
+  vconv::Options forced;
+  forced.algorithm = algorithm;
+  vconv::conv(x.view(), w.view(), whole.view(), params, forced);
+  // Frame 0 alone, then frames 1-3 with frame 0 as a one-frame cache, writing a full `next`.
+  vconv::conv(frames(x, 0, 1), w.view(), frames(chunked, 0, 1), params, forced);
+  vconv::Options o = forced;
   o.frame_cache.previous = frames(x, 0, 1);
+  HostTensor next(vconv::DType::f32, {2, 2, kH, kW, kC}),
+      expected_next(vconv::DType::f32, {2, 2, kH, kW, kC});
+  next.fill_nan();
+  expected_next.fill_nan();
+  o.frame_cache.next = next.view();
   vconv::conv(frames(x, 1, total - 1), w.view(), frames(chunked, 1, total - 1), params, o);
   EXPECT_TRUE(same_bytes(whole, chunked));
+  // A chunk of one frame after a one-frame cache: `next` is the cached frame, then the chunk's.
+  HostTensor scratch(vconv::DType::f32, {2, 1, kH, kW, kO});
+  vconv::conv(frames(x, 1, 1), w.view(), scratch.view(), params, o);
+  vconv::Options r = o;
+  r.algorithm = "reference";
+  r.frame_cache.next = expected_next.view();
+  vconv::conv(frames(x, 1, 1), w.view(), scratch.view(), params, r);
+  EXPECT_TRUE(same_bytes(next, expected_next));
+}
+
+}  // namespace
+
+TEST(Streaming, ShortCacheContinuesLikeOneCall) {
+  check_short_cache("reference");
+  check_short_cache("depth_tap");
 }
 
 TEST(Streaming, TwoDimensionalProblemIsRefused) {
@@ -225,17 +280,24 @@ TEST(Streaming, TwoDimensionalProblemIsRefused) {
 }
 
 TEST(Streaming, OtherAlgorithmsSayWhyNot) {
-  const auto p = vconv::parse_problem("f32 n=1 in=4x3x4 c=3 o=2 k=3x3x3 p=2:0x1x1");
-  HostTensor cache(vconv::DType::f32, {1, 2, kH, kW, kC});
+  // A Wan-like causal 3x3x3 conv, large enough that a fast algorithm beats the reference.
+  const auto p = vconv::parse_problem("f32 n=1 in=4x16x16 c=32 o=32 k=3x3x3 p=2:0x1x1");
+  HostTensor cache(vconv::DType::f32, {1, 2, 16, 16, 32});
   vconv::Options o;
   o.frame_cache.previous = cache.view();
   const auto without_cache = vconv::conv_candidates(p, vconv::Device::cpu());
   const auto plan = vconv::plan_conv(p, vconv::Device::cpu(), o);
-  EXPECT_EQ(plan.algorithm, "reference");
+  // The planner streams on the CPU's fast path: depth_tap reads the cache.
+  EXPECT_EQ(plan.algorithm, "depth_tap");
+  const std::vector<std::string> readers{"reference", "depth_tap"};
   int refused_for_the_cache = 0;
   for (size_t i = 0; i < plan.candidates.size(); ++i) {
     const auto& c = plan.candidates[i];
-    if (c.name == "reference" || !without_cache[i].valid) continue;
+    if (!without_cache[i].valid) continue;
+    if (std::find(readers.begin(), readers.end(), c.name) != readers.end()) {
+      EXPECT_TRUE(c.valid) << c.name << ": " << c.why_not;
+      continue;
+    }
     EXPECT_FALSE(c.valid) << c.name;
     EXPECT_NE(c.why_not.find("does not read a frame cache"), std::string::npos) << c.why_not;
     ++refused_for_the_cache;
@@ -262,7 +324,10 @@ TEST(Streaming, PlanCacheTellsCallsWithACacheApart) {
   vconv::Options o;
   o.frame_cache.previous = cache.view();
   vconv::conv(x.view(), w.view(), streamed.view(), params, o);
-  o.algorithm = "reference";
+  // What the planner's choice for a streaming call computes when forced (a stale plan from the
+  // call without a cache would not have read it).
+  const auto problem = vconv::parse_problem("f32 n=1 in=4x3x4 c=3 o=2 k=3x3x3 p=2:0x1x1");
+  o.algorithm = vconv::plan_conv(problem, vconv::Device::cpu(), o).algorithm;
   vconv::conv(x.view(), w.view(), expected.view(), params, o);
   EXPECT_TRUE(same_bytes(streamed, expected));
   EXPECT_FALSE(same_bytes(streamed, plain));

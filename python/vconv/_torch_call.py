@@ -48,10 +48,10 @@ def streams(input, weight, stride, padding, dilation, groups, pad_mode):
     """Whether a causal 3D conv with a frame cache should run as one streaming vconv call on
     input's device, rather than with the cached frames concatenated before the chunk (a copy of
     the chunk): when an algorithm there reads a cache at most twice as slow, by the planner's
-    estimates, as its best without one. On the CPU only the reference reads a cache (a Wan
-    decode on 2 cores took 19x as long streaming through it); on CUDA the implicit-GEMM
-    algorithms do, at the cost of the same call without one. As other algorithms learn to, this
-    says so with no change here. Arguments as torch.nn.functional's."""
+    estimates, as its best without one. On the CPU depth_tap reads a cache (a one-frame chunk
+    still concatenates: depth_tap's estimate there is over twice the best plain algorithm's); on
+    CUDA the implicit-GEMM algorithms do, at the cost of the same call without one. As other
+    algorithms learn to, this says so with no change here. Arguments as torch.nn.functional's."""
     kind, index = ("cuda", input.device.index or 0) if input.is_cuda else ("cpu", 0)
     return _streams(
         tuple(channels_last(input.shape)),

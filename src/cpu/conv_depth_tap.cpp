@@ -6,34 +6,61 @@
 
 #include "core/index_map.h"
 #include "core/row_grid.h"
+#include "core/validate.h"
 #include "cpu/cost_model.h"
 #include "cpu/epilogue.h"
+#include "cpu/frame_cache.h"
 
 namespace vconv::cpu {
 namespace {
 
-// A run of output frames [od0, od0 + len) of one batch index whose input frames for tap kd are
-// src0, src0 + stride, ...: one 2D conv over a strided batch of frames.
+// A run of output frames [od0, od0 + len) of one batch index whose frames for tap kd are src0,
+// src0 + stride, ... of one tensor: the input, or a streaming call's cached frames
+// (Options::frame_cache.previous) when from_cache. One 2D conv over a strided batch of frames.
+// A tap reads frames of two tensors only in a streaming call, and there each run lies within one
+// of them, so a run is still one strided view: the cache needs no per-frame pointer table and no
+// copy of cached and input frames side by side.
 struct FrameRun {
   int64_t n, od0, len, src0;
+  bool from_cache;
 };
 
-std::vector<FrameRun> frame_runs(const Problem& p, int64_t kd) {
-  const DimMap depth{p.in[0], p.stride[0], p.pad_lo[0], p.kdil[0], p.idil[0], p.mode[0]};
+// The runs of tap kd, each frame chosen by streamed_source_frame() (index_map.h) from the
+// `cached` frames before the input (0 without a cache: the plain index map).
+std::vector<FrameRun> frame_runs(const Problem& p, int64_t kd, int64_t cached) {
+  const DimMap depth = dim_map(p, 0);
   std::vector<FrameRun> runs;
   for (int64_t n = 0; n < p.n; ++n)
     for (int64_t od = 0; od < p.out[0]; ++od) {
-      const int64_t src = source_index(depth, od, kd);
-      if (src < 0) continue;  // this tap reads zero padding for this frame
+      const FrameSource src = streamed_source_frame(depth, cached, od, kd);
+      if (src.index < 0) continue;  // this tap reads zero padding for this frame
       FrameRun* last = runs.empty() ? nullptr : &runs.back();
-      if (last && last->n == n && last->od0 + last->len == od &&
-          last->src0 + last->len * p.stride[0] == src) {
+      if (last && last->n == n && last->from_cache == src.from_cache &&
+          last->od0 + last->len == od && last->src0 + last->len * p.stride[0] == src.index) {
         ++last->len;
       } else {
-        runs.push_back({n, od, 1, src});
+        runs.push_back({n, od, 1, src.index, src.from_cache});
       }
     }
   return runs;
+}
+
+// The frames before the input that a call's taps read: a streaming call's cache, else none. The
+// plan is shared by every chunk (the plan cache knows only that a cache is present), so estimates
+// assume the steady state, a full cache of F = pad_lo[0] frames (the causal problem validated).
+int64_t planned_cached_frames(const Problem& p, const Options& options) {
+  return options.frame_cache.empty() ? 0 : p.pad_lo[0];
+}
+
+// The options of the taps' 2D convs: chosen by the planner, accumulating, with neither the
+// epilogue (applied to the sum over every tap) nor the frame cache (read here through the runs).
+Options tap_options(const Options& options) {
+  Options o = options;
+  o.algorithm.clear();
+  o.accumulate = true;
+  o.epilogue = {};
+  o.frame_cache = {};
+  return o;
 }
 
 // The 2D problem of one tap over `batch` frames.
@@ -79,14 +106,16 @@ std::string DepthTapAlgorithm::why_not_options(const Problem& p, const Options& 
 
 double DepthTapAlgorithm::estimate_ms(const Problem& p, Device device,
                                       const Options& options) const {
+  const Options sub_options = tap_options(options);
+  const int64_t cached = planned_cached_frames(p, options);
   double ms = 0;
   for (int64_t kd = 0; kd < p.k[0]; ++kd) {
     int64_t frames = 0;
-    const auto runs = frame_runs(p, kd);
+    const auto runs = frame_runs(p, kd, cached);
     for (const FrameRun& r : runs) frames += r.len;
     if (frames == 0) continue;
     const Problem sub = frame_problem(p, frames);
-    ms += choose_algorithm(sub, device, options, true).estimate_ms(sub, device, options) +
+    ms += choose_algorithm(sub, device, sub_options, true).estimate_ms(sub, device, sub_options) +
           cost::kCallOverheadMs * static_cast<double>(runs.size());
   }
   // Zeroing the fp32 accumulator, and rounding it once when the output is not fp32.
@@ -116,20 +145,22 @@ void DepthTapAlgorithm::run(const ConvArgs& a) const {
     }
   }
 
-  Options sub_options = a.options;
-  sub_options.algorithm.clear();
-  sub_options.accumulate = true;
-  sub_options.epilogue = {};  // the taps' partial sums take no epilogue
+  const Options sub_options = tap_options(a.options);
+  const FrameCache& cache = a.options.frame_cache;
+  const int64_t cached = cached_frames(cache);
+  const View5 previous = cached > 0 ? checked_view5(cache.previous) : View5{};
   for (int64_t kd = 0; kd < p.k[0]; ++kd) {
     const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;  // the depth axis is mirrored too
-    for (const FrameRun& r : frame_runs(p, kd)) {
+    for (const FrameRun& r : frame_runs(p, kd, cached)) {
       const Problem sub = frame_problem(p, r.len);
-      const Algorithm& algo = choose_algorithm(sub, a.device, a.options, true);
-      // Frame-shifted views: frames of the run are one batch dimension at stride * frame stride.
-      View5 in = a.input, w = a.weight, out = acc;
-      in.data = byte_ptr(a.input.data, a.input.offset(r.n, r.src0, 0, 0, 0), p.dtype);
+      const Algorithm& algo = choose_algorithm(sub, a.device, sub_options, true);
+      // Frame-shifted views: frames of the run are one batch dimension at stride * frame stride,
+      // in the input or in the cache.
+      const View5& source = r.from_cache ? previous : a.input;
+      View5 in = source, w = a.weight, out = acc;
+      in.data = byte_ptr(source.data, source.offset(r.n, r.src0, 0, 0, 0), p.dtype);
       in.shape = {r.len, 1, p.in[1], p.in[2], p.c};
-      in.strides = {p.stride[0] * a.input.strides[1], 0, a.input.strides[2], a.input.strides[3], 1};
+      in.strides = {p.stride[0] * source.strides[1], 0, source.strides[2], source.strides[3], 1};
       w.data = byte_ptr(a.weight.data, a.weight.offset(0, wd, 0, 0, 0), p.dtype);
       w.shape[1] = 1;
       w.strides[1] = 0;
@@ -150,6 +181,7 @@ void DepthTapAlgorithm::run(const ConvArgs& a) const {
                 a.options.accumulate, epilogue.store());
     }
   }
+  if (cache.next.data) write_next_frames(a, a.input, dim_map(p, 0), cached);
 }
 
 }  // namespace vconv::cpu

@@ -7,6 +7,9 @@
 // into an fp32 accumulator: the output itself when it is fp32, else one fp32 buffer rounded once
 // at the end, so that bf16/f16 partial sums are never rounded between taps. A tap that lands in
 // zero padding is skipped for that frame. Under flip tap kd reads weight slice KD-1-kd.
+// A streaming call (Options::frame_cache) reads the frames before its input from the cache
+// (streamed_source_frame), each tap's run of frames a strided view of the cache or of the input,
+// and writes the next cache through the CPU's one writer (cpu/frame_cache.h).
 #include "core/algorithm.h"
 
 namespace vconv::cpu {
@@ -19,7 +22,9 @@ class DepthTapAlgorithm final : public Algorithm {
   std::string why_not_options(const Problem& problem, const Options& options) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
-  bool applies(Fusion f) const override { return f == Fusion::epilogue; }
+  bool applies(Fusion f) const override {
+    return f == Fusion::epilogue || f == Fusion::frame_cache;
+  }
   bool accepts_f32_output() const override { return true; }
 };
 

@@ -7,36 +7,11 @@
 #include "core/index_map.h"
 #include "core/validate.h"
 #include "cpu/cost_model.h"
+#include "cpu/frame_cache.h"
 #include "cpu/prologue_reference.h"
 
 namespace vconv::cpu {
 namespace {
-
-// Writes the next frame cache: the last F frames of (previous ++ input), through the index map;
-// `input` is what the conv read (after the prologue).
-template <typename T>
-void write_next_frames(const ConvArgs& a, const View5& input, const DimMap& time, int64_t cached) {
-  const FrameCache& cache = a.options.frame_cache;
-  const View5 next = checked_view5(cache.next);
-  const T* x = static_cast<const T*>(input.data);
-  const T* previous = static_cast<const T*>(cache.previous.data);
-  T* y = static_cast<T*>(next.data);
-  const View5 previous_view = cached > 0 ? checked_view5(cache.previous) : View5{};
-  for (int64_t n = 0; n < next.shape[0]; ++n)
-    for (int64_t j = 0; j < next.shape[1]; ++j) {
-      const FrameSource s = next_cache_frame(time, cached, next.shape[1], j);
-      for (int64_t h = 0; h < next.shape[2]; ++h)
-        for (int64_t w = 0; w < next.shape[3]; ++w) {
-          T* dst = y + next.offset(n, j, h, w, 0);
-          const T* src = s.index < 0    ? nullptr
-                         : s.from_cache ? previous + previous_view.offset(n, s.index, h, w, 0)
-                                        : x + input.offset(n, s.index, h, w, 0);
-          const int64_t step = s.from_cache ? previous_view.strides[4] : input.strides[4];
-          for (int64_t c = 0; c < next.shape[4]; ++c)
-            dst[c] = src ? src[c * step] : from_float<T>(0.0f);
-        }
-    }
-}
 
 template <typename T>
 void reference(const ConvArgs& a) {
@@ -116,7 +91,7 @@ void reference(const ConvArgs& a) {
       }
     }
   }
-  if (cache.next.data) write_next_frames<T>(a, input, dim[0], cached);
+  if (cache.next.data) write_next_frames(a, input, dim[0], cached);
 }
 
 }  // namespace

@@ -277,9 +277,13 @@ def test_patched_wan_conv_compiles_without_graph_breaks():
 
 
 def test_the_planner_decides_whether_a_cache_streams():
-    # On the CPU only the reference reads a cache: a Wan-sized conv concatenates the cached frames
-    # and runs the planner's faster choice; a problem the reference is as fast for streams.
+    # On the CPU depth_tap reads a cache: a Wan-sized two-frame chunk streams through it; a
+    # one-frame chunk, of whose three taps a call without a cache computes one (the others read
+    # zero padding), is over twice as fast without, so it concatenates the cached frames; a
+    # problem the reference is as fast for streams.
     x, w = torch.randn(1, 64, 2, 32, 32), torch.randn(64, 64, 3, 3, 3)
+    assert vconv._torch_call.streams(x, w, 1, ([2, 1, 1], [0, 1, 1]), 1, 1, "zeros")
+    x = torch.randn(1, 64, 1, 32, 32)
     assert not vconv._torch_call.streams(x, w, 1, ([2, 1, 1], [0, 1, 1]), 1, 1, "zeros")
     x, w = torch.randn(1, 1, 1, 1, 1), torch.randn(1, 1, 2, 1, 1)
     assert vconv._torch_call.streams(x, w, 1, ([1, 0, 0], [0, 0, 0]), 1, 1, "zeros")

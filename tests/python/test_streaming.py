@@ -17,13 +17,14 @@ def causal_problem(rng, frames=7, kd=3, dilation=1, n=2, c=4, o=5):
     return x, w, f, kwargs
 
 
+@pytest.mark.parametrize("algorithm", ["reference", "depth_tap"])  # the CPU's that read a cache
 @pytest.mark.parametrize("pad_mode", ["zeros", "replicate"])
 @pytest.mark.parametrize("kd, dilation, chunks", [(3, 1, (1, 3, 3)), (3, 2, (2, 1, 4)), (2, 1, (7,))])
-def test_chunks_equal_one_call(pad_mode, kd, dilation, chunks):
+def test_chunks_equal_one_call(algorithm, pad_mode, kd, dilation, chunks):
     rng = np.random.default_rng(1)
     x, w, f, kwargs = causal_problem(rng, frames=sum(chunks), kd=kd, dilation=dilation)
-    # Bitwise with the algorithm fixed: only the reference reads a cache for now.
-    whole = vconv.conv_general(x, w, pad_mode=pad_mode, algorithm="reference", **kwargs)
+    # Bitwise with the algorithm fixed.
+    whole = vconv.conv_general(x, w, pad_mode=pad_mode, algorithm=algorithm, **kwargs)
     previous, parts, start = None, [], 0
     for size in chunks:
         next_frames = np.empty((x.shape[0], f, *x.shape[2:]), np.float32)
@@ -32,6 +33,7 @@ def test_chunks_equal_one_call(pad_mode, kd, dilation, chunks):
                 x[:, start : start + size],
                 w,
                 pad_mode=pad_mode,
+                algorithm=algorithm,
                 frame_cache=(previous, next_frames),
                 **kwargs,
             )
@@ -47,11 +49,12 @@ def test_chunks_equal_one_call(pad_mode, kd, dilation, chunks):
 def test_previous_alone_and_next_alone():
     rng = np.random.default_rng(2)
     x, w, f, kwargs = causal_problem(rng)
-    whole = vconv.conv_general(x, w, algorithm="reference", **kwargs)
+    # Bitwise with the algorithm fixed: the planner's for a streaming call on the CPU.
+    whole = vconv.conv_general(x, w, algorithm="depth_tap", **kwargs)
     cache = np.empty((x.shape[0], f, *x.shape[2:]), np.float32)
-    first = vconv.conv_general(x[:, :4], w, frame_cache=(None, cache), **kwargs)
+    first = vconv.conv_general(x[:, :4], w, algorithm="depth_tap", frame_cache=(None, cache), **kwargs)
     np.testing.assert_array_equal(cache, x[:, 2:4])  # the last F frames of the chunk
-    rest = vconv.conv_general(x[:, 4:], w, frame_cache=(cache, None), **kwargs)
+    rest = vconv.conv_general(x[:, 4:], w, algorithm="depth_tap", frame_cache=(cache, None), **kwargs)
     np.testing.assert_array_equal(np.concatenate([first, rest], axis=1), whole)
 
 
@@ -85,9 +88,10 @@ def test_plan_with_a_frame_cache_names_who_reads_one():
     rng = np.random.default_rng(4)
     x, w, f, kwargs = causal_problem(rng)
     plan = vconv.plan(x, w, frame_cache=True, **kwargs)
-    assert plan.algorithm == "reference"  # the only algorithm that reads a cache for now
+    readers = ("reference", "depth_tap")  # the CPU algorithms that read a cache
+    assert plan.algorithm == "depth_tap"
     for name, valid, why_not, _ in plan.candidates:
-        assert valid == (name == "reference")
-        if name != "reference" and "frame cache" in why_not:
+        assert valid == (name in readers)
+        if name not in readers and "frame cache" in why_not:
             assert "does not read a frame cache (options.frame_cache" in why_not
     assert vconv.plan(x, w, **kwargs).candidates != plan.candidates
