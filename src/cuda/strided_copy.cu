@@ -10,6 +10,7 @@
 #include "core/device_runtime.h"
 #include "cuda/check.h"
 #include "cuda/device_scope.h"
+#include "cuda/kernel_params.h"  // grid_for
 #include "vconv/error.h"
 
 namespace vconv {
@@ -35,9 +36,7 @@ __global__ void gather_contiguous(const Word* src, Word* dst, Strided5 v, int64_
 
 template <typename Word>
 void launch(const void* src, void* dst, const Strided5& v, int64_t count, cudaStream_t stream) {
-  const int threads = 256;
-  const int64_t blocks = std::min<int64_t>((count + threads - 1) / threads, 65535);
-  gather_contiguous<Word><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
+  gather_contiguous<Word><<<cuda::grid_for(count, 256), 256, 0, stream>>>(
       static_cast<const Word*>(src), static_cast<Word*>(dst), v, count);
   VCONV_CUDA_CHECK_LAUNCH();
 }
