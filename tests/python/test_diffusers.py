@@ -16,21 +16,13 @@ import vconv._diffusers_cogvideox
 import vconv._diffusers_wan
 import vconv._torch_call
 import vconv.diffusers
+from vconv import bench_decode
 
 
 def tiny_wan(dtype=torch.float32):
+    """The decode benchmark's tiny Wan configuration (vconv.bench_decode), random weights."""
     torch.manual_seed(0)
-    vae = diffusers.AutoencoderKLWan(
-        base_dim=8,
-        z_dim=4,
-        dim_mult=[1, 2, 2],
-        num_res_blocks=1,
-        attn_scales=[],
-        temperal_downsample=[False, True],
-        latents_mean=[0.0] * 4,
-        latents_std=[1.0] * 4,
-    )
-    return vae.to(dtype).eval()
+    return diffusers.AutoencoderKLWan(**bench_decode.MODELS["wan-tiny"][0]).to(dtype).eval()
 
 
 def rel(a, b):
@@ -292,8 +284,6 @@ def test_the_planner_decides_whether_a_cache_streams():
 def test_decode_benchmark_reports_each_variant():
     """python -m vconv.bench --suite decode (issue 12), on the tiny Wan config on the CPU: one row
     per variant, vconv's video within fp32 accuracy of eager's, the patch report printed."""
-    from vconv import bench_decode
-
     lines = []
     rows = bench_decode.run_decode("wan-tiny", "cpu", torch.float32, repeat=1, out=lines.append)
     assert [r["name"] for r in rows] == ["eager NCDHW", "eager channels_last", "vconv"]
