@@ -37,14 +37,6 @@ std::string ms_str(double ms) {
   return buf;
 }
 
-// [begin, end) byte range a view can touch.
-std::pair<const char*, const char*> byte_range(const View5& v, DType t) {
-  int64_t extent = 1;
-  for (int i = 0; i < 5; ++i) extent += (v.shape[i] - 1) * v.strides[i];
-  const char* p = static_cast<const char*>(v.data);
-  return {p, p + extent * dtype_size(t)};
-}
-
 // Why an algorithm that does not apply `fusion` is not valid for a call that asks for it.
 const char* not_applied(Fusion fusion) {
   switch (fusion) {
@@ -256,15 +248,11 @@ void run_planned(const ConvArgs& planned) {
 }
 
 // conv()'s checked arguments as algorithms read them.
-ConvArgs checked_conv_args(const CheckedArgs& a, const TensorView& input, const TensorView& output,
-                           const Options& options) {
-  const auto out_range = byte_range(a.output, output.dtype);
-  for (const View5* v : {&a.input, &a.weight}) {
-    const auto r = byte_range(*v, input.dtype);
-    if (r.first < out_range.second && out_range.first < r.second)
+ConvArgs checked_conv_args(const CheckedArgs& a, const TensorView& input, const Options& options) {
+  for (const View5* v : {&a.input, &a.weight})
+    if (overlap(*v, a.output, input.dtype))
       throw Error(std::string("output: overlaps the ") + (v == &a.input ? "input" : "weight") +
                   " in memory; expected a separate output buffer");
-  }
   return ConvArgs{a.problem, a.input, a.weight, a.output, input.device, options, input.dtype};
 }
 
@@ -282,7 +270,7 @@ Plan plan_conv(const TensorView& input, const TensorView& weight, const ConvPara
 void conv(const TensorView& input, const TensorView& weight, const TensorView& output,
           const ConvParams& params, const Options& options) {
   const CheckedArgs a = check_conv_args(input, weight, output, params, options);
-  const ConvArgs args = checked_conv_args(a, input, output, options);
+  const ConvArgs args = checked_conv_args(a, input, options);
   if (!options.autotune) return run_planned(args);
   // The autotuner runs every algorithm on the tensors: a strided input or weight is staged once
   // for all of them.

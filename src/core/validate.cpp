@@ -12,6 +12,26 @@
 namespace vconv {
 namespace {
 
+// [begin, end) bytes of a view with no empty dimension.
+std::pair<const char*, const char*> byte_range(const View5& v, DType dtype) {
+  int64_t extent = 1;
+  for (int i = 0; i < 5; ++i) extent += (v.shape[i] - 1) * v.strides[i];
+  const char* begin = static_cast<const char*>(v.data);
+  return {begin, begin + extent * dtype_size(dtype)};
+}
+
+}  // namespace
+
+bool overlap(const View5& a, const View5& b, DType dtype) {
+  for (const View5* v : {&a, &b})
+    for (int64_t size : v->shape)
+      if (size == 0) return false;
+  const auto ra = byte_range(a, dtype), rb = byte_range(b, dtype);
+  return ra.first < rb.second && rb.first < ra.second;
+}
+
+namespace {
+
 // Checks the strides of one view; returns them (contiguous ones when none were given). Only the
 // conv's input and weight take any channel stride (conv() stages them where an algorithm needs
 // channels-last, core/staging.h); the tensors written, and the options' tensors, are channels-last.
@@ -67,22 +87,6 @@ View5 to_view5(const TensorView& t, const std::vector<int64_t>& strides) {
     v.strides[pad + i] = strides[i];
   }
   return v;
-}
-
-// [begin, end) bytes of a view with no empty dimension.
-std::pair<const char*, const char*> byte_range(const View5& v, DType dtype) {
-  int64_t extent = 1;
-  for (int i = 0; i < 5; ++i) extent += (v.shape[i] - 1) * v.strides[i];
-  const char* begin = static_cast<const char*>(v.data);
-  return {begin, begin + extent * dtype_size(dtype)};
-}
-
-bool overlap(const View5& a, const View5& b, DType dtype) {
-  for (const View5* v : {&a, &b})
-    for (int64_t size : v->shape)
-      if (size == 0) return false;
-  const auto ra = byte_range(a, dtype), rb = byte_range(b, dtype);
-  return ra.first < rb.second && rb.first < ra.second;
 }
 
 // A per-channel vector of the options (the epilogue's bias, the prologue's scale and shift), when

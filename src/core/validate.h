@@ -22,6 +22,9 @@ View5 checked_operand(const TensorView& t, const char* name);
 // The frames a checked frame cache brings before the input: `previous`'s, 0 on the first chunk.
 int64_t cached_frames(const FrameCache& cache);
 
+// Whether two views can touch the same bytes (an empty view touches none).
+bool overlap(const View5& a, const View5& b, DType dtype);
+
 // A rank-5 tensor that check_conv_args() accepted (a frame cache) as a 5D view.
 View5 checked_view5(const TensorView& t);
 
