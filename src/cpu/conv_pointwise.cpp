@@ -77,7 +77,10 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
   auto ld = [](int64_t rows, int64_t stride, int64_t len) {
     return rows == 1 ? std::max(stride, len) : stride;
   };
-#pragma omp parallel if (chunks.size() > 1)  // one chunk: no threads to start and join
+  // Always inside a parallel region, one chunk included: OpenBLAS then runs each GEMM on the
+  // thread calling it. Called outside one, it threads a GEMM itself, splitting it by the thread
+  // count, and its edge kernels round differently (1 and 2 threads differed on AMD EPYC).
+#pragma omp parallel
   {
     std::vector<float> in(in_place ? 0 : static_cast<size_t>(chunk * p.cg()));
     std::vector<float> out(direct ? 0 : static_cast<size_t>(chunk * p.og()));
