@@ -102,10 +102,14 @@ def test_backward_raises_a_clear_error():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: GPU test skipped")
-@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 1e-2)])
-def test_module_chunks_on_the_gpu(dtype, tol):
+@pytest.mark.parametrize(
+    "dtype,tf32,tol", [(torch.float32, False, 1e-5), (torch.float32, True, 1e-3), (torch.bfloat16, True, 1e-2)]
+)
+def test_module_chunks_on_the_gpu(dtype, tf32, tol, monkeypatch):
     """On CUDA the implicit-GEMM kernels read the cache (no concatenation): NCDHW chunks, whose
-    cache is copied to channels-last with the chunk's strides (_torch_call.cache_like)."""
+    cache is copied to channels-last with the chunk's strides (_torch_call.cache_like). fp32
+    follows torch.backends.cudnn.allow_tf32 (True by default), as cuDNN does: exact without it."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", tf32)
     torch.manual_seed(4)
     conv = vt.CausalConv3d(16, 32, 3, padding=1).cuda().to(dtype)
     x = torch.randn(1, 16, 7, 8, 10, device="cuda", dtype=dtype)
