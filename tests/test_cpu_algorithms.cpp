@@ -68,7 +68,9 @@ TEST(CpuAlgorithms, RandomProblemsOverEverySemantic) {
   std::mt19937_64 rng(21);
   int checked = 0;
   for (int i = 0; i < 600; ++i) check_all(vconv::testing::random_problem(rng), rng, checked);
-  EXPECT_GT(checked, 600);
+  // Over one algorithm per problem on average, though about a quarter of the draws upsample or
+  // move outputs depth-to-space, which only the reference applies on the CPU.
+  EXPECT_GT(checked, 500);
 }
 
 TEST(CpuAlgorithms, VideoGrid) {
@@ -314,8 +316,10 @@ TEST(CpuAlgorithms, EpilogueMatchesTheReference) {
   std::mt19937_64 rng(28);
   std::map<std::string, int> checked;
   for (int i = 0; i < 100; ++i) {
-    const Problem drawn = i % 2 ? vconv::testing::random_video_problem(rng, 100000)
-                                : vconv::testing::random_problem(rng, 100000);
+    Problem drawn = i % 2 ? vconv::testing::random_video_problem(rng, 100000)
+                          : vconv::testing::random_problem(rng, 100000);
+    // Every tenth problem a fixed 1x1x1 conv, so that cpu_pointwise gets its share.
+    if (i % 10 == 0) drawn = vconv::parse_problem("f32 n=2 in=3x4x5 c=12 o=10 k=1x1x1");
     for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
       const Problem p =
           vconv::make_problem(drawn.input_shape(), drawn.weight_shape(), drawn.params(), dtype);

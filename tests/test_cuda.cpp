@@ -198,6 +198,47 @@ TEST(CudaSmall, EpilogueOnEveryAlgorithm) {
     EXPECT_GE(checked[algo], 8) << algo;
 }
 
+// The output and input index maps of the video extensions, and the residual, on every CUDA
+// algorithm that applies them (every one does), every dtype: depth-to-space (Wan's time conv C ->
+// 2C, pixel shuffle) through OutputRow, nearest upsampling (Wan's 2x spatial Resample, causal in
+// time as HunyuanVideo's) through input_index_at(), a residual with and without them.
+TEST(CudaSmall, IndexMapsAndResidualOnEveryAlgorithm) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(42);
+  std::map<std::string, int> checked;
+  for (const char* text :
+       {"bf16 in=3x6x8 c=64 o=256 k=3x1x1 p=2:0x0x0 d2s=2x1x1",
+        "f16 n=2 in=2x5x6 c=32 o=128 k=1x3x3 p=0x1x1 d2s=1x2x2",
+        "f32 in=3x4x5 c=16 o=32 k=3x3x3 p=1 d2s=2x2x1",
+        "bf16 in=2x6x7 c=64 o=128 k=1x3x3 p=0x1x1 up=1x2x2",
+        "f16 in=3x4x5 c=32 o=64 k=3x3x3 p=2:0x1x1 pm=replicate up=2x2x2 causal_up",
+        "f32 in=3x5x4 c=16 o=24 k=3x3x3 p=1 up=1x2x2 d2s=1x2x2 pm=reflect",
+        "bf16 n=2 in=5x12x16 c=64 o=256 k=3x3x3 p=2:0x1x1", "f16 in=4x10x12 c=32 o=48 k=3x3x3 p=1 g=2",
+        "bf16 in=5x6x7 c=24 o=40 k=1x1x1"}) {
+    const Problem p = vconv::parse_problem(text);
+    const bool plain = p.up == std::array<int64_t, 3>{1, 1, 1} &&
+                       p.d2s == std::array<int64_t, 3>{1, 1, 1};
+    for (const auto& algo : cuda_algorithms(p))
+      for (int form = 0; form < 3; ++form) {
+        if (plain && form == 0) continue;  // the plain conv is every other test's
+        vconv::testing::CheckOptions o;
+        o.device = kGpu;
+        o.residual = form >= 1;
+        o.bias = form == 2;
+        o.activation = form == 2 ? vconv::Activation::silu : vconv::Activation::none;
+        o.accumulate = form == 2;
+        o.strided = form == 2;
+        const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
+        ++checked[algo];
+        EXPECT_TRUE(e.within_bound()) << algo << " form " << form << " " << text << ": "
+                                      << e.to_string();
+      }
+  }
+  for (const char* algo : {"cuda_gemm_fallback", "cuda_implicit_gemm", "cuda_depth_tap_2d"})
+    EXPECT_GE(checked[algo], 10) << algo;
+  EXPECT_GE(checked["cuda_implicit_gemm_sm90"], 4);
+}
+
 // Options::autotune on a GPU: every valid CUDA algorithm timed with events, the winner run on
 // the caller's tensors, kept in the cache file under the GPU's ordinal and model, and taken from
 // the file again after the in-memory cache is cleared.

@@ -49,6 +49,7 @@ VCONV_HOST_DEVICE inline int64_t pad_map(int64_t q, int64_t len, PadMode mode) {
 // The input index at position q of the input-dilated signal extended by its pad mode (q < 0
 // before sample 0), or -1 when it reads a zero.
 VCONV_HOST_DEVICE inline int64_t input_index_at(const DimMap& d, int64_t q) {
+  if (d.idil == 1 && d.up == 1) return pad_map(q, d.in, d.mode);  // the common case, no division
   const int64_t len = (upsampled_length(d) - 1) * d.idil + 1;
   q = pad_map(q, len, d.mode);
   if (q < 0 || q % d.idil != 0) return -1;
@@ -90,8 +91,6 @@ VCONV_HOST_DEVICE inline FrameSource next_cache_frame(const DimMap& d, int64_t c
   return streamed_frame(d, cached, d.in - frames + j);
 }
 
-}  // namespace vconv
-
 // Depth-to-space (ConvParams::depth_to_space): where the conv's output channel o at grid position
 // pos is stored. With C' = O / (r0 * r1 * r2) stored channels, o = (k * C' + c) * r1 * r2 + i * r2
 // + j goes to (pos0 * r0 + k, pos1 * r1 + i, pos2 * r2 + j), channel c: the time blocks whole
@@ -113,3 +112,10 @@ VCONV_HOST_DEVICE inline StoredIndex stored_index(const DepthToSpace& m, int64_t
   return {{pos0 * m.r[0] + sub / m.channels, pos1 * m.r[1] + i, pos2 * m.r[2] + j},
           sub % m.channels};
 }
+
+// The problem's depth-to-space map (factors 1: the identity).
+inline DepthToSpace depth_to_space_of(const Problem& p) {
+  return {{p.d2s[0], p.d2s[1], p.d2s[2]}, p.stored_channels()};
+}
+
+}  // namespace vconv

@@ -31,7 +31,7 @@ void reference(const ConvArgs& a) {
   T* y = static_cast<T*>(a.output.data);
   DimMap dim[3];
   for (int i = 0; i < 3; ++i) dim[i] = dim_map(p, i);
-  const DepthToSpace to_space{{p.d2s[0], p.d2s[1], p.d2s[2]}, p.stored_channels()};
+  const DepthToSpace to_space = depth_to_space_of(p);
   const int64_t rows = p.n * p.out[0] * p.out[1];
   const Epilogue& epilogue = a.options.epilogue;
   const T* bias = static_cast<const T*>(epilogue.bias.data);

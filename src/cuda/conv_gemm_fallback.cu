@@ -76,9 +76,12 @@ void store(const ConvArgs& a, const float* buf, int64_t n, const Phase& ph, int6
              epilogue_params(a), s);
 }
 
+// A 1x1x1 conv reading each input row once, as it is stored (not upsampled): its GEMM reads the
+// input in place.
 bool is_pointwise(const Problem& p) {
   for (int i = 0; i < 3; ++i)
-    if (p.k[i] != 1 || p.stride[i] != 1 || p.idil[i] != 1 || p.pad_lo[i] != 0 || p.pad_hi[i] != 0)
+    if (p.k[i] != 1 || p.stride[i] != 1 || p.idil[i] != 1 || p.pad_lo[i] != 0 ||
+        p.pad_hi[i] != 0 || p.up[i] != 1)
       return false;
   return true;
 }

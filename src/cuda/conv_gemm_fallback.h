@@ -13,8 +13,12 @@ class GemmFallbackAlgorithm final : public Algorithm {
   std::string why_not(const Problem& problem, Device device) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
-  // The epilogue in store_output() (epilogue.cuh).
-  bool applies(Fusion f) const override { return f == Fusion::epilogue; }
+  // The epilogue, residual and depth-to-space in OutputRow (epilogue.cuh), upsampling through
+  // source_index() (core/index_map.h) in im2col.
+  bool applies(Fusion f) const override {
+    return f == Fusion::epilogue || f == Fusion::residual || f == Fusion::upsample ||
+           f == Fusion::depth_to_space;
+  }
 };
 
 }  // namespace vconv::cuda

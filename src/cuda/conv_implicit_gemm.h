@@ -41,11 +41,10 @@ class ImplicitGemmAlgorithm final : public Algorithm {
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   std::string why_not_args(const ConvArgs& args) const override;
-  // The epilogue in store_output() (epilogue.cuh), the frame cache through time_source()
-  // (mainloop.cuh) and write_next_frame_cache().
-  bool applies(Fusion f) const override {
-    return f == Fusion::epilogue || f == Fusion::frame_cache;
-  }
+  // The epilogue, residual and depth-to-space in OutputRow (epilogue.cuh); upsampling and the
+  // frame cache through input_index_at() and time_source() (mainloop.cuh), the next cache by
+  // write_next_frame_cache().
+  bool applies(Fusion f) const override { return f != Fusion::prologue; }
 
  private:
   TileShape shape_;
@@ -58,11 +57,10 @@ class DepthTap2dAlgorithm final : public Algorithm {
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   std::string why_not_args(const ConvArgs& args) const override;
-  // The epilogue in store_output() (epilogue.cuh), the frame cache through time_source()
-  // (mainloop.cuh) and write_next_frame_cache().
-  bool applies(Fusion f) const override {
-    return f == Fusion::epilogue || f == Fusion::frame_cache;
-  }
+  // The epilogue, residual and depth-to-space in OutputRow (epilogue.cuh); upsampling and the
+  // frame cache through input_index_at() and time_source() (mainloop.cuh), the next cache by
+  // write_next_frame_cache().
+  bool applies(Fusion f) const override { return f != Fusion::prologue; }
 };
 
 }  // namespace vconv::cuda

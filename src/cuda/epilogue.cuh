@@ -1,32 +1,47 @@
 #pragma once
-// Stores fp32 results to the output: the fused epilogue (Options::epilogue: act(v + bias[o])),
-// one rounding to the output dtype, accumulating when asked. Every CUDA algorithm stores through
-// store_output(), so the epilogue's formula has this one owner on the GPU.
+// Stores fp32 results to the output: the fused epilogue (Options::epilogue: act(v + bias[o]) +
+// residual), one rounding to the output dtype, accumulating when asked, at the position
+// depth-to-space gives (ConvParams::depth_to_space, stored_index() of core/index_map.h). Every
+// CUDA algorithm stores through OutputRow, so the epilogue's formula and the output's index map
+// have this one owner on the GPU.
 #include <cmath>
 
 #include "core/float16.h"
+#include "core/validate.h"
 #include "cuda/check.h"
 #include "cuda/kernel_params.h"
 
 namespace vconv::cuda {
 
 // What a store applies: bias (of the output's type, per output channel, or nullptr), activation,
-// and whether the result is added to the output.
+// residual (the output's shape, a unit channel stride; data nullptr: none), whether the result is
+// added to the output, and where the conv's outputs are stored (depth-to-space; moves_outputs
+// false: where the conv computes them).
 struct EpilogueParams {
   const void* bias;
   Activation activation;
   bool accumulate;
+  TensorRef residual;
+  DepthToSpace to_space;
+  bool moves_outputs;
 };
 
-// The caller's epilogue (validated by conv()) and accumulate flag.
+// The caller's epilogue (validated by conv()), accumulate flag and depth-to-space.
 inline EpilogueParams epilogue_params(const ConvArgs& a) {
-  return {a.options.epilogue.bias.data, a.options.epilogue.activation, a.options.accumulate};
+  const Epilogue& e = a.options.epilogue;
+  const Problem& p = a.problem;
+  return {e.bias.data,
+          e.activation,
+          a.options.accumulate,
+          e.residual.data ? tensor_ref(checked_view5(e.residual)) : TensorRef{},
+          depth_to_space_of(p),
+          p.d2s[0] * p.d2s[1] * p.d2s[2] > 1};
 }
 
-// A store into an fp32 accumulator that sums partial results (cuda_depth_tap_2d's taps): the
-// epilogue applies once, where the sum is rounded to the output.
+// A store into an fp32 accumulator that sums partial results (cuda_depth_tap_2d's taps) shaped as
+// the conv's output grid: the epilogue applies once, where the sum is rounded to the output.
 inline EpilogueParams partial_sum_params() {
-  return {nullptr, Activation::none, true};
+  return {nullptr, Activation::none, true, TensorRef{}, DepthToSpace{{1, 1, 1}, 1}, false};
 }
 
 template <typename T>
@@ -42,11 +57,72 @@ __device__ inline float epilogue_value(float v, int64_t channel, const EpilogueP
   return v;
 }
 
-// Stores conv result v of output channel `channel` at dst.
+// The stores of one output row, conv output position (n, od, oh, ow): each output channel of
+// the conv through the epilogue to where it is stored. Without depth-to-space the row's channels
+// are contiguous in the output and in the residual (unit channel strides), so a store is one
+// offset from the row's bases; with it, each channel has its own position (stored_index()).
 template <typename T>
-__device__ inline void store_output(T* dst, float v, int64_t channel, const EpilogueParams& e) {
-  store_element(dst, epilogue_value<T>(v, channel, e), e.accumulate);
-}
+struct OutputRow {
+  const TensorRef& output;
+  const EpilogueParams& e;
+  int64_t n, pos[3];
+  int64_t first;      // the output channel the bases point at
+  T* out;             // channel `first` of the row (without depth-to-space)
+  const T* residual;  // likewise, or nullptr
+
+  __device__ OutputRow(const TensorRef& o, const EpilogueParams& ep, int64_t n_, int64_t od,
+                       int64_t oh, int64_t ow, int64_t first_channel)
+      : output(o), e(ep), n(n_), pos{od, oh, ow}, first(first_channel) {
+    out = static_cast<T*>(o.data) + o.offset(n, od, oh, ow, first);
+    residual = e.residual.data ? static_cast<const T*>(e.residual.data) +
+                                     e.residual.offset(n, od, oh, ow, first)
+                               : nullptr;
+  }
+
+  // act(v + bias) + residual of output channel `channel` (of all groups), stored (or added).
+  __device__ void store(int64_t channel, float v) const {
+    v = epilogue_value<T>(v, channel, e);
+    T* dst = out + (channel - first);
+    const T* res = residual ? residual + (channel - first) : nullptr;
+    if (e.moves_outputs) {
+      const StoredIndex at = stored_index(e.to_space, pos[0], pos[1], pos[2], channel);
+      dst = static_cast<T*>(output.data) +
+            output.offset(n, at.pos[0], at.pos[1], at.pos[2], at.channel);
+      if (res)
+        res = static_cast<const T*>(e.residual.data) +
+              e.residual.offset(n, at.pos[0], at.pos[1], at.pos[2], at.channel);
+    }
+    if (res) v += to_float(*res);
+    store_element(dst, v, e.accumulate);
+  }
+
+  // Channels `channel` and `channel` + 1 (when `second`): one 4-byte store for 16-bit outputs
+  // where both exist, are neighbours (no depth-to-space) and the address allows it, else
+  // element by element.
+  __device__ void store_pair(int64_t channel, float v0, float v1, bool second) const {
+    if constexpr (sizeof(T) == 2) {
+      T* dst = out + (channel - first);
+      if (second && !e.moves_outputs && reinterpret_cast<uintptr_t>(dst) % 4 == 0) {
+        v0 = epilogue_value<T>(v0, channel, e);
+        v1 = epilogue_value<T>(v1, channel + 1, e);
+        if (residual) {
+          v0 += to_float(residual[channel - first]);
+          v1 += to_float(residual[channel - first + 1]);
+        }
+        auto* pair = reinterpret_cast<uint32_t*>(dst);
+        if (e.accumulate) {
+          const uint32_t old = *pair;
+          v0 += to_float(T{static_cast<uint16_t>(old & 0xFFFF)});
+          v1 += to_float(T{static_cast<uint16_t>(old >> 16)});
+        }
+        *pair = uint32_t(from_float<T>(v0).bits) | uint32_t(from_float<T>(v1).bits) << 16;
+        return;
+      }
+    }
+    store(channel, v0);
+    if (second) store(channel + 1, v1);
+  }
+};
 
 // out[row r0 + r][g * og + o] (+)= epilogue(buf[r * og + o]); buf == nullptr stores the epilogue
 // of zeros.
@@ -59,8 +135,8 @@ __global__ void store_rows_kernel(const float* buf, int64_t nrows, Rows rows, in
     const int64_t r = i / og, o = i % og;
     int64_t c[4];
     rows.coord(r0 + r, c);
-    T* dst = static_cast<T*>(out.data) + out.offset(c[0], c[1], c[2], c[3], g * og + o);
-    store_output(dst, buf ? buf[i] : 0.0f, g * og + o, e);
+    const OutputRow<T> row(out, e, c[0], c[1], c[2], c[3], g * og);
+    row.store(g * og + o, buf ? buf[i] : 0.0f);
   }
 }
 

@@ -60,7 +60,7 @@ void write_next_frame_cache(const ConvArgs& a, cudaStream_t stream) {
   const Problem& p = a.problem;
   const View5 next = checked_view5(a.options.frame_cache.next);
   const CachedFrames cached = cached_frames_of(a);
-  const DimMap time{p.in[0], p.stride[0], p.pad_lo[0], p.kdil[0], p.idil[0], p.mode[0]};
+  const DimMap time = dim_map(p, 0);
   const int64_t pixels = next.shape[0] * next.shape[1] * next.shape[2] * next.shape[3];
   if (pixels == 0) return;
   with_element_type(p.dtype, [&](auto element) {

@@ -40,7 +40,7 @@ struct Geometry {
 inline Geometry geometry(const Problem& p) {
   Geometry g{};
   for (int i = 0; i < 3; ++i) {
-    g.dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
+    g.dim[i] = dim_map(p, i);
     g.k[i] = p.k[i];
     g.out[i] = p.out[i];
   }

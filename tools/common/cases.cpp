@@ -53,6 +53,17 @@ Problem random_problem(std::mt19937_64& rng, int64_t max_macs) {
         params.padding_hi.push_back(pick(rng, -1, 3));
       }
     }
+    // Now and then the index maps of the video extensions: nearest upsampling (causal in the
+    // first dimension too) and depth-to-space, whose factors' product then divides O.
+    if (chance(rng, 0.15)) {
+      for (int d = 0; d < dims; ++d) params.upsample.push_back(pick(rng, 1, 2));
+      params.causal_upsample = params.upsample[0] > 1 && chance(rng, 0.3);
+    }
+    if (chance(rng, 0.15)) {
+      int64_t blocks = 1;
+      for (int d = 0; d < dims; ++d) blocks *= params.depth_to_space.emplace_back(pick(rng, 1, 2));
+      w_shape[0] *= blocks;
+    }
     const int64_t cg = pick(rng, 1, 5);
     in_shape.push_back(cg * groups);
     w_shape.push_back(cg);
@@ -224,23 +235,23 @@ ErrorModel error_model(const std::string& algorithm, DType dtype, Fp32Math fp32_
 }
 
 std::vector<double> magnitudes(const Problem& p, const HostTensor& x, const HostTensor& w,
-                               const HostTensor* initial) {
+                               const std::vector<const HostTensor*>& added) {
   HostTensor ax(p.dtype, x.shape()), aw(p.dtype, w.shape()), s(p.dtype, p.output_shape());
   for (int64_t i = 0; i < ax.numel(); ++i) ax.set(i, std::abs(x.get(i)));
   for (int64_t i = 0; i < aw.numel(); ++i) aw.set(i, std::abs(w.get(i)));
   conv_reference(ax.view(), aw.view(), s.view(), p.params());
   std::vector<double> out(static_cast<size_t>(s.numel()));
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = s.get(static_cast<int64_t>(i)) +
-             (initial ? std::abs(initial->get(static_cast<int64_t>(i))) : 0.0);
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = s.get(static_cast<int64_t>(i));
+    for (const HostTensor* t : added) out[i] += std::abs(t->get(static_cast<int64_t>(i)));
+  }
   return out;
 }
 
 std::vector<double> error_bounds(const Problem& p, const ErrorModel& m,
                                  const std::vector<double>& ref, const std::vector<double>& s,
-                                 bool accumulate) {
-  const double terms =
-      static_cast<double>(p.k[0] * p.k[1] * p.k[2] * p.cg()) + (accumulate ? 1.0 : 0.0);
+                                 int added_terms) {
+  const double terms = static_cast<double>(p.k[0] * p.k[1] * p.k[2] * p.cg() + added_terms);
   // (1 + 2 output_u): S was rounded to the dtype, and the rounding of got and ref is relative to
   // the values computed, not to ref.
   const double slack = 1 + 2 * m.output_u, s_scale = (m.product_u + terms * m.sum_u) * slack;
@@ -288,6 +299,11 @@ ErrorStats check_algorithm(const Problem& p, const std::string& algorithm, std::
     epilogue.bias = bias.view();
   }
   epilogue.activation = opts.activation;
+  HostTensor residual(p.dtype, ys, pad(ys.size()));
+  if (opts.residual) {
+    residual.fill_uniform(rng);
+    epilogue.residual = residual.view();
+  }
   const ConvParams params = p.params();
   conv_reference(x.view(), w.view(), ref.view(), params, opts.accumulate, epilogue);
   Options o;
@@ -299,16 +315,21 @@ ErrorStats check_algorithm(const Problem& p, const std::string& algorithm, std::
     conv(x.view(), w.view(), y.view(), params, o);
   } else {
     DeviceCopy dx(x, opts.device), dw(w, opts.device), dy(y, opts.device);
-    std::optional<DeviceCopy> db;
+    std::optional<DeviceCopy> db, dr;
     if (opts.bias) o.epilogue.bias = db.emplace(bias, opts.device).view();
+    if (opts.residual) o.epilogue.residual = dr.emplace(residual, opts.device).view();
     conv(dx.view(), dw.view(), dy.view(), params, o);
     dy.download();
   }
   std::vector<double> r(static_cast<size_t>(ref.numel()));
   for (size_t i = 0; i < r.size(); ++i) r[i] = ref.get(static_cast<int64_t>(i));
-  const auto s = magnitudes(p, x, w, opts.accumulate ? &initial : nullptr);
+  std::vector<const HostTensor*> added;
+  if (opts.accumulate) added.push_back(&initial);
+  if (opts.residual) added.push_back(&residual);
+  const auto s = magnitudes(p, x, w, added);
   const ErrorModel model = error_model(algorithm, p.dtype, opts.fp32_math);
-  return compare_within_bound(y, r, error_bounds(p, model, r, s, opts.accumulate));
+  return compare_within_bound(y, r,
+                              error_bounds(p, model, r, s, static_cast<int>(added.size())));
 }
 
 }  // namespace vconv::testing

@@ -56,15 +56,16 @@ struct ErrorModel {
 };
 ErrorModel error_model(const std::string& algorithm, DType dtype, Fp32Math fp32_math);
 
-// S above for every output of `p` on these tensors (row-major), `initial` the output being
-// accumulated into (nullptr: none).
+// S above for every output of `p` on these tensors (row-major), plus |t| of each tensor t of the
+// output's shape added to the conv (the output accumulated into, a residual).
 std::vector<double> magnitudes(const Problem& p, const HostTensor& x, const HostTensor& w,
-                               const HostTensor* initial);
+                               const std::vector<const HostTensor*>& added = {});
 
-// The per-output bounds of `model` for outputs `ref` with magnitudes `s`.
+// The per-output bounds of `model` for outputs `ref` with magnitudes `s`, the sums holding
+// `added_terms` tensors beyond the conv's products.
 std::vector<double> error_bounds(const Problem& p, const ErrorModel& model,
                                  const std::vector<double>& ref, const std::vector<double>& s,
-                                 bool accumulate);
+                                 int added_terms = 0);
 
 struct CheckOptions {
   bool strided = false;     // give every tensor padded strides (a view into a larger tensor)
@@ -74,6 +75,9 @@ struct CheckOptions {
   // Options::epilogue: a random bias of shape [O] when `bias`, and the activation.
   bool bias = false;
   Activation activation = Activation::none;
+  // Options::epilogue.residual: a random tensor of the output's shape (padded strides when
+  // `strided`).
+  bool residual = false;
 };
 
 // Runs `algorithm` on fresh random data (output poisoned with NaN first) on opts.device and

@@ -41,8 +41,15 @@ std::vector<double> conv_unfold(const Problem& p, const HostTensor& x, const Hos
   for (int64_t i = 0; i < x.numel(); ++i) t.v[i] = x.get(i);
   for (int d = 0; d < 3; ++d) {
     const int axis = 1 + d;
+    // 0. Nearest upsampling by `up`, an upsampled copy (sample 0 once under causal_upsample in
+    // the first dimension, then `up` copies of each later one).
+    const int64_t up = p.up[d];
+    const bool first_once = p.causal_up && d == 3 - p.dims;
+    const int64_t upsampled = first_once ? (p.in[d] - 1) * up + 1 : p.in[d] * up;
+    t = remap_axis(t, axis, upsampled,
+                   [&](int64_t j) { return first_once ? (j == 0 ? 0 : (j - 1) / up + 1) : j / up; });
     // 1. Input dilation: idil - 1 zeros between samples.
-    const int64_t len = (p.in[d] - 1) * p.idil[d] + 1;
+    const int64_t len = (upsampled - 1) * p.idil[d] + 1;
     const int64_t idil = p.idil[d];
     t = remap_axis(t, axis, len, [&](int64_t j) { return j % idil ? -1 : j / idil; });
     // 2. Padding, one side at a time, by the pad mode; negative padding crops.
@@ -89,7 +96,25 @@ std::vector<double> conv_unfold(const Problem& p, const HostTensor& x, const Hos
       }
     }
   }
-  return out;
+  if (p.d2s[0] * p.d2s[1] * p.d2s[2] == 1) return out;
+  // 5. Depth-to-space: channel o = ((k * C' + c) * r1 + i) * r2 + j of position (od, oh, ow)
+  // moves to position (od * r0 + k, oh * r1 + i, ow * r2 + j), channel c.
+  const int64_t r0 = p.d2s[0], r1 = p.d2s[1], r2 = p.d2s[2], channels = p.o / (r0 * r1 * r2);
+  const int64_t sd = p.out[0] * r0, sh = p.out[1] * r1, sw = p.out[2] * r2;
+  std::vector<double> stored(out.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t ow = r % p.out[2], oh = r / p.out[2] % p.out[1],
+                  od = r / (p.out[2] * p.out[1]) % p.out[0],
+                  n = r / (p.out[2] * p.out[1] * p.out[0]);
+    for (int64_t o = 0; o < p.o; ++o) {
+      const int64_t j = o % r2, i = o / r2 % r1, c = o / (r1 * r2) % channels,
+                    k = o / (r1 * r2 * channels);
+      const int64_t at =
+          (((n * sd + od * r0 + k) * sh + oh * r1 + i) * sw + ow * r2 + j) * channels + c;
+      stored[static_cast<size_t>(at)] = out[static_cast<size_t>(r * p.o + o)];
+    }
+  }
+  return stored;
 }
 
 }  // namespace vconv::testing

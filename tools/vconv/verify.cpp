@@ -21,7 +21,7 @@ struct VerifyArgs {
   // One check alone (the replay line of a failure): its problem, algorithm, data and options.
   std::string problem, algorithm, fp32_math = "exact";
   uint64_t data_seed = 0;
-  bool strided = false, accumulate = false;
+  bool strided = false, accumulate = false, residual = false;
 };
 
 struct Check {
@@ -42,7 +42,13 @@ testing::ErrorStats check_reference(const Problem& p, std::mt19937_64& rng) {
   const auto model = testing::error_model("reference", p.dtype, Fp32Math::exact);
   return testing::compare_within_bound(
       y, exact,
-      testing::error_bounds(p, model, exact, testing::magnitudes(p, x, w, nullptr), false));
+      testing::error_bounds(p, model, exact, testing::magnitudes(p, x, w)));
+}
+
+// A residual as conv_candidates() sees one: present (its data is never read there).
+TensorView residual_marker(const Problem& p) {
+  static char present;
+  return TensorView(&present, p.dtype, p.output_shape());
 }
 
 std::string replay_line(const Problem& p, const Check& c) {
@@ -53,6 +59,7 @@ std::string replay_line(const Problem& p, const Check& c) {
                      " --data-seed " + std::to_string(c.data_seed);
   if (o.strided) line += " --strided";
   if (o.accumulate) line += " --accumulate";
+  if (o.residual) line += " --residual";
   if (o.fp32_math == Fp32Math::tf32) line += " --fp32-math tf32";
   return line;
 }
@@ -82,6 +89,7 @@ int verify(const VerifyArgs& a) {
     if (c.algorithm.empty()) throw Error("--algorithm: needed with --problem");
     c.options.strided = a.strided;
     c.options.accumulate = a.accumulate;
+    c.options.residual = a.residual;
     c.options.device = dev;
     c.options.fp32_math = parse_fp32_math(a.fp32_math, "--fp32-math");
     const bool ok = run_check(parse_problem(a.problem), c, worst);
@@ -98,11 +106,14 @@ int verify(const VerifyArgs& a) {
     // Half the problems under fp32_math = tf32: TF32 on a GPU, winograd_f4x3 in fp32 on the CPU.
     Options mode;
     if (std::bernoulli_distribution(0.5)(rng)) mode.fp32_math = Fp32Math::tf32;
+    // A fifth of the problems with a residual (their candidates are the algorithms adding one).
+    if (std::bernoulli_distribution(0.2)(rng)) mode.epilogue.residual = residual_marker(p);
     for (const Candidate& c : conv_candidates(p, dev, mode)) {
       if (!c.valid || c.name == "reference") continue;
       Check check{c.name, {}, 0};
       check.options.strided = std::bernoulli_distribution(0.3)(rng);
       check.options.accumulate = std::bernoulli_distribution(0.2)(rng);
+      check.options.residual = mode.epilogue.residual.data != nullptr;
       check.options.device = dev;
       check.options.fp32_math = mode.fp32_math;
       check.data_seed = rng();
@@ -133,6 +144,7 @@ void add_verify(CLI::App& app) {
   cmd->add_option("--data-seed", args->data_seed, "replay: the seed of its random data");
   cmd->add_flag("--strided", args->strided, "replay: padded strides on every tensor");
   cmd->add_flag("--accumulate", args->accumulate, "replay: accumulate into a random output");
+  cmd->add_flag("--residual", args->residual, "replay: add a random residual");
   cmd->add_option("--fp32-math", args->fp32_math, "replay: exact|tf32");
   cmd->callback([args] {
     const int rc = verify(*args);

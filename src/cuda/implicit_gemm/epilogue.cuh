@@ -1,6 +1,6 @@
 #pragma once
 // The epilogue of the implicit-GEMM conv: fp32 accumulators through the fused epilogue
-// (store_output, cuda/epilogue.cuh) to the output, one rounding to the output type (or fp32 kept
+// (OutputRow, cuda/epilogue.cuh) to the output, one rounding to the output type (or fp32 kept
 // as is for an accumulator buffer), accumulating when asked.
 #include "cuda/epilogue.cuh"
 #include "cuda/implicit_gemm/mainloop.cuh"
@@ -13,7 +13,6 @@ __device__ inline void store_tile(const Params& p, int64_t m0, int64_t n0, int64
                                   const float (&acc)[C::kMI][C::kNI][4]) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int wm = warp / C::kWarpsN, wn = warp % C::kWarpsN;
-  Out* out = static_cast<Out*>(p.out.data);
 #pragma unroll
   for (int mi = 0; mi < C::kMI; ++mi)
 #pragma unroll
@@ -22,40 +21,15 @@ __device__ inline void store_tile(const Params& p, int64_t m0, int64_t n0, int64
       if (row >= p.m) continue;
       int64_t n, od, oh, ow;
       decode_row(p.geo, row, n, od, oh, ow);
-      Out* base = out + p.out.offset(n, od, oh, ow, g * p.geo.og);
+      const OutputRow<Out> out_row(p.out, p.epilogue, n, od, oh, ow, g * p.geo.og);
 #pragma unroll
       for (int ni = 0; ni < C::kNI; ++ni)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           const int64_t col = n0 + wn * C::kWN + ni * 8 + (lane % 4) * 2 + e;
-          if (col < p.geo.og)
-            store_output(base + col, acc[mi][ni][half * 2 + e], g * p.geo.og + col, p.epilogue);
+          if (col < p.geo.og) out_row.store(g * p.geo.og + col, acc[mi][ni][half * 2 + e]);
         }
     }
-}
-
-// Two neighbouring output channels of one row, channel and channel + 1 (when `second`): one
-// 4-byte store for 16-bit outputs where both exist and the address allows it, else element by
-// element.
-template <typename Out>
-__device__ inline void store_pair(Out* dst, float v0, float v1, int64_t channel, bool second,
-                                  const EpilogueParams& e) {
-  if constexpr (sizeof(Out) == 2) {
-    if (second && reinterpret_cast<uintptr_t>(dst) % 4 == 0) {
-      v0 = epilogue_value<Out>(v0, channel, e);
-      v1 = epilogue_value<Out>(v1, channel + 1, e);
-      auto* pair = reinterpret_cast<uint32_t*>(dst);
-      if (e.accumulate) {
-        const uint32_t old = *pair;
-        v0 += to_float(Out{static_cast<uint16_t>(old & 0xFFFF)});
-        v1 += to_float(Out{static_cast<uint16_t>(old >> 16)});
-      }
-      *pair = uint32_t(from_float<Out>(v0).bits) | uint32_t(from_float<Out>(v1).bits) << 16;
-      return;
-    }
-  }
-  store_output(dst, v0, channel, e);
-  if (second) store_output(dst + 1, v1, channel + 1, e);
 }
 
 // The warp-specialized kernel's tile (kernel_ws.cuh): consumer warpgroup `wg` holds rows
@@ -65,7 +39,6 @@ template <typename C, typename Out>
 __device__ inline void store_ws_tile(const Params& p, const TileCoord& t, int wg,
                                      const float (&acc)[C::kMSlices][C::kBN / 8][4]) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32 % 4;
-  Out* out = static_cast<Out*>(p.out.data);
 #pragma unroll
   for (int m = 0; m < C::kMSlices; ++m)
 #pragma unroll
@@ -74,13 +47,13 @@ __device__ inline void store_ws_tile(const Params& p, const TileCoord& t, int wg
       if (row >= p.m) continue;
       int64_t n, od, oh, ow;
       decode_row(p.geo, row, n, od, oh, ow);
-      Out* base = out + p.out.offset(n, od, oh, ow, t.g * p.geo.og);
+      const OutputRow<Out> out_row(p.out, p.epilogue, n, od, oh, ow, t.g * p.geo.og);
 #pragma unroll
       for (int j = 0; j < C::kBN / 8; ++j) {
         const int64_t col = t.n0 + 8 * j + 2 * (lane % 4);
         if (col < p.geo.og)
-          store_pair(base + col, acc[m][j][2 * half], acc[m][j][2 * half + 1], t.g * p.geo.og + col,
-                     col + 1 < p.geo.og, p.epilogue);
+          out_row.store_pair(t.g * p.geo.og + col, acc[m][j][2 * half], acc[m][j][2 * half + 1],
+                             col + 1 < p.geo.og);
       }
     }
 }

@@ -15,8 +15,8 @@ namespace vconv::cuda::implicit_gemm {
 
 // One output row of the CTA tile, in shared memory (registers hold only the current tap's input
 // offsets): its batch index (-1 past the last row) and, per dimension, the padded-input position
-// of tap 0 (out * stride - pad_lo), so that a tap costs one multiply-add and pad_map() per
-// dimension (input dilation is 1 here, so source_index()'s division is not needed).
+// of tap 0 (out * stride - pad_lo), so that a tap costs one multiply-add and input_index_at() per
+// dimension (input dilation is 1 here: no division unless the input is upsampled).
 struct RowInfo {
   int64_t n;
   int64_t q0[3];
@@ -28,7 +28,7 @@ struct RowInfo {
 __device__ inline FrameSource time_source(const Params& p, int64_t q) {
   const DimMap& t = p.geo.dim[0];
   if (p.cached.count > 0) return streamed_frame(t, p.cached.count, q);
-  return {pad_map(q, t.in, t.mode), false};
+  return {input_index_at(t, q), false};
 }
 
 __device__ inline RowInfo row_info(const Params& p, int64_t row) {
@@ -113,7 +113,7 @@ __device__ inline uint32_t tile_depth_taps(const Params& p, int64_t m0, int64_t 
           taps |= 1u << kd;
           break;
         }
-        if (q >= t.in) break;  // later frames read further past the end (zero padding here)
+        if (q >= upsampled_length(t)) break;  // later frames read further past the end (zeros)
       }
   return taps;
 }
@@ -186,8 +186,8 @@ struct Mainloop {
     for (int i = 0; i < C::kARows; ++i) {
       const RowInfo& ri = rows[copy_row() + i * C::kRowStep];
       const FrameSource d = time_source(p, ri.q0[0] + kd * geo.dim[0].kdil);
-      const int64_t ih = pad_map(ri.q0[1] + kh * geo.dim[1].kdil, geo.dim[1].in, geo.dim[1].mode);
-      const int64_t iw = pad_map(ri.q0[2] + kw * geo.dim[2].kdil, geo.dim[2].in, geo.dim[2].mode);
+      const int64_t ih = input_index_at(geo.dim[1], ri.q0[1] + kh * geo.dim[1].kdil);
+      const int64_t iw = input_index_at(geo.dim[2], ri.q0[2] + kw * geo.dim[2].kdil);
       // A cached frame has the input's height and width strides (why_not_frame_cache).
       const TensorRef& src = d.from_cache ? p.cached.frames : p.in;
       a_row[i] = ri.n >= 0 && d.index >= 0 && ih >= 0 && iw >= 0
