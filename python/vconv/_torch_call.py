@@ -76,7 +76,7 @@ def _streams(input_shape, weight_shape, dtype, kind, index, normalized_args, gro
     answer = _streaming.get(key)
     if answer is None:
         stride, lo, hi, dilation = normalized_args
-        params = (stride, lo, hi, dilation, [1] * 3, groups, False, list(pad_modes))
+        params = (stride, lo, hi, dilation, [1] * 3, groups, False, list(pad_modes), [1] * 3, False, [1] * 3)
         estimate = {}
         for frame_cache in (True, False):
             try:
@@ -90,6 +90,8 @@ def _streams(input_shape, weight_shape, dtype, kind, index, normalized_args, gro
                     "",
                     "exact",
                     frame_cache,
+                    False,  # no residual
+                    *vconv._args.NO_PROLOGUE,
                     [],  # contiguous: planning for the shapes
                     [],
                 )
@@ -127,9 +129,25 @@ def normalized(dims, kernel, stride, padding, dilation):
     return stride, lo, hi, dilation
 
 
-def _prepare(dims, input_shape, weight_shape, dtype, stride, padding, dilation, groups, pad_mode, fp32_math):
+def _prepare(
+    dims,
+    input_shape,
+    weight_shape,
+    dtype,
+    stride,
+    padding,
+    dilation,
+    groups,
+    pad_mode,
+    fp32_math,
+    upsample,
+    causal_upsample,
+    depth_to_space,
+    prologue,
+):
     """(unbatched, output shape (N, spatial..., O), PreparedConv) of a call; ValueError for a bad
-    argument."""
+    argument. upsample, causal_upsample, depth_to_space: conv_general's; prologue: the fields of
+    a vconv.Prologue (Prologue.fields())."""
     unbatched = len(input_shape) == dims + 1
     if unbatched:
         input_shape = (1, *input_shape)
@@ -140,12 +158,28 @@ def _prepare(dims, input_shape, weight_shape, dtype, stride, padding, dilation, 
     if len(weight_shape) != dims + 2:
         raise ValueError(f"weight: {tuple(weight_shape)}, expected (O, C / groups, {dims} spatial)")
     stride, lo, hi, dilation = normalized(dims, list(weight_shape[2:]), stride, padding, dilation)
-    params = (stride, lo, hi, dilation, [1] * dims, int(groups), False, vconv._args.pad_modes(pad_mode, dims))
+    params = (
+        stride,
+        lo,
+        hi,
+        dilation,
+        [1] * dims,
+        int(groups),
+        False,
+        vconv._args.pad_modes(pad_mode, dims),
+        vconv._args.per_dim(upsample, dims, "upsample"),
+        bool(causal_upsample),
+        vconv._args.per_dim(depth_to_space, dims, "depth_to_space"),
+    )
     # Checked (sizes, and vconv's size limit in this dtype) before torch is asked for the memory.
     output_shape = tuple(
         vconv._vconv.output_shape(channels_last(input_shape), channels_last(weight_shape), dtype, *params)
     )
-    return unbatched, output_shape, vconv._vconv.PreparedConv(*params, "", False, fp32_math, "none")
+    return (
+        unbatched,
+        output_shape,
+        vconv._vconv.PreparedConv(*params, "", False, fp32_math, "none", *prologue),
+    )
 
 
 def _stream(x):
@@ -156,30 +190,59 @@ prepared_calls = {}  # (shapes, marshalled arguments) -> (unbatched, output shap
 
 
 class Call:
-    """A prepared call: run(input, weight, bias, previous, next) computes it."""
+    """A prepared call: run(input, weight, bias, previous, next, residual, scale, shift) computes
+    it. upsample, causal_upsample, depth_to_space: conv_general's; prologue: the fields of a
+    vconv.Prologue (Prologue.fields()), whose scale and shift run() takes."""
 
     __slots__ = ("output_shape", "prepared", "unbatched")
 
-    def __init__(self, dims, input, weight, stride, padding, dilation, groups, pad_mode):
+    def __init__(
+        self,
+        dims,
+        input,
+        weight,
+        stride,
+        padding,
+        dilation,
+        groups,
+        pad_mode,
+        upsample=1,
+        causal_upsample=False,
+        depth_to_space=1,
+        prologue=vconv._args.NO_PROLOGUE,
+    ):
         if not isinstance(input, torch.Tensor) or not isinstance(weight, torch.Tensor):
             raise TypeError("input and weight: expected torch.Tensor")
         # fp32 on a GPU follows torch.backends.cudnn.allow_tf32, as cuDNN convolutions do.
         fp32_math = "tf32" if input.is_cuda and torch.backends.cudnn.allow_tf32 else "exact"
         dtype = vconv._arrays.dtype_name(input) or "f32"  # an unsupported dtype is refused by the call
-        arguments = (dims, dtype, stride, padding, dilation, groups, pad_mode, fp32_math)
+        arguments = (
+            dims,
+            dtype,
+            stride,
+            padding,
+            dilation,
+            groups,
+            pad_mode,
+            fp32_math,
+            upsample,
+            causal_upsample,
+            depth_to_space,
+            prologue,
+        )
         self.unbatched, self.output_shape, self.prepared = vconv._args.prepared_call(
             prepared_calls,
             (input.shape, weight.shape),
             arguments,
-            lambda: _prepare(
-                dims, input.shape, weight.shape, dtype, stride, padding, dilation, groups, pad_mode, fp32_math
-            ),
+            lambda: _prepare(dims, input.shape, weight.shape, dtype, *arguments[2:]),
         )
 
-    def run(self, input, weight, bias, previous=None, next=None):
+    def run(self, input, weight, bias, previous=None, next=None, residual=None, scale=None, shift=None):
         """The output (N, O, spatial...) in channels-last memory (the (N, spatial..., O) tensor it
         is computed into, seen through movedim); unbatched in, unbatched out. previous / next:
-        the frame cache (Options::frame_cache) as (N, C, F, H, W) tensors, next written."""
+        the frame cache (Options::frame_cache) as (N, C, F, H, W) tensors, next written;
+        residual: None or a tensor of the output's shape (N, O, spatial...), unbatched with an
+        unbatched input; scale / shift: the prologue's, None or (C,)."""
         if next is not None and next.shape[2] == 0:  # a depth-1 kernel keeps no frame
             previous = next = None
         x = with_unit_channel_stride(input.unsqueeze(0) if self.unbatched else input)
@@ -195,6 +258,15 @@ class Call:
             None if bias is None else to_dlpack(bias.detach().contiguous()),
             None if previous is None else to_dlpack(cache_like(previous, x)),
             None if next is None else to_dlpack(next),
+            None if residual is None else to_dlpack(self._batched(residual)),
+            None if scale is None else to_dlpack(scale.detach().contiguous()),
+            None if shift is None else to_dlpack(shift.detach().contiguous()),
         )
         y = y.movedim(-1, 1)
         return y.squeeze(0) if self.unbatched else y
+
+    def _batched(self, residual):
+        """The residual as the call takes it: batched like the input, unit channel stride."""
+        return with_unit_channel_stride(
+            residual.detach().unsqueeze(0) if self.unbatched else residual.detach()
+        )
