@@ -57,6 +57,50 @@ def test_custom_operators_pass_torch_library_checks():
     torch.library.opcheck(torch.ops.vconv.conv_streaming.default, (*args, x[:, :, :2].clone()))
 
 
+class FusedBlock(torch.nn.Module):
+    """GroupNorm + SiLU + causal conv as NormActConv3d, then an upsampling conv with depth-to-space
+    in time and a residual: every fusion through vconv::conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = vt.NormActConv3d(
+            torch.nn.GroupNorm(2, 4), torch.nn.Conv3d(4, 8, 3, padding=(0, 1, 1)), causal=True
+        )
+        self.up = torch.nn.Conv3d(8, 8, 3, padding=1)
+
+    def forward(self, x, residual):
+        y = self.block(x)
+        return vt.conv3d(
+            y,
+            self.up.weight,
+            self.up.bias,
+            padding=1,
+            upsample=[1, 2, 2],
+            depth_to_space=[2, 1, 1],
+            residual=residual,
+        )
+
+
+def test_compiled_fusions_give_the_eager_result():
+    torch.manual_seed(3)
+    model = FusedBlock()
+    x, residual = torch.randn(2, 4, 3, 5, 6), torch.randn(2, 4, 6, 10, 12)
+    with torch.no_grad():
+        eager = model(x, residual)
+        compiled = torch.compile(model, fullgraph=True)(x, residual)
+    assert compiled.shape == eager.shape == (2, 4, 6, 10, 12)
+    assert compiled.stride() == eager.stride()
+    assert torch.equal(compiled, eager)
+
+
+def test_fused_operator_passes_torch_library_checks():
+    x, w, b = torch.randn(1, 4, 3, 5, 5), torch.randn(8, 4, 3, 3, 3), torch.randn(8)
+    scale, shift, residual = torch.rand(4) + 0.5, torch.randn(4), torch.randn(1, 4, 6, 10, 10)
+    args = (x, w, b, [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1], 1, "zeros", None, residual)
+    fused = ([1, 2, 2], False, [2, 1, 1], "group_norm", 2, 1e-6, "silu", scale, shift)
+    torch.library.opcheck(torch.ops.vconv.conv.default, (*args, *fused))
+
+
 def test_compiled_backward_raises_a_clear_error():
     conv = vt.Conv3d(4, 4, 3, padding=1)
     y = torch.compile(conv, fullgraph=True)(torch.randn(1, 4, 3, 5, 5))
