@@ -48,12 +48,32 @@ def streams(input, weight, stride, padding, dilation, groups, pad_mode):
     """Whether a causal 3D conv with a frame cache should run as one streaming vconv call on
     input's device, rather than with the cached frames concatenated before the chunk (a copy of
     the chunk): when an algorithm there reads a cache at most twice as slow, by the planner's
-    estimates, as its best without one. On the CPU depth_tap reads a cache (a one-frame chunk
-    still concatenates: depth_tap's estimate there is over twice the best plain algorithm's); on
-    CUDA the implicit-GEMM algorithms do, at the cost of the same call without one. As other
-    algorithms learn to, this says so with no change here. Arguments as torch.nn.functional's."""
+    estimates, as its best without one (_fusion_pays). On the CPU depth_tap reads a cache (a
+    one-frame chunk still concatenates: depth_tap's estimate there is over twice the best plain
+    algorithm's); on CUDA the implicit-GEMM algorithms do, at the cost of the same call without
+    one. As other algorithms learn to, this says so with no change here. Arguments as
+    torch.nn.functional's."""
+    return _fusion_pays(
+        input, weight, stride, padding, dilation, groups, pad_mode, True, vconv._args.NO_PROLOGUE
+    )
+
+
+def fuses_prologue(input, weight, stride, padding, dilation, groups, pad_mode, prologue):
+    """Whether a 3D conv's input prologue (the fields of a vconv.Prologue) should run inside the
+    vconv call on input's device, rather than in torch before it (one more pass over the input):
+    when an algorithm there applies it at most twice as slow, by the planner's estimates, as its
+    best without one (_fusion_pays). Today only the CPU reference does, far slower than the plain
+    algorithms, so the answer is no until a fast one learns to; this says so with no change here.
+    Arguments as torch.nn.functional's."""
+    return _fusion_pays(input, weight, stride, padding, dilation, groups, pad_mode, False, tuple(prologue))
+
+
+def _fusion_pays(input, weight, stride, padding, dilation, groups, pad_mode, frame_cache, prologue):
+    """Whether the call with a frame cache (frame_cache) or a prologue (its fields) has an
+    algorithm on input's device at most twice as slow, by the planner's estimates, as the best
+    for the same call without them."""
     kind, index = ("cuda", input.device.index or 0) if input.is_cuda else ("cpu", 0)
-    return _streams(
+    return _planned_fusion_pays(
         tuple(channels_last(input.shape)),
         tuple(channels_last(weight.shape)),
         vconv._arrays.dtype_name(input) or "f32",
@@ -62,23 +82,28 @@ def streams(input, weight, stride, padding, dilation, groups, pad_mode):
         normalized(3, tuple(weight.shape[2:]), stride, padding, dilation),
         int(groups),
         tuple(vconv._args.pad_modes(pad_mode, 3)),
+        frame_cache,
+        prologue,
     )
 
 
-_streaming = {}  # _streams' arguments -> its answer
+_fusion_answers = {}  # _planned_fusion_pays' arguments -> its answer
 
 
 # The answer is a constant of the shapes and the device, computed when torch.compile traces (the
 # planner is C++, which Dynamo cannot trace).
 @torch.compiler.assume_constant_result
-def _streams(input_shape, weight_shape, dtype, kind, index, normalized_args, groups, pad_modes):
+def _planned_fusion_pays(
+    input_shape, weight_shape, dtype, kind, index, normalized_args, groups, pad_modes, frame_cache, prologue
+):
     key = (input_shape, weight_shape, dtype, kind, index, repr(normalized_args), groups, pad_modes)
-    answer = _streaming.get(key)
+    key += (frame_cache, prologue)
+    answer = _fusion_answers.get(key)
     if answer is None:
         stride, lo, hi, dilation = normalized_args
         params = (stride, lo, hi, dilation, [1] * 3, groups, False, list(pad_modes), [1] * 3, False, [1] * 3)
         estimate = {}
-        for frame_cache in (True, False):
+        for fused in (True, False):
             try:
                 algorithm, _, candidates, _, _, _ = vconv._vconv.plan(
                     list(input_shape),
@@ -89,17 +114,17 @@ def _streams(input_shape, weight_shape, dtype, kind, index, normalized_args, gro
                     *params,
                     "",
                     "exact",
-                    frame_cache,
+                    frame_cache and fused,
                     False,  # no residual
-                    *vconv._args.NO_PROLOGUE,
+                    *(prologue if fused else vconv._args.NO_PROLOGUE),
                     [],  # contiguous: planning for the shapes
                     [],
                 )
-            except ValueError:  # no algorithm there reads a cache
-                estimate[frame_cache] = float("inf")
+            except ValueError:  # no algorithm there applies the fusion
+                estimate[fused] = float("inf")
                 continue
-            estimate[frame_cache] = next(ms for name, _, _, ms in candidates if name == algorithm)
-        answer = _streaming[key] = estimate[True] <= 2 * estimate[False]
+            estimate[fused] = next(ms for name, _, _, ms in candidates if name == algorithm)
+        answer = _fusion_answers[key] = estimate[True] <= 2 * estimate[False]
     return answer
 
 

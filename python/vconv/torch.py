@@ -442,8 +442,9 @@ class RMSNorm(torch.nn.Module):
 
 
 class NormActConv3d(torch.nn.Module):
-    """conv(act(norm(input))) as one vconv call: the norm and the activation are applied as the
-    conv reads its input (a vconv.Prologue), so the normalized tensor is never stored.
+    """conv(act(norm(input))), as one vconv call where that pays: the norm and the activation
+    applied as the conv reads its input (a vconv.Prologue), so the normalized tensor is never
+    stored; else the norm and activation in torch, then the vconv conv.
 
     norm: an nn.GroupNorm (torch's GroupNorm), a vconv.torch.RMSNorm (Wan's RMS norm) or None;
     conv: an nn.Conv3d; activation: 'silu' or None. Both modules are held as they are (shared, not
@@ -453,12 +454,16 @@ class NormActConv3d(torch.nn.Module):
     before the input and none after, F = (KD - 1) * dilation[0], conv.padding[0] must be 0 and
     conv.padding[1:] is the spatial padding (as CausalConv3d's); without it conv's padding
     applies as nn.Conv3d's. The norm's statistics are those of the whole input (no frame cache).
+    fuse: None (the default) fuses where an algorithm on the input's device applies the prologue
+    at most twice as slow, by the planner's estimates, as the best conv without it (today only
+    the CPU reference applies one, far slower: so not yet; vconv.plan(..., prologue=...) shows
+    it); True always fuses (an error where no algorithm applies it); False never does.
     Forward only, as the other vconv modules.
         block = NormActConv3d(nn.GroupNorm(32, 128, eps=1e-6), nn.Conv3d(128, 128, 3, padding=1))
         block.load_state_dict({"norm.weight": ..., "norm.bias": ..., "conv.weight": ..., "conv.bias": ...})
     """
 
-    def __init__(self, norm, conv, activation="silu", causal=False):
+    def __init__(self, norm, conv, activation="silu", causal=False, fuse=None):
         super().__init__()
         if not isinstance(conv, torch.nn.Conv3d):
             raise TypeError(f"conv: {type(conv).__name__}, expected a torch.nn.Conv3d")
@@ -476,7 +481,10 @@ class NormActConv3d(torch.nn.Module):
             )
         _pad_mode(conv.padding_mode)
         vconv._args.activation(activation)
+        if fuse not in (None, True, False):
+            raise ValueError(f"fuse: {fuse!r}, expected None (the planner decides), True or False")
         self.norm, self.conv, self.activation, self.causal = norm, conv, activation, bool(causal)
+        self.fuse = fuse
 
     def prologue(self):
         """The norm and activation as the vconv.Prologue the call applies."""
@@ -490,26 +498,29 @@ class NormActConv3d(torch.nn.Module):
         return vconv.Prologue(activation=self.activation)
 
     def forward(self, input):
+        if not isinstance(input, torch.Tensor) or input.dim() != 5:
+            raise ValueError(
+                f"input: {getattr(input, 'shape', type(input).__name__)}, expected a torch.Tensor "
+                "(N, C, D, H, W)"
+            )
         conv = self.conv
         padding = conv.padding
         if self.causal:
             frames = (conv.kernel_size[0] - 1) * conv.dilation[0]
             padding = ([frames, *conv.padding[1:]], [0, *conv.padding[1:]])
-        return _conv(
-            3,
-            input,
-            conv.weight,
-            conv.bias,
-            conv.stride,
-            padding,
-            conv.dilation,
-            conv.groups,
-            _pad_mode(conv.padding_mode),
-            prologue=self.prologue(),
-        )
+        args = (conv.stride, padding, conv.dilation, conv.groups, _pad_mode(conv.padding_mode))
+        prologue = self.prologue()
+        fuse = self.fuse
+        if fuse is None:
+            fuse = _torch_call.fuses_prologue(input, conv.weight, *args, prologue.fields())
+        if fuse:
+            return _conv(3, input, conv.weight, conv.bias, *args, prologue=prologue)
+        h = input if self.norm is None else self.norm(input)
+        h = torch.nn.functional.silu(h) if self.activation == "silu" else h
+        return _conv(3, h, conv.weight, conv.bias, *args)
 
     def extra_repr(self):
-        return f"activation={self.activation!r}, causal={self.causal}"
+        return f"activation={self.activation!r}, causal={self.causal}, fuse={self.fuse}"
 
 
 def convert(model):

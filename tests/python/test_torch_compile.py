@@ -58,18 +58,19 @@ def test_custom_operators_pass_torch_library_checks():
 
 
 class FusedBlock(torch.nn.Module):
-    """GroupNorm + SiLU + causal conv as NormActConv3d, then an upsampling conv with depth-to-space
-    in time and a residual: every fusion through vconv::conv."""
+    """GroupNorm + SiLU + causal conv as NormActConv3d, fused and as the planner decides, then an
+    upsampling conv with depth-to-space in time and a residual: every fusion through vconv::conv."""
 
     def __init__(self):
         super().__init__()
-        self.block = vt.NormActConv3d(
-            torch.nn.GroupNorm(2, 4), torch.nn.Conv3d(4, 8, 3, padding=(0, 1, 1)), causal=True
+        self.fused = vt.NormActConv3d(
+            torch.nn.GroupNorm(2, 4), torch.nn.Conv3d(4, 8, 3, padding=(0, 1, 1)), causal=True, fuse=True
         )
+        self.planned = vt.NormActConv3d(vt.RMSNorm(8), torch.nn.Conv3d(8, 8, 3, padding=1))
         self.up = torch.nn.Conv3d(8, 8, 3, padding=1)
 
     def forward(self, x, residual):
-        y = self.block(x)
+        y = self.planned(self.fused(x))
         return vt.conv3d(
             y,
             self.up.weight,
@@ -90,7 +91,8 @@ def test_compiled_fusions_give_the_eager_result():
         compiled = torch.compile(model, fullgraph=True)(x, residual)
     assert compiled.shape == eager.shape == (2, 4, 6, 10, 12)
     assert compiled.stride() == eager.stride()
-    assert torch.equal(compiled, eager)
+    # Inductor computes an unfused norm its own way: equal to rounding.
+    assert ((compiled - eager).norm() / eager.norm()).item() <= 1e-6
 
 
 def test_fused_operator_passes_torch_library_checks():

@@ -124,6 +124,7 @@ def norm_act_conv_reference(norm, conv, x, activation, causal):
     )
 
 
+@pytest.mark.parametrize("fuse", [True, False, None])
 @pytest.mark.parametrize(
     "norm_kind, activation, causal",
     [
@@ -134,7 +135,7 @@ def norm_act_conv_reference(norm, conv, x, activation, causal):
         (None, "silu", False),
     ],
 )
-def test_norm_act_conv3d_loads_torch_weights_and_matches(norm_kind, activation, causal):
+def test_norm_act_conv3d_loads_torch_weights_and_matches(norm_kind, activation, causal, fuse):
     torch.manual_seed(40)
     c, o = 8, 6
     # The weights of a model's own GroupNorm and Conv3d, loaded under norm. and conv.
@@ -156,7 +157,7 @@ def test_norm_act_conv3d_loads_torch_weights_and_matches(norm_kind, activation, 
         None: None,
     }[norm_kind]
     block = vt.NormActConv3d(
-        block_norm, torch.nn.Conv3d(c, o, 3, padding=(0, 1, 1) if causal else 1), activation, causal
+        block_norm, torch.nn.Conv3d(c, o, 3, padding=(0, 1, 1) if causal else 1), activation, causal, fuse
     )
     assert sorted(block.state_dict()) == sorted(state)
     block.load_state_dict(state)
@@ -193,6 +194,12 @@ def test_norm_act_conv3d_errors():
         vt.NormActConv3d(torch.nn.GroupNorm(2, 8), conv, causal=True)
     with pytest.raises(ValueError, match="activation: 'gelu'"):
         vt.NormActConv3d(torch.nn.GroupNorm(2, 8), conv, activation="gelu")
+    with pytest.raises(ValueError, match="fuse: 'yes', expected None"):
+        vt.NormActConv3d(torch.nn.GroupNorm(2, 8), conv, fuse="yes")
+    with pytest.raises(
+        ValueError, match=r"input: torch.Size\(\[8, 3, 4, 4\]\), expected a torch.Tensor \(N, C, D, H, W\)"
+    ):
+        vt.NormActConv3d(torch.nn.GroupNorm(2, 8), conv)(torch.randn(8, 3, 4, 4))
 
 
 def test_functional_errors_name_the_argument():
@@ -218,19 +225,26 @@ def test_fused_backward_raises_a_clear_error():
         y.sum().backward()
 
 
+def test_fuse_decides_where_the_norm_runs():
+    """fuse=True applies the norm inside the vconv call (the norm module's forward never runs);
+    fuse=False runs it in torch first."""
+    torch.manual_seed(45)
+    block = vt.NormActConv3d(torch.nn.GroupNorm(2, 8), torch.nn.Conv3d(8, 4, 3, padding=1), fuse=True)
+    calls = []
+    block.norm.register_forward_hook(lambda *args: calls.append(args))
+    x = torch.randn(1, 8, 3, 4, 5)
+    with torch.no_grad():
+        fused = block(x)
+        assert calls == []
+        block.fuse = False
+        unfused_result = block(x)
+    assert len(calls) == 1
+    assert err(fused, unfused_result.double()) <= TOLERANCE["float32"]
+
+
 @cuda
 def test_norm_act_conv3d_on_gpu():
-    """On a GPU wherever a CUDA algorithm applies the prologue (the planner says which)."""
-    try:
-        vconv.plan(
-            [1, 4, 6, 6, 8],
-            [8, 3, 3, 3, 8],
-            padding=1,
-            device="cuda:0",
-            prologue=vconv.Prologue("group_norm", 2),
-        )
-    except ValueError as e:
-        pytest.skip(f"no CUDA algorithm applies a prologue yet: {e}")
+    """On a GPU the planner decides whether the norm is fused (fuse=None): right either way."""
     torch.manual_seed(44)
     block = vt.NormActConv3d(torch.nn.GroupNorm(2, 8), torch.nn.Conv3d(8, 8, 3, padding=1))
     x = torch.randn(1, 8, 4, 6, 6) * 2 + 0.5
