@@ -96,7 +96,7 @@ def conv_general(
     (negative padding crops). pad_mode: 'zeros', 'replicate' or 'reflect' (or one per dimension).
     algorithm: force an algorithm by name (vconv.algorithm_names()); None lets the planner choose.
     out: write into this array (its shape must be the output shape, its dtype the input's);
-    accumulate: out += act(conv + bias) instead. fp32_math: the error accepted on fp32
+    accumulate: out += act(conv + bias) (+ residual) instead. fp32_math: the error accepted on fp32
     inputs: 'exact' (elementwise within atol = rtol = 1e-4 of the float64 result at reductions up to
     4608, MLX's test tolerance) or 'tf32' (TF32-level: TF32 tensor cores on a GPU, Winograd
     F(4x4, 3x3) on the CPU). bias: None or an array of shape [O] (the input's dtype and device);

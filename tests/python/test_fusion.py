@@ -114,6 +114,22 @@ def test_fused_call_matches_the_unfused_sequence(case):
     assert rel_error(forced.numpy(), expected.numpy()) <= TOLERANCE["float32"]
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision(dtype):
+    """The prologue rounds x' to the input's dtype, as the unfused model stores it; the rest
+    accumulates in float: within 1e-2 of the float64 sequence."""
+    x, w, kw, ref = make_case(3, 8, 16, 3, CASES[-1][-1], seed=6)
+    expected = unfused(x, w, **ref)
+    p = kw["prologue"]
+    kw["prologue"] = vconv.Prologue(
+        p.norm, p.groups, p.eps, p.scale.to(dtype), p.shift.to(dtype), p.activation
+    )
+    kw = {k: v.to(dtype) if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
+    y = vconv.conv_general(x.to(dtype), w.to(dtype), **kw)
+    assert y.dtype == dtype
+    assert rel_error(y.float().numpy(), expected.numpy()) <= TOLERANCE[str(dtype).split(".")[-1]]
+
+
 def test_numpy_arrays_and_accumulate():
     x, w, kw, ref = make_case(3, 8, 16, 3, CASES[-1][-1], seed=3)
     expected = unfused(x, w, **ref).numpy()

@@ -2,8 +2,6 @@
 and prologue keywords and the NormActConv3d block, against the unfused float64 torch sequence
 (GPU tests skipped, visibly, without a CUDA device)."""
 
-import copy
-
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed: the torch tests are skipped")
@@ -107,9 +105,18 @@ def test_causal_padding_with_a_prologue_in_3d():
 
 
 def norm_act_conv_reference(norm, conv, x, activation, causal):
-    """norm -> act -> (causal pad) -> conv in float64, through the torch modules themselves."""
+    """norm -> act -> (causal pad) -> conv in float64 with torch's functions: F.group_norm for an
+    nn.GroupNorm, Wan's F.normalize * sqrt(C) * gamma + bias for an RMSNorm."""
     x = x.double()
-    h = x if norm is None else copy.deepcopy(norm).double()(x)
+    h = x
+    if norm is not None:
+        weight, bias = (None if p is None else p.detach().double() for p in (norm.weight, norm.bias))
+        if isinstance(norm, torch.nn.GroupNorm):
+            h = F.group_norm(x, norm.num_groups, weight, bias, norm.eps)
+        else:
+            per_channel = (1, -1, 1, 1, 1)
+            h = F.normalize(x, dim=1, eps=norm.eps) * x.shape[1] ** 0.5 * weight.view(per_channel)
+            h = h if bias is None else h + bias.view(per_channel)
     h = F.silu(h) if activation == "silu" else h
     if causal:
         h = F.pad(h, (0, 0, 0, 0, (conv.kernel_size[0] - 1) * conv.dilation[0], 0))
