@@ -120,11 +120,36 @@ def conv_streaming(
     groups: int,
     pad_mode: str,
     previous: Optional[torch.Tensor],
+    residual: Optional[torch.Tensor] = None,
+    prologue_norm: str = "none",
+    prologue_groups: int = 0,
+    prologue_eps: float = 1e-5,
+    prologue_activation: str = "none",
+    scale: Optional[torch.Tensor] = None,
+    shift: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(output, next frame cache) of a causal 3D conv continuing from `previous` (None: the first
-    chunk); the next cache is (N, C, F, H, W), F = (KD - 1) * dilation[0]."""
+    chunk); the next cache is (N, C, F, H, W), F = (KD - 1) * dilation[0], of frames after the
+    prologue (prologue_*, scale, shift: a vconv.Prologue's fields); plus residual."""
     next = _torch_call.empty_channels_last(input, _torch_call.cache_shape(input, weight, dilation))
-    return _run(input, weight, bias, stride, lo, hi, dilation, groups, pad_mode, previous, next), next
+    output = _run(
+        input,
+        weight,
+        bias,
+        stride,
+        lo,
+        hi,
+        dilation,
+        groups,
+        pad_mode,
+        previous,
+        next,
+        residual=residual,
+        prologue=(prologue_norm, prologue_groups, prologue_eps, prologue_activation),
+        scale=scale,
+        shift=shift,
+    )
+    return output, next
 
 
 def _output_shape(
@@ -176,7 +201,25 @@ def _(
 
 
 @conv_streaming.register_fake
-def _(input, weight, bias, stride, lo, hi, dilation, groups, pad_mode, previous):
+def _(
+    input,
+    weight,
+    bias,
+    stride,
+    lo,
+    hi,
+    dilation,
+    groups,
+    pad_mode,
+    previous,
+    residual=None,
+    prologue_norm="none",
+    prologue_groups=0,
+    prologue_eps=1e-5,
+    prologue_activation="none",
+    scale=None,
+    shift=None,
+):
     return (
         _torch_call.empty_channels_last(input, _output_shape(input, weight, stride, lo, hi, dilation)),
         _torch_call.empty_channels_last(input, _torch_call.cache_shape(input, weight, dilation)),

@@ -262,7 +262,18 @@ def conv3d(
 
 
 def causal_conv3d(
-    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", cache=None
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    cache=None,
+    *,
+    residual=None,
+    prologue=None,
 ):
     """A streaming conv3d, causal in time: returns (output, next_cache).
 
@@ -271,7 +282,10 @@ def causal_conv3d(
     (an int or (H, W)); stride: its time entry must be 1. cache: None on a sequence's first chunk
     (the F frames before it are padding_mode's), else the next_cache the previous call returned,
     (N, C, F, H, W), read in place of that padding. Chunks of any length >= 1 give what one call
-    over the whole sequence gives.
+    over the whole sequence gives. residual and prologue: conv3d's fusions (the module's
+    docstring); the cache then holds frames after the prologue, as the models cache them, and a
+    norm's statistics are each chunk's (per-pixel norms, rms_norm and scale_shift, make chunks
+    equal one call; group_norm's are those of a decoder that normalizes each chunk).
     """
     if not isinstance(input, torch.Tensor) or input.dim() != 5:
         raise ValueError(
@@ -287,6 +301,7 @@ def causal_conv3d(
     ph, pw = vconv._args.per_dim(padding, 2, "padding (spatial: an int or (H, W))")
     frames = (weight.shape[2] - 1) * dilation[0]
     lo, hi = [frames, ph, pw], [0, ph, pw]
+    prologue_fields, scale, shift = vconv._args.prologue(prologue)
     if torch.compiler.is_compiling():
         return _torch_ops.conv_streaming(
             input,
@@ -299,14 +314,20 @@ def causal_conv3d(
             int(groups),
             _torch_ops.pad_mode_string(padding_mode),
             cache,
+            residual,
+            *prologue_fields,
+            scale,
+            shift,
         )
-    call = _torch_call.Call(3, input, weight, stride, (lo, hi), dilation, groups, padding_mode)
+    call = _torch_call.Call(
+        3, input, weight, stride, (lo, hi), dilation, groups, padding_mode, prologue=prologue_fields
+    )
 
     def compute():
         next_cache = _torch_call.empty_channels_last(input, _torch_call.cache_shape(input, weight, dilation))
-        return call.run(input, weight, bias, cache, next_cache), next_cache
+        return call.run(input, weight, bias, cache, next_cache, residual, scale, shift), next_cache
 
-    return _forward_only(compute, input, weight, bias, cache)
+    return _forward_only(compute, input, weight, bias, cache, residual, scale, shift)
 
 
 _PAD_MODES = ("zeros", "replicate", "reflect")

@@ -7,6 +7,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not installed: the torch tests are skipped")
 F = torch.nn.functional
 
+import vconv
 import vconv.torch as vt
 
 
@@ -48,6 +49,32 @@ def test_compiled_streaming_module_continues_its_sequence():
         compiled = torch.compile(conv, fullgraph=True)
         streamed = torch.cat([compiled(x[:, :, :1]), compiled(x[:, :, 1:])], 2)
     assert torch.equal(streamed, eager)
+
+
+def test_compiled_streaming_call_with_a_prologue_gives_the_eager_result():
+    torch.manual_seed(4)
+    x, w, b, residual = (
+        torch.randn(1, 4, 5, 5, 5),
+        torch.randn(4, 4, 3, 3, 3),
+        torch.randn(4),
+        torch.randn(1, 4, 5, 5, 5),
+    )
+    prologue = vconv.Prologue("rms_norm", 0, 1e-12, torch.rand(4) + 0.5, torch.randn(4), "silu")
+
+    def chunked(x, residual):
+        first, cache = vt.causal_conv3d(
+            x[:, :, :2], w, b, padding=1, residual=residual[:, :, :2], prologue=prologue
+        )
+        rest, cache = vt.causal_conv3d(
+            x[:, :, 2:], w, b, padding=1, cache=cache, residual=residual[:, :, 2:], prologue=prologue
+        )
+        return torch.cat([first, rest], 2), cache
+
+    with torch.no_grad():
+        eager = chunked(x, residual)
+        compiled = torch.compile(chunked, fullgraph=True)(x, residual)
+    for a, e in zip(compiled, eager):
+        assert torch.equal(a, e)
 
 
 def test_custom_operators_pass_torch_library_checks():
@@ -101,6 +128,11 @@ def test_fused_operator_passes_torch_library_checks():
     args = (x, w, b, [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1], 1, "zeros", None, residual)
     fused = ([1, 2, 2], False, [2, 1, 1], "group_norm", 2, 1e-6, "silu", scale, shift)
     torch.library.opcheck(torch.ops.vconv.conv.default, (*args, *fused))
+    streaming = (x, w[:4], b[:4], [1, 1, 1], [2, 1, 1], [0, 1, 1], [1, 1, 1], 1, "zeros", x[:, :, :2].clone())
+    prologue = ("rms_norm", 0, 1e-12, "silu", scale, shift)
+    torch.library.opcheck(
+        torch.ops.vconv.conv_streaming.default, (*streaming, torch.randn(1, 4, 3, 5, 5), *prologue)
+    )
 
 
 def test_compiled_backward_raises_a_clear_error():

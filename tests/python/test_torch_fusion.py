@@ -9,7 +9,7 @@ F = torch.nn.functional
 
 import vconv
 import vconv.torch as vt
-from fusion_reference import channels_first, channels_last, rand, unfused
+from fusion_reference import channels_first, channels_last, prologue_reference, rand, unfused
 from reference import TOLERANCE, rel_error
 
 cuda = pytest.mark.skipif(
@@ -102,6 +102,42 @@ def test_causal_padding_with_a_prologue_in_3d():
     padding = ([2, 1, 1], [0, 1, 1])
     y = vt.conv3d(x, w, b, padding=padding, **kw)
     assert err(y, reference(x, w, b, padding, **ref)) <= TOLERANCE["float32"]
+
+
+@pytest.mark.parametrize("norm", ["rms_norm", "group_norm"])
+def test_causal_conv3d_streams_with_a_prologue_and_a_residual(norm):
+    """Chunks through the frame cache: each chunk normalized on its own (its statistics), the
+    cache holding frames after the prologue, as a chunked decoder computes them."""
+    g = torch.Generator().manual_seed(46)
+    x, w, b = rand(g, 1, 8, 6, 5, 6) * 2 + 0.5, rand(g, 4, 8, 3, 3, 3), rand(g, 4)
+    scale, shift, residual = rand(g, 8) + 1.5, rand(g, 8), rand(g, 1, 4, 6, 5, 6)
+    groups, eps = (2, 1e-6) if norm == "group_norm" else (0, 1e-12)
+    prologue = vconv.Prologue(norm, groups, eps, scale, shift, "silu")
+    chunks = [(0, 1), (1, 3), (3, 6)]
+    outputs, cache = [], None
+    for start, stop in chunks:
+        y, cache = vt.causal_conv3d(
+            x[:, :, start:stop],
+            w,
+            b,
+            padding=1,
+            cache=cache,
+            residual=residual[:, :, start:stop],
+            prologue=prologue,
+        )
+        outputs.append(y)
+    normalized = torch.cat(
+        [
+            prologue_reference(
+                x[:, :, start:stop].double(), norm, groups, eps, scale.double(), shift.double(), "silu"
+            )
+            for start, stop in chunks
+        ],
+        dim=2,
+    )
+    expected = F.conv3d(F.pad(normalized, (1, 1, 1, 1, 2, 0)), w.double(), b.double()) + residual.double()
+    assert err(torch.cat(outputs, dim=2), expected) <= TOLERANCE["float32"]
+    assert err(cache, normalized[:, :, -2:]) <= TOLERANCE["float32"]
 
 
 def norm_act_conv_reference(norm, conv, x, activation, causal):
