@@ -10,10 +10,12 @@ torch.nn.functional.conv1d/2d/3d and nn.Conv1d/2d/3d and a streaming causal Conv
 """
 
 from . import _args, _arrays, _vconv
+from ._args import Prologue
 from ._vconv import algorithm_names, built_with_cuda, cuda_device_count
 
 __all__ = [
     "Plan",
+    "Prologue",
     "algorithm_names",
     "built_with_cuda",
     "conv1d",
@@ -29,10 +31,22 @@ __all__ = [
 
 
 def _conv_params(
-    input_shape, weight_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
+    input_shape,
+    weight_shape,
+    stride,
+    padding,
+    kernel_dilation,
+    input_dilation,
+    groups,
+    flip,
+    pad_mode,
+    upsample,
+    causal_upsample,
+    depth_to_space,
 ):
     """conv_general's parameters in the order every extension call takes them: (stride, lo, hi,
-    kernel_dilation, input_dilation, groups, flip, pad_mode), per spatial dimension."""
+    kernel_dilation, input_dilation, groups, flip, pad_mode, upsample, causal_upsample,
+    depth_to_space), per spatial dimension."""
     dims = _args.spatial_dims(input_shape, "input")
     lo, hi = _args.padding_lo_hi(padding, dims)
     return (
@@ -44,6 +58,9 @@ def _conv_params(
         int(groups),
         bool(flip),
         _args.pad_modes(pad_mode, dims),
+        _args.per_dim(upsample, dims, "upsample"),
+        bool(causal_upsample),
+        _args.per_dim(depth_to_space, dims, "depth_to_space"),
     )
 
 
@@ -65,15 +82,21 @@ def conv_general(
     bias=None,
     activation=None,
     frame_cache=None,
+    residual=None,
+    upsample=1,
+    causal_upsample=False,
+    depth_to_space=1,
+    prologue=None,
 ):
-    """MLX's conv_general: out = act(conv(input, weight) + bias), channels-last.
+    """MLX's conv_general: out = act(conv(prologue(input), weight) + bias) + residual,
+    channels-last.
 
     stride, kernel_dilation, input_dilation: an int or one per spatial dimension.
     padding: an int, one per spatial dimension, or a pair (lo, hi) of per-dimension sequences
     (negative padding crops). pad_mode: 'zeros', 'replicate' or 'reflect' (or one per dimension).
     algorithm: force an algorithm by name (vconv.algorithm_names()); None lets the planner choose.
     out: write into this array (its shape must be the output shape, its dtype the input's);
-    accumulate: out += act(conv + bias) instead. fp32_math: the error accepted on fp32
+    accumulate: out += act(conv + bias) (+ residual) instead. fp32_math: the error accepted on fp32
     inputs: 'exact' (elementwise within atol = rtol = 1e-4 of the float64 result at reductions up to
     4608, MLX's test tolerance) or 'tf32' (TF32-level: TF32 tensor cores on a GPU, Winograd
     F(4x4, 3x3) on the CPU). bias: None or an array of shape [O] (the input's dtype and device);
@@ -83,10 +106,30 @@ def conv_general(
     previous chunk's input, [N, F, H, W, C], read instead of the time padding; next (None: not
     written) receives the last F frames of (previous ++ input) for the next call. The padding must
     be the causal one in time (F frames before, none after).
+
+    Fused into the same call (vconv.plan says which algorithms apply each; the CPU reference
+    applies all):
+    residual: None or an array of the output's shape (the input's dtype and device), added after
+    the activation: out = act(conv + bias) + residual (a residual block's shortcut).
+    upsample: an int or one per spatial dimension: the input upsampled by nearest neighbour
+    (F.interpolate(mode='nearest')) before input dilation and padding, never stored.
+    causal_upsample: the first spatial dimension (time) upsampled causally: frame 0 once, every
+    later frame upsample[0] times (T -> 1 + upsample[0] * (T - 1); needs upsample[0] > 1).
+    depth_to_space: an int or one per spatial dimension r: the conv's O channels stored as
+    O / prod(r) channels on a grid r times larger; in 2D, PyTorch's pixel_shuffle (channel
+    c * r * r + i * r + j -> (h * r + i, w * r + j), channel c); in 3D, time takes whole blocks
+    of O / r[0] channels (block k -> frame t * r[0] + k), then pixel_shuffle in space.
+    prologue: None or a vconv.Prologue: a norm (group_norm, rms_norm or scale_shift) and an
+    activation applied to the input as the conv reads it, e.g. GroupNorm + SiLU:
+        vconv.conv3d(x, w, padding=1, prologue=vconv.Prologue(
+            "group_norm", groups=32, eps=1e-6, scale=gamma, shift=beta, activation="silu"))
+    The output shape follows upsample and depth_to_space:
+        y = vconv.conv2d(x, w, padding=1, upsample=2, depth_to_space=2)  # [N, 4H, 4W, O / 4]
     """
     if accumulate and out is None:
         raise ValueError("accumulate=True needs out= (the array to add into)")
     previous, next_frames = _args.frame_cache(frame_cache)
+    prologue_fields, scale, shift = _args.prologue(prologue)
     arguments = (
         stride,
         padding,
@@ -99,6 +142,10 @@ def conv_general(
         accumulate,
         fp32_math,
         activation,
+        upsample,
+        causal_upsample,
+        depth_to_space,
+        prologue_fields,
     )
     output_shape, prepared = _args.prepared_call(
         _prepared_calls,
@@ -118,6 +165,9 @@ def conv_general(
         None if bias is None else _arrays.exported(bias),
         None if previous is None else _arrays.exported(previous),
         None if next_frames is None else _arrays.exported(next_frames),
+        None if residual is None else _arrays.exported(residual),
+        None if scale is None else _arrays.exported(scale),
+        None if shift is None else _arrays.exported(shift),
     )
     return out
 
@@ -139,18 +189,38 @@ def _prepare(
     accumulate,
     fp32_math,
     activation,
+    upsample,
+    causal_upsample,
+    depth_to_space,
+    prologue_fields,
 ):
     """(output shape, PreparedConv) of a conv_general call; ValueError for a bad argument."""
     in_shape, w_shape = list(_arrays.shape_of(input)), list(_arrays.shape_of(weight))
     params = _conv_params(
-        in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
+        in_shape,
+        w_shape,
+        stride,
+        padding,
+        kernel_dilation,
+        input_dilation,
+        groups,
+        flip,
+        pad_mode,
+        upsample,
+        causal_upsample,
+        depth_to_space,
     )
     # Checked (sizes, and vconv's size limit in the input's dtype) before the output is allocated;
     # an unsupported dtype is refused by the call itself.
     dtype = _arrays.dtype_name(input) or "f32"
     output_shape = tuple(_vconv.output_shape(in_shape, w_shape, dtype, *params))
     prepared = _vconv.PreparedConv(
-        *params, algorithm or "", bool(accumulate), _args.fp32_math(fp32_math), _args.activation(activation)
+        *params,
+        algorithm or "",
+        bool(accumulate),
+        _args.fp32_math(fp32_math),
+        _args.activation(activation),
+        *prologue_fields,
     )
     return output_shape, prepared
 
@@ -247,12 +317,19 @@ def plan(
     dtype=None,
     device=None,
     frame_cache=False,
+    residual=False,
+    upsample=1,
+    causal_upsample=False,
+    depth_to_space=1,
+    prologue=None,
 ):
     """The algorithm conv_general would run, and why. input and weight are arrays, or shapes
     with dtype= ('float32', 'float16', 'bfloat16'; default float32) and device= ('cpu' or
-    'cuda:N'; default 'cpu'). frame_cache=True plans the call with a frame cache (streaming),
-    which only the algorithms that read one can run. Arrays' strides count: Plan.staging says
-    when the call copies one whose channel stride is not 1."""
+    'cuda:N'; default 'cpu'). frame_cache=True / residual=True plan the call with a frame cache
+    (streaming) / a residual, upsample, causal_upsample, depth_to_space and prologue (a
+    vconv.Prologue; its scale and shift are not read) as conv_general's: only the algorithms that
+    apply each can run it, and Plan.candidates says why the others cannot. Arrays' strides count:
+    Plan.staging says when the call copies one whose channel stride is not 1."""
     arrays = not isinstance(input, (tuple, list))
     in_shape = list(_arrays.shape_of(input) if arrays else input)
     w_shape = list(_arrays.shape_of(weight) if not isinstance(weight, (tuple, list)) else weight)
@@ -269,7 +346,18 @@ def plan(
         kind, _, index = (device or "cpu").partition(":")
         index = int(index or 0)
     params = _conv_params(
-        in_shape, w_shape, stride, padding, kernel_dilation, input_dilation, groups, flip, pad_mode
+        in_shape,
+        w_shape,
+        stride,
+        padding,
+        kernel_dilation,
+        input_dilation,
+        groups,
+        flip,
+        pad_mode,
+        upsample,
+        causal_upsample,
+        depth_to_space,
     )
     return Plan(
         *_vconv.plan(
@@ -282,6 +370,8 @@ def plan(
             algorithm or "",
             _args.fp32_math(fp32_math),
             bool(frame_cache),
+            bool(residual),
+            *_args.prologue(prologue)[0],
             _arrays.element_strides(input) if arrays else [],
             _arrays.element_strides(weight) if not isinstance(weight, (tuple, list)) else [],
         )

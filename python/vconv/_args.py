@@ -1,11 +1,14 @@
 """MLX's argument forms, expanded to one value per spatial dimension, and the cache that expands
 them once per argument tuple."""
 
+import dataclasses
 import marshal
 import numbers
 from collections.abc import Sequence
+from typing import Any, Optional
 
 PAD_MODES = ("zeros", "replicate", "reflect")
+NORMS = ("group_norm", "rms_norm", "scale_shift")
 
 
 def _is_int(v):
@@ -63,6 +66,63 @@ def activation(value):
     if value != "silu":
         raise ValueError(f"activation: {value!r}, expected None or 'silu'")
     return value
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Prologue:
+    """The input's prologue, applied as the conv reads its input (vconv::Prologue):
+    x' = act(x * s * a + b) per sample, pixel and channel, in fp32, before upsampling and padding.
+
+    norm: None, 'group_norm' (torch.nn.GroupNorm: per sample, the mean and biased variance over
+    each group of C / groups channels and every position; a = scale / sqrt(var + eps),
+    b = shift - mean * a), 'rms_norm' (Wan's RMS norm, F.normalize over the channels of each
+    pixel times sqrt(C) * scale, plus shift; eps: the smallest norm divided by, Wan's is 1e-12) or
+    'scale_shift' (a = scale, b = shift).
+    groups: group_norm's number of groups (a divisor of C); 0 for the other norms.
+    eps: group_norm's variance epsilon or rms_norm's smallest norm (> 0).
+    scale, shift: None (1 and 0) or an array [C] of the input's dtype and device (gamma, beta).
+    activation: None or 'silu', after the norm.
+    The statistics are those of the call's input. Checked here: the names and the types; by
+    vconv: groups against C, eps, and the shapes of scale and shift."""
+
+    norm: Optional[str] = None
+    groups: int = 0
+    eps: float = 1e-5
+    scale: Any = dataclasses.field(default=None, repr=False)
+    shift: Any = dataclasses.field(default=None, repr=False)
+    activation: Optional[str] = None
+
+    def __post_init__(self):
+        if self.norm is not None and self.norm not in NORMS:
+            raise ValueError(f"prologue.norm: {self.norm!r}, expected None or one of {NORMS}")
+        if not _is_int(self.groups):
+            raise TypeError(f"prologue.groups: {self.groups!r}, expected an int")
+        if not isinstance(self.eps, numbers.Real) or isinstance(self.eps, bool):
+            raise TypeError(f"prologue.eps: {self.eps!r}, expected a float")
+        if self.activation not in (None, "silu"):
+            raise ValueError(f"prologue.activation: {self.activation!r}, expected None or 'silu'")
+        if self.norm is None and (self.scale is not None or self.shift is not None):
+            raise ValueError(
+                "prologue.scale / prologue.shift: given without a norm; expected norm='scale_shift' "
+                "for a plain per-channel scale and shift"
+            )
+
+    def fields(self):
+        """(norm, groups, eps, activation) as the extension takes them: the part of a prepared
+        call (scale and shift are per-call arrays)."""
+        return (self.norm or "none", int(self.groups), float(self.eps), self.activation or "none")
+
+
+NO_PROLOGUE = Prologue().fields()
+
+
+def prologue(value):
+    """conv_general's prologue: None or a Prologue. Returns (fields, scale, shift)."""
+    if value is None:
+        return NO_PROLOGUE, None, None
+    if not isinstance(value, Prologue):
+        raise TypeError(f"prologue: {type(value).__name__}, expected None or a vconv.Prologue")
+    return value.fields(), value.scale, value.shift
 
 
 def frame_cache(value):

@@ -48,12 +48,32 @@ def streams(input, weight, stride, padding, dilation, groups, pad_mode):
     """Whether a causal 3D conv with a frame cache should run as one streaming vconv call on
     input's device, rather than with the cached frames concatenated before the chunk (a copy of
     the chunk): when an algorithm there reads a cache at most twice as slow, by the planner's
-    estimates, as its best without one. On the CPU depth_tap reads a cache (a one-frame chunk
-    still concatenates: depth_tap's estimate there is over twice the best plain algorithm's); on
-    CUDA the implicit-GEMM algorithms do, at the cost of the same call without one. As other
-    algorithms learn to, this says so with no change here. Arguments as torch.nn.functional's."""
+    estimates, as its best without one (_fusion_pays). On the CPU depth_tap reads a cache (a
+    one-frame chunk still concatenates: depth_tap's estimate there is over twice the best plain
+    algorithm's); on CUDA the implicit-GEMM algorithms do, at the cost of the same call without
+    one. As other algorithms learn to, this says so with no change here. Arguments as
+    torch.nn.functional's."""
+    return _fusion_pays(
+        input, weight, stride, padding, dilation, groups, pad_mode, True, vconv._args.NO_PROLOGUE
+    )
+
+
+def fuses_prologue(input, weight, stride, padding, dilation, groups, pad_mode, prologue):
+    """Whether a 3D conv's input prologue (the fields of a vconv.Prologue) should run inside the
+    vconv call on input's device, rather than in torch before it (one more pass over the input):
+    when an algorithm there applies it at most twice as slow, by the planner's estimates, as its
+    best without one (_fusion_pays). Today only the CPU reference does, far slower than the plain
+    algorithms, so the answer is no until a fast one learns to; this says so with no change here.
+    Arguments as torch.nn.functional's."""
+    return _fusion_pays(input, weight, stride, padding, dilation, groups, pad_mode, False, tuple(prologue))
+
+
+def _fusion_pays(input, weight, stride, padding, dilation, groups, pad_mode, frame_cache, prologue):
+    """Whether the call with a frame cache (frame_cache) or a prologue (its fields) has an
+    algorithm on input's device at most twice as slow, by the planner's estimates, as the best
+    for the same call without them."""
     kind, index = ("cuda", input.device.index or 0) if input.is_cuda else ("cpu", 0)
-    return _streams(
+    return _planned_fusion_pays(
         tuple(channels_last(input.shape)),
         tuple(channels_last(weight.shape)),
         vconv._arrays.dtype_name(input) or "f32",
@@ -62,23 +82,28 @@ def streams(input, weight, stride, padding, dilation, groups, pad_mode):
         normalized(3, tuple(weight.shape[2:]), stride, padding, dilation),
         int(groups),
         tuple(vconv._args.pad_modes(pad_mode, 3)),
+        frame_cache,
+        prologue,
     )
 
 
-_streaming = {}  # _streams' arguments -> its answer
+_fusion_answers = {}  # _planned_fusion_pays' arguments -> its answer
 
 
 # The answer is a constant of the shapes and the device, computed when torch.compile traces (the
 # planner is C++, which Dynamo cannot trace).
 @torch.compiler.assume_constant_result
-def _streams(input_shape, weight_shape, dtype, kind, index, normalized_args, groups, pad_modes):
+def _planned_fusion_pays(
+    input_shape, weight_shape, dtype, kind, index, normalized_args, groups, pad_modes, frame_cache, prologue
+):
     key = (input_shape, weight_shape, dtype, kind, index, repr(normalized_args), groups, pad_modes)
-    answer = _streaming.get(key)
+    key += (frame_cache, prologue)
+    answer = _fusion_answers.get(key)
     if answer is None:
         stride, lo, hi, dilation = normalized_args
-        params = (stride, lo, hi, dilation, [1] * 3, groups, False, list(pad_modes))
+        params = (stride, lo, hi, dilation, [1] * 3, groups, False, list(pad_modes), [1] * 3, False, [1] * 3)
         estimate = {}
-        for frame_cache in (True, False):
+        for fused in (True, False):
             try:
                 algorithm, _, candidates, _, _, _ = vconv._vconv.plan(
                     list(input_shape),
@@ -89,15 +114,17 @@ def _streams(input_shape, weight_shape, dtype, kind, index, normalized_args, gro
                     *params,
                     "",
                     "exact",
-                    frame_cache,
+                    frame_cache and fused,
+                    False,  # no residual
+                    *(prologue if fused else vconv._args.NO_PROLOGUE),
                     [],  # contiguous: planning for the shapes
                     [],
                 )
-            except ValueError:  # no algorithm there reads a cache
-                estimate[frame_cache] = float("inf")
+            except ValueError:  # no algorithm there applies the fusion
+                estimate[fused] = float("inf")
                 continue
-            estimate[frame_cache] = next(ms for name, _, _, ms in candidates if name == algorithm)
-        answer = _streaming[key] = estimate[True] <= 2 * estimate[False]
+            estimate[fused] = next(ms for name, _, _, ms in candidates if name == algorithm)
+        answer = _fusion_answers[key] = estimate[True] <= 2 * estimate[False]
     return answer
 
 
@@ -127,9 +154,25 @@ def normalized(dims, kernel, stride, padding, dilation):
     return stride, lo, hi, dilation
 
 
-def _prepare(dims, input_shape, weight_shape, dtype, stride, padding, dilation, groups, pad_mode, fp32_math):
+def _prepare(
+    dims,
+    input_shape,
+    weight_shape,
+    dtype,
+    stride,
+    padding,
+    dilation,
+    groups,
+    pad_mode,
+    fp32_math,
+    upsample,
+    causal_upsample,
+    depth_to_space,
+    prologue,
+):
     """(unbatched, output shape (N, spatial..., O), PreparedConv) of a call; ValueError for a bad
-    argument."""
+    argument. upsample, causal_upsample, depth_to_space: conv_general's; prologue: the fields of
+    a vconv.Prologue (Prologue.fields())."""
     unbatched = len(input_shape) == dims + 1
     if unbatched:
         input_shape = (1, *input_shape)
@@ -140,12 +183,28 @@ def _prepare(dims, input_shape, weight_shape, dtype, stride, padding, dilation, 
     if len(weight_shape) != dims + 2:
         raise ValueError(f"weight: {tuple(weight_shape)}, expected (O, C / groups, {dims} spatial)")
     stride, lo, hi, dilation = normalized(dims, list(weight_shape[2:]), stride, padding, dilation)
-    params = (stride, lo, hi, dilation, [1] * dims, int(groups), False, vconv._args.pad_modes(pad_mode, dims))
+    params = (
+        stride,
+        lo,
+        hi,
+        dilation,
+        [1] * dims,
+        int(groups),
+        False,
+        vconv._args.pad_modes(pad_mode, dims),
+        vconv._args.per_dim(upsample, dims, "upsample"),
+        bool(causal_upsample),
+        vconv._args.per_dim(depth_to_space, dims, "depth_to_space"),
+    )
     # Checked (sizes, and vconv's size limit in this dtype) before torch is asked for the memory.
     output_shape = tuple(
         vconv._vconv.output_shape(channels_last(input_shape), channels_last(weight_shape), dtype, *params)
     )
-    return unbatched, output_shape, vconv._vconv.PreparedConv(*params, "", False, fp32_math, "none")
+    return (
+        unbatched,
+        output_shape,
+        vconv._vconv.PreparedConv(*params, "", False, fp32_math, "none", *prologue),
+    )
 
 
 def _stream(x):
@@ -156,30 +215,59 @@ prepared_calls = {}  # (shapes, marshalled arguments) -> (unbatched, output shap
 
 
 class Call:
-    """A prepared call: run(input, weight, bias, previous, next) computes it."""
+    """A prepared call: run(input, weight, bias, previous, next, residual, scale, shift) computes
+    it. upsample, causal_upsample, depth_to_space: conv_general's; prologue: the fields of a
+    vconv.Prologue (Prologue.fields()), whose scale and shift run() takes."""
 
     __slots__ = ("output_shape", "prepared", "unbatched")
 
-    def __init__(self, dims, input, weight, stride, padding, dilation, groups, pad_mode):
+    def __init__(
+        self,
+        dims,
+        input,
+        weight,
+        stride,
+        padding,
+        dilation,
+        groups,
+        pad_mode,
+        upsample=1,
+        causal_upsample=False,
+        depth_to_space=1,
+        prologue=vconv._args.NO_PROLOGUE,
+    ):
         if not isinstance(input, torch.Tensor) or not isinstance(weight, torch.Tensor):
             raise TypeError("input and weight: expected torch.Tensor")
         # fp32 on a GPU follows torch.backends.cudnn.allow_tf32, as cuDNN convolutions do.
         fp32_math = "tf32" if input.is_cuda and torch.backends.cudnn.allow_tf32 else "exact"
         dtype = vconv._arrays.dtype_name(input) or "f32"  # an unsupported dtype is refused by the call
-        arguments = (dims, dtype, stride, padding, dilation, groups, pad_mode, fp32_math)
+        arguments = (
+            dims,
+            dtype,
+            stride,
+            padding,
+            dilation,
+            groups,
+            pad_mode,
+            fp32_math,
+            upsample,
+            causal_upsample,
+            depth_to_space,
+            prologue,
+        )
         self.unbatched, self.output_shape, self.prepared = vconv._args.prepared_call(
             prepared_calls,
             (input.shape, weight.shape),
             arguments,
-            lambda: _prepare(
-                dims, input.shape, weight.shape, dtype, stride, padding, dilation, groups, pad_mode, fp32_math
-            ),
+            lambda: _prepare(dims, input.shape, weight.shape, dtype, *arguments[2:]),
         )
 
-    def run(self, input, weight, bias, previous=None, next=None):
+    def run(self, input, weight, bias, previous=None, next=None, residual=None, scale=None, shift=None):
         """The output (N, O, spatial...) in channels-last memory (the (N, spatial..., O) tensor it
         is computed into, seen through movedim); unbatched in, unbatched out. previous / next:
-        the frame cache (Options::frame_cache) as (N, C, F, H, W) tensors, next written."""
+        the frame cache (Options::frame_cache) as (N, C, F, H, W) tensors, next written;
+        residual: None or a tensor of the output's shape (N, O, spatial...), unbatched with an
+        unbatched input; scale / shift: the prologue's, None or (C,)."""
         if next is not None and next.shape[2] == 0:  # a depth-1 kernel keeps no frame
             previous = next = None
         x = with_unit_channel_stride(input.unsqueeze(0) if self.unbatched else input)
@@ -195,6 +283,15 @@ class Call:
             None if bias is None else to_dlpack(bias.detach().contiguous()),
             None if previous is None else to_dlpack(cache_like(previous, x)),
             None if next is None else to_dlpack(next),
+            None if residual is None else to_dlpack(self._batched(residual)),
+            None if scale is None else to_dlpack(scale.detach().contiguous()),
+            None if shift is None else to_dlpack(shift.detach().contiguous()),
         )
         y = y.movedim(-1, 1)
         return y.squeeze(0) if self.unbatched else y
+
+    def _batched(self, residual):
+        """The residual as the call takes it: batched like the input, unit channel stride."""
+        return with_unit_channel_stride(
+            residual.detach().unsqueeze(0) if self.unbatched else residual.detach()
+        )

@@ -11,6 +11,8 @@ from typing import Optional
 
 import torch
 
+import vconv
+
 from . import _torch_call
 
 
@@ -20,11 +22,43 @@ def pad_mode_string(pad_mode):
     return pad_mode if isinstance(pad_mode, str) else "/".join(pad_mode)
 
 
-def _run(input, weight, bias, stride, lo, hi, dilation, groups, pad_mode, previous=None, next=None):
+def _run(
+    input,
+    weight,
+    bias,
+    stride,
+    lo,
+    hi,
+    dilation,
+    groups,
+    pad_mode,
+    previous=None,
+    next=None,
+    residual=None,
+    upsample=1,
+    causal_upsample=False,
+    depth_to_space=1,
+    prologue=vconv._args.NO_PROLOGUE,
+    scale=None,
+    shift=None,
+):
     modes = pad_mode.split("/")
     modes = modes[0] if len(modes) == 1 else modes
-    call = _torch_call.Call(len(stride), input, weight, stride, (lo, hi), dilation, groups, modes)
-    return call.run(input, weight, bias, previous, next)
+    call = _torch_call.Call(
+        len(stride),
+        input,
+        weight,
+        stride,
+        (lo, hi),
+        dilation,
+        groups,
+        modes,
+        upsample,
+        causal_upsample,
+        depth_to_space,
+        prologue,
+    )
+    return call.run(input, weight, bias, previous, next, residual, scale, shift)
 
 
 @torch.library.custom_op("vconv::conv", mutates_args=())
@@ -39,9 +73,39 @@ def conv(
     groups: int,
     pad_mode: str,
     previous: Optional[torch.Tensor],
+    residual: Optional[torch.Tensor] = None,
+    upsample: Optional[list[int]] = None,
+    causal_upsample: bool = False,
+    depth_to_space: Optional[list[int]] = None,
+    prologue_norm: str = "none",
+    prologue_groups: int = 0,
+    prologue_eps: float = 1e-5,
+    prologue_activation: str = "none",
+    scale: Optional[torch.Tensor] = None,
+    shift: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """act(conv + bias) of a batched (N, C, spatial...) input; previous: the frame cache or None."""
-    return _run(input, weight, bias, stride, lo, hi, dilation, groups, pad_mode, previous)
+    """conv + bias + residual of a batched (N, C, spatial...) input through the prologue
+    (prologue_*, scale, shift: a vconv.Prologue's fields), upsampled and stored through
+    depth-to-space (None: 1 in every dimension); previous: the frame cache or None."""
+    return _run(
+        input,
+        weight,
+        bias,
+        stride,
+        lo,
+        hi,
+        dilation,
+        groups,
+        pad_mode,
+        previous,
+        residual=residual,
+        upsample=upsample or 1,
+        causal_upsample=causal_upsample,
+        depth_to_space=depth_to_space or 1,
+        prologue=(prologue_norm, prologue_groups, prologue_eps, prologue_activation),
+        scale=scale,
+        shift=shift,
+    )
 
 
 @torch.library.custom_op("vconv::conv_streaming", mutates_args=())
@@ -56,29 +120,106 @@ def conv_streaming(
     groups: int,
     pad_mode: str,
     previous: Optional[torch.Tensor],
+    residual: Optional[torch.Tensor] = None,
+    prologue_norm: str = "none",
+    prologue_groups: int = 0,
+    prologue_eps: float = 1e-5,
+    prologue_activation: str = "none",
+    scale: Optional[torch.Tensor] = None,
+    shift: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(output, next frame cache) of a causal 3D conv continuing from `previous` (None: the first
-    chunk); the next cache is (N, C, F, H, W), F = (KD - 1) * dilation[0]."""
+    chunk); the next cache is (N, C, F, H, W), F = (KD - 1) * dilation[0], of frames after the
+    prologue (prologue_*, scale, shift: a vconv.Prologue's fields); plus residual."""
     next = _torch_call.empty_channels_last(input, _torch_call.cache_shape(input, weight, dilation))
-    return _run(input, weight, bias, stride, lo, hi, dilation, groups, pad_mode, previous, next), next
+    output = _run(
+        input,
+        weight,
+        bias,
+        stride,
+        lo,
+        hi,
+        dilation,
+        groups,
+        pad_mode,
+        previous,
+        next,
+        residual=residual,
+        prologue=(prologue_norm, prologue_groups, prologue_eps, prologue_activation),
+        scale=scale,
+        shift=shift,
+    )
+    return output, next
 
 
-def _output_shape(input, weight, stride, lo, hi, dilation):
-    """(N, O, spatial...) of the conv, as vconv computes it (input dilation 1)."""
+def _output_shape(
+    input, weight, stride, lo, hi, dilation, upsample=None, causal_upsample=False, depth_to_space=None
+):
+    """(N, O, spatial...) of the conv, as vconv computes it (input dilation 1): the input upsampled
+    (frame 0 once under causal_upsample), the output stored through depth-to-space (conv_params.h;
+    None: factors of 1)."""
+    dims = len(stride)
+    upsample, depth_to_space = upsample or [1] * dims, depth_to_space or [1] * dims
+    sizes = [size * u for size, u in zip(input.shape[2:], upsample)]
+    if causal_upsample:
+        sizes[0] = 1 + upsample[0] * (input.shape[2] - 1)
     spatial = [
-        (size + l + h - d * (k - 1) - 1) // s + 1
-        for size, k, s, l, h, d in zip(input.shape[2:], weight.shape[2:], stride, lo, hi, dilation)
+        ((size + l + h - d * (k - 1) - 1) // s + 1) * r
+        for size, k, s, l, h, d, r in zip(sizes, weight.shape[2:], stride, lo, hi, dilation, depth_to_space)
     ]
-    return [input.shape[0], weight.shape[0], *spatial]
+    blocks = 1
+    for r in depth_to_space:
+        blocks *= r
+    return [input.shape[0], weight.shape[0] // blocks, *spatial]
 
 
 @conv.register_fake
-def _(input, weight, bias, stride, lo, hi, dilation, groups, pad_mode, previous):
-    return _torch_call.empty_channels_last(input, _output_shape(input, weight, stride, lo, hi, dilation))
+def _(
+    input,
+    weight,
+    bias,
+    stride,
+    lo,
+    hi,
+    dilation,
+    groups,
+    pad_mode,
+    previous,
+    residual=None,
+    upsample=None,
+    causal_upsample=False,
+    depth_to_space=None,
+    prologue_norm="none",
+    prologue_groups=0,
+    prologue_eps=1e-5,
+    prologue_activation="none",
+    scale=None,
+    shift=None,
+):
+    shape = _output_shape(input, weight, stride, lo, hi, dilation, upsample, causal_upsample, depth_to_space)
+    return _torch_call.empty_channels_last(input, shape)
 
 
 @conv_streaming.register_fake
-def _(input, weight, bias, stride, lo, hi, dilation, groups, pad_mode, previous):
+def _(
+    input,
+    weight,
+    bias,
+    stride,
+    lo,
+    hi,
+    dilation,
+    groups,
+    pad_mode,
+    previous,
+    residual=None,
+    prologue_norm="none",
+    prologue_groups=0,
+    prologue_eps=1e-5,
+    prologue_activation="none",
+    scale=None,
+    shift=None,
+):
     return (
         _torch_call.empty_channels_last(input, _output_shape(input, weight, stride, lo, hi, dilation)),
         _torch_call.empty_channels_last(input, _torch_call.cache_shape(input, weight, dilation)),

@@ -8,6 +8,21 @@ channels-first kernel would avoid. The result is in channels-last memory format.
 follows torch.backends.cudnn.allow_tf32, as cuDNN convolutions do. Forward only: a call that
 needs a gradient raises at backward time. Under torch.compile the calls are the custom operators
 vconv::conv and vconv::conv_streaming (vconv._torch_ops), traced without graph breaks.
+
+conv1d/2d/3d take vconv.conv_general's fusions as keywords beyond torch.nn.functional's, run in
+the same call (the CPU reference applies them all; vconv.plan says which other algorithms do):
+residual: None or a tensor of the output's shape (N, O', spatial'...): conv + bias + residual.
+upsample: an int or one per spatial dimension: F.interpolate(input, scale_factor=upsample,
+mode="nearest") before the conv, never stored; causal_upsample: the first dimension upsampled
+causally (frame 0 once, T -> 1 + upsample[0] * (T - 1)).
+depth_to_space: an int or one per spatial dimension r: the conv's O channels stored as
+O / prod(r) channels on a grid r times larger (F.pixel_shuffle's order in space; in time, whole
+blocks of O / r[0] channels become consecutive frames, as Wan's time upsampler).
+prologue: None or a vconv.Prologue whose scale and shift are (C,) tensors: a norm (GroupNorm,
+Wan's RMS norm, or a scale and shift) and SiLU applied to the input as the conv reads it.
+    y = vconv.torch.conv3d(x, w, b, padding=1, residual=x, prologue=vconv.Prologue(
+        "group_norm", groups=32, eps=1e-6, scale=norm.weight, shift=norm.bias, activation="silu"))
+NormActConv3d is that block as a module.
 """
 
 import torch
@@ -21,6 +36,8 @@ __all__ = [
     "Conv1d",
     "Conv2d",
     "Conv3d",
+    "NormActConv3d",
+    "RMSNorm",
     "causal_conv3d",
     "conv1d",
     "conv2d",
@@ -48,45 +65,215 @@ def _forward_only(compute, *tensors):
     return compute()
 
 
-def _compiled_conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode, previous):
+def _compiled_conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode, previous, fusions):
     """The call as the custom operator vconv::conv, which torch.compile traces."""
     stride, lo, hi, dilation = _torch_call.normalized(dims, weight.shape[2:], stride, padding, dilation)
     unbatched = input.dim() == dims + 1
     x = input.unsqueeze(0) if unbatched else input
+    residual = fusions["residual"]
+    if unbatched and residual is not None:
+        residual = residual.unsqueeze(0)
+    norm, prologue_groups, eps, activation = fusions["prologue"]
     y = _torch_ops.conv(
-        x, weight, bias, stride, lo, hi, dilation, int(groups), _torch_ops.pad_mode_string(pad_mode), previous
+        x,
+        weight,
+        bias,
+        stride,
+        lo,
+        hi,
+        dilation,
+        int(groups),
+        _torch_ops.pad_mode_string(pad_mode),
+        previous,
+        residual,
+        vconv._args.per_dim(fusions["upsample"], dims, "upsample"),
+        bool(fusions["causal_upsample"]),
+        vconv._args.per_dim(fusions["depth_to_space"], dims, "depth_to_space"),
+        norm,
+        prologue_groups,
+        eps,
+        activation,
+        fusions["scale"],
+        fusions["shift"],
     )
     return y.squeeze(0) if unbatched else y
 
 
-def _conv(dims, input, weight, bias, stride, padding, dilation, groups, pad_mode="zeros", previous=None):
-    """conv + bias; pad_mode: one or one per dimension; previous: a causal 3D conv's frame cache
-    (N, C, F, H, W), or None."""
+def _conv(
+    dims,
+    input,
+    weight,
+    bias,
+    stride,
+    padding,
+    dilation,
+    groups,
+    pad_mode="zeros",
+    previous=None,
+    residual=None,
+    upsample=1,
+    causal_upsample=False,
+    depth_to_space=1,
+    prologue=None,
+):
+    """conv + bias (+ residual, through the prologue, upsampled, stored through depth-to-space:
+    vconv.conv_general's fusions); pad_mode: one or one per dimension; previous: a causal 3D
+    conv's frame cache (N, C, F, H, W), or None."""
+    prologue_fields, scale, shift = vconv._args.prologue(prologue)
     if torch.compiler.is_compiling():
-        return _compiled_conv(
-            dims, input, weight, bias, stride, padding, dilation, groups, pad_mode, previous
+        fusions = dict(
+            residual=residual,
+            upsample=upsample,
+            causal_upsample=causal_upsample,
+            depth_to_space=depth_to_space,
+            prologue=prologue_fields,
+            scale=scale,
+            shift=shift,
         )
-    call = _torch_call.Call(dims, input, weight, stride, padding, dilation, groups, pad_mode)
-    return _forward_only(lambda: call.run(input, weight, bias, previous), input, weight, bias, previous)
+        return _compiled_conv(
+            dims, input, weight, bias, stride, padding, dilation, groups, pad_mode, previous, fusions
+        )
+    call = _torch_call.Call(
+        dims,
+        input,
+        weight,
+        stride,
+        padding,
+        dilation,
+        groups,
+        pad_mode,
+        upsample,
+        causal_upsample,
+        depth_to_space,
+        prologue_fields,
+    )
+    return _forward_only(
+        lambda: call.run(input, weight, bias, previous, None, residual, scale, shift),
+        input,
+        weight,
+        bias,
+        previous,
+        residual,
+        scale,
+        shift,
+    )
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """torch.nn.functional.conv1d: input (N, C, L), weight (O, C / groups, K)."""
-    return _conv(1, input, weight, bias, stride, padding, dilation, groups)
+def conv1d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    *,
+    residual=None,
+    upsample=1,
+    causal_upsample=False,
+    depth_to_space=1,
+    prologue=None,
+):
+    """torch.nn.functional.conv1d: input (N, C, L), weight (O, C / groups, K); the keywords are
+    the fusions (the module's docstring)."""
+    return _conv(
+        1,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        residual=residual,
+        upsample=upsample,
+        causal_upsample=causal_upsample,
+        depth_to_space=depth_to_space,
+        prologue=prologue,
+    )
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """torch.nn.functional.conv2d: input (N, C, H, W), weight (O, C / groups, KH, KW)."""
-    return _conv(2, input, weight, bias, stride, padding, dilation, groups)
+def conv2d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    *,
+    residual=None,
+    upsample=1,
+    causal_upsample=False,
+    depth_to_space=1,
+    prologue=None,
+):
+    """torch.nn.functional.conv2d: input (N, C, H, W), weight (O, C / groups, KH, KW); the
+    keywords are the fusions (the module's docstring)."""
+    return _conv(
+        2,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        residual=residual,
+        upsample=upsample,
+        causal_upsample=causal_upsample,
+        depth_to_space=depth_to_space,
+        prologue=prologue,
+    )
 
 
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """torch.nn.functional.conv3d: input (N, C, D, H, W), weight (O, C / groups, KD, KH, KW)."""
-    return _conv(3, input, weight, bias, stride, padding, dilation, groups)
+def conv3d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    *,
+    residual=None,
+    upsample=1,
+    causal_upsample=False,
+    depth_to_space=1,
+    prologue=None,
+):
+    """torch.nn.functional.conv3d: input (N, C, D, H, W), weight (O, C / groups, KD, KH, KW);
+    the keywords are the fusions (the module's docstring)."""
+    return _conv(
+        3,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        residual=residual,
+        upsample=upsample,
+        causal_upsample=causal_upsample,
+        depth_to_space=depth_to_space,
+        prologue=prologue,
+    )
 
 
 def causal_conv3d(
-    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", cache=None
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    cache=None,
+    *,
+    residual=None,
+    prologue=None,
 ):
     """A streaming conv3d, causal in time: returns (output, next_cache).
 
@@ -95,7 +282,10 @@ def causal_conv3d(
     (an int or (H, W)); stride: its time entry must be 1. cache: None on a sequence's first chunk
     (the F frames before it are padding_mode's), else the next_cache the previous call returned,
     (N, C, F, H, W), read in place of that padding. Chunks of any length >= 1 give what one call
-    over the whole sequence gives.
+    over the whole sequence gives. residual and prologue: conv3d's fusions (the module's
+    docstring); the cache then holds frames after the prologue, as the models cache them, and a
+    norm's statistics are each chunk's (per-pixel norms, rms_norm and scale_shift, make chunks
+    equal one call; group_norm's are those of a decoder that normalizes each chunk).
     """
     if not isinstance(input, torch.Tensor) or input.dim() != 5:
         raise ValueError(
@@ -111,6 +301,7 @@ def causal_conv3d(
     ph, pw = vconv._args.per_dim(padding, 2, "padding (spatial: an int or (H, W))")
     frames = (weight.shape[2] - 1) * dilation[0]
     lo, hi = [frames, ph, pw], [0, ph, pw]
+    prologue_fields, scale, shift = vconv._args.prologue(prologue)
     if torch.compiler.is_compiling():
         return _torch_ops.conv_streaming(
             input,
@@ -123,14 +314,20 @@ def causal_conv3d(
             int(groups),
             _torch_ops.pad_mode_string(padding_mode),
             cache,
+            residual,
+            *prologue_fields,
+            scale,
+            shift,
         )
-    call = _torch_call.Call(3, input, weight, stride, (lo, hi), dilation, groups, padding_mode)
+    call = _torch_call.Call(
+        3, input, weight, stride, (lo, hi), dilation, groups, padding_mode, prologue=prologue_fields
+    )
 
     def compute():
         next_cache = _torch_call.empty_channels_last(input, _torch_call.cache_shape(input, weight, dilation))
-        return call.run(input, weight, bias, cache, next_cache), next_cache
+        return call.run(input, weight, bias, cache, next_cache, residual, scale, shift), next_cache
 
-    return _forward_only(compute, input, weight, bias, cache)
+    return _forward_only(compute, input, weight, bias, cache, residual, scale, shift)
 
 
 _PAD_MODES = ("zeros", "replicate", "reflect")
@@ -238,6 +435,113 @@ class CausalConv3d(torch.nn.Conv3d):
     def reset(self):
         """Forgets the cached frames: the next forward() is a sequence's first chunk."""
         self.cache = None
+
+
+class RMSNorm(torch.nn.Module):
+    """Wan's RMS norm over the channels of (N, C, spatial...): F.normalize(x, dim=1, eps=eps) *
+    sqrt(C) * weight + bias, per pixel (diffusers' WanRMS_norm: its gamma and bias, of shape
+    (C, 1, 1, 1), are this module's weight and bias flattened to (C,)). NormActConv3d fuses it into
+    its conv; its own forward is the unfused torch computation."""
+
+    def __init__(self, num_channels, eps=1e-12, bias=False, device=None, dtype=None):
+        super().__init__()
+        self.num_channels, self.eps = int(num_channels), float(eps)
+        self.weight = torch.nn.Parameter(torch.ones(num_channels, device=device, dtype=dtype))
+        if bias:
+            self.bias = torch.nn.Parameter(torch.zeros(num_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        per_channel = (1, -1) + (1,) * (input.dim() - 2)
+        y = torch.nn.functional.normalize(input, dim=1, eps=self.eps) * self.num_channels**0.5
+        y = y * self.weight.view(per_channel)
+        return y if self.bias is None else y + self.bias.view(per_channel)
+
+    def extra_repr(self):
+        return f"{self.num_channels}, eps={self.eps}, bias={self.bias is not None}"
+
+
+class NormActConv3d(torch.nn.Module):
+    """conv(act(norm(input))), as one vconv call where that pays: the norm and the activation
+    applied as the conv reads its input (a vconv.Prologue), so the normalized tensor is never
+    stored; else the norm and activation in torch, then the vconv conv.
+
+    norm: an nn.GroupNorm (torch's GroupNorm), a vconv.torch.RMSNorm (Wan's RMS norm) or None;
+    conv: an nn.Conv3d; activation: 'silu' or None. Both modules are held as they are (shared, not
+    copied), so the state_dict is theirs under the prefixes `norm.` and `conv.`: `norm.weight`,
+    `norm.bias` (absent for a norm without them) and `conv.weight`, `conv.bias`: a model's
+    GroupNorm and Conv3d weights load unchanged. causal: the time padding is the causal F frames
+    before the input and none after, F = (KD - 1) * dilation[0], conv.padding[0] must be 0 and
+    conv.padding[1:] is the spatial padding (as CausalConv3d's); without it conv's padding
+    applies as nn.Conv3d's. The norm's statistics are those of the whole input (no frame cache).
+    fuse: None (the default) fuses where an algorithm on the input's device applies the prologue
+    at most twice as slow, by the planner's estimates, as the best conv without it (today only
+    the CPU reference applies one, far slower: so not yet; vconv.plan(..., prologue=...) shows
+    it); True always fuses (an error where no algorithm applies it); False never does.
+    Forward only, as the other vconv modules.
+        block = NormActConv3d(nn.GroupNorm(32, 128, eps=1e-6), nn.Conv3d(128, 128, 3, padding=1))
+        block.load_state_dict({"norm.weight": ..., "norm.bias": ..., "conv.weight": ..., "conv.bias": ...})
+    """
+
+    def __init__(self, norm, conv, activation="silu", causal=False, fuse=None):
+        super().__init__()
+        if not isinstance(conv, torch.nn.Conv3d):
+            raise TypeError(f"conv: {type(conv).__name__}, expected a torch.nn.Conv3d")
+        if norm is not None and not isinstance(norm, (torch.nn.GroupNorm, RMSNorm)):
+            raise TypeError(
+                f"norm: {type(norm).__name__}, expected a torch.nn.GroupNorm, a vconv.torch.RMSNorm or None"
+            )
+        channels = norm.num_channels if norm is not None else conv.in_channels
+        if channels != conv.in_channels:
+            raise ValueError(f"norm: {channels} channels, expected conv's in_channels = {conv.in_channels}")
+        if causal and (isinstance(conv.padding, str) or conv.padding[0] != 0):
+            raise ValueError(
+                f"conv.padding: {conv.padding!r}; expected (0, H, W) with causal=True (the time "
+                "padding is the causal one)"
+            )
+        _pad_mode(conv.padding_mode)
+        vconv._args.activation(activation)
+        if fuse not in (None, True, False):
+            raise ValueError(f"fuse: {fuse!r}, expected None (the planner decides), True or False")
+        self.norm, self.conv, self.activation, self.causal = norm, conv, activation, bool(causal)
+        self.fuse = fuse
+
+    def prologue(self):
+        """The norm and activation as the vconv.Prologue the call applies."""
+        norm = self.norm
+        if isinstance(norm, torch.nn.GroupNorm):
+            return vconv.Prologue(
+                "group_norm", norm.num_groups, norm.eps, norm.weight, norm.bias, self.activation
+            )
+        if isinstance(norm, RMSNorm):
+            return vconv.Prologue("rms_norm", 0, norm.eps, norm.weight, norm.bias, self.activation)
+        return vconv.Prologue(activation=self.activation)
+
+    def forward(self, input):
+        if not isinstance(input, torch.Tensor) or input.dim() != 5:
+            raise ValueError(
+                f"input: {getattr(input, 'shape', type(input).__name__)}, expected a torch.Tensor "
+                "(N, C, D, H, W)"
+            )
+        conv = self.conv
+        padding = conv.padding
+        if self.causal:
+            frames = (conv.kernel_size[0] - 1) * conv.dilation[0]
+            padding = ([frames, *conv.padding[1:]], [0, *conv.padding[1:]])
+        args = (conv.stride, padding, conv.dilation, conv.groups, _pad_mode(conv.padding_mode))
+        prologue = self.prologue()
+        fuse = self.fuse
+        if fuse is None:
+            fuse = _torch_call.fuses_prologue(input, conv.weight, *args, prologue.fields())
+        if fuse:
+            return _conv(3, input, conv.weight, conv.bias, *args, prologue=prologue)
+        h = input if self.norm is None else self.norm(input)
+        h = torch.nn.functional.silu(h) if self.activation == "silu" else h
+        return _conv(3, h, conv.weight, conv.bias, *args)
+
+    def extra_repr(self):
+        return f"activation={self.activation!r}, causal={self.causal}, fuse={self.fuse}"
 
 
 def convert(model):

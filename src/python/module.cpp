@@ -71,9 +71,11 @@ vconv::PadMode pad_mode_of(const std::string& s) {
   throw vconv::Error("pad_mode: '" + s + "', expected zeros, replicate or reflect");
 }
 
+// conv_general's parameters; upsample and depth_to_space: one factor per spatial dimension.
 vconv::ConvParams params_of(const Ints& stride, const Ints& lo, const Ints& hi, const Ints& kdil,
                             const Ints& idil, int64_t groups, bool flip,
-                            const std::vector<std::string>& pad_mode) {
+                            const std::vector<std::string>& pad_mode, const Ints& upsample,
+                            bool causal_upsample, const Ints& depth_to_space) {
   vconv::ConvParams p;
   p.stride = stride;
   p.padding_lo = lo;
@@ -83,13 +85,36 @@ vconv::ConvParams params_of(const Ints& stride, const Ints& lo, const Ints& hi, 
   p.groups = groups;
   p.flip = flip;
   for (const auto& m : pad_mode) p.pad_mode.push_back(pad_mode_of(m));
+  p.upsample = upsample;
+  p.causal_upsample = causal_upsample;
+  p.depth_to_space = depth_to_space;
   return p;
 }
 
-vconv::Activation activation_of(const std::string& s) {
+vconv::Activation activation_of(const std::string& s, const char* argument) {
   if (s == "none") return vconv::Activation::none;
   if (s == "silu") return vconv::Activation::silu;
-  throw vconv::Error("activation: '" + s + "', expected none or silu");
+  throw vconv::Error(std::string(argument) + ": '" + s + "', expected none or silu");
+}
+
+vconv::Norm norm_of(const std::string& s) {
+  if (s == "none") return vconv::Norm::none;
+  if (s == "group_norm") return vconv::Norm::group_norm;
+  if (s == "rms_norm") return vconv::Norm::rms_norm;
+  if (s == "scale_shift") return vconv::Norm::scale_shift;
+  throw vconv::Error("prologue.norm: '" + s +
+                     "', expected none, group_norm, rms_norm or scale_shift");
+}
+
+// Options::prologue without its tensors (scale and shift are per-call data).
+vconv::Prologue prologue_of(const std::string& norm, int64_t groups, double eps,
+                            const std::string& activation) {
+  vconv::Prologue p;
+  p.norm = norm_of(norm);
+  p.groups = groups;
+  p.eps = eps;
+  p.activation = activation_of(activation, "prologue.activation");
+  return p;
 }
 
 vconv::Options options_of(const std::string& algorithm, bool accumulate,
@@ -100,34 +125,49 @@ vconv::Options options_of(const std::string& algorithm, bool accumulate,
   o.accumulate = accumulate;
   o.fp32_math = vconv::parse_fp32_math(fp32_math);
   o.stream = reinterpret_cast<void*>(stream);
-  o.epilogue.activation = activation_of(activation);
+  o.epilogue.activation = activation_of(activation, "activation");
   return o;
 }
 
-// A conv_general call whose parameters and options (the activation included) were converted once:
-// Python keeps one per argument tuple, so that a call crosses into C++ once, with its arrays
-// (the bias is per-call data, like them) and stream only.
+// A conv_general call whose parameters and options (the activation and the prologue's norm
+// included) were converted once: Python keeps one per argument tuple, so that a call crosses into
+// C++ once, with its arrays (the bias, residual and the prologue's scale and shift are per-call
+// data, like them) and stream only.
 class PreparedConv {
  public:
   PreparedConv(const Ints& stride, const Ints& lo, const Ints& hi, const Ints& kdil,
                const Ints& idil, int64_t groups, bool flip,
-               const std::vector<std::string>& pad_mode, const std::string& algorithm,
-               bool accumulate, const std::string& fp32_math, const std::string& activation)
-      : params_(params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode)),
-        options_(options_of(algorithm, accumulate, fp32_math, 0, activation)) {}
+               const std::vector<std::string>& pad_mode, const Ints& upsample, bool causal_upsample,
+               const Ints& depth_to_space, const std::string& algorithm, bool accumulate,
+               const std::string& fp32_math, const std::string& activation,
+               const std::string& prologue_norm, int64_t prologue_groups, double prologue_eps,
+               const std::string& prologue_activation)
+      : params_(params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode, upsample,
+                          causal_upsample, depth_to_space)),
+        options_(options_of(algorithm, accumulate, fp32_math, 0, activation)) {
+    options_.prologue =
+        prologue_of(prologue_norm, prologue_groups, prologue_eps, prologue_activation);
+  }
 
-  // out (+)= act(conv_general(input, weight) + bias) on `stream`; input, weight and the frame
-  // caches in PyTorch's layout when channels_first (out is channels-last either way; the bias is
-  // [O] in both). previous / next: Options::frame_cache, None for none.
+  // out (+)= act(conv_general(input', weight) + bias) + residual on `stream`, input' the input
+  // through the prologue; input, weight, the residual and the frame caches in PyTorch's layout
+  // when channels_first (out is channels-last either way; the bias, scale and shift are vectors
+  // in both). previous / next: Options::frame_cache, None for none.
   void operator()(const Array& input, const Array& weight, const Array& out, uintptr_t stream,
                   bool channels_first, const std::optional<Array>& bias,
-                  const std::optional<Array>& previous, const std::optional<Array>& next) const {
+                  const std::optional<Array>& previous, const std::optional<Array>& next,
+                  const std::optional<Array>& residual, const std::optional<Array>& scale,
+                  const std::optional<Array>& shift) const {
     const vconv::TensorView x = view_of(input, "input", channels_first),
                             w = view_of(weight, "weight", channels_first), y = view_of(out, "out");
     vconv::Options options = options_;
     options.stream = reinterpret_cast<void*>(stream);
     if (bias) options.epilogue.bias = view_of(*bias, "bias");
-    // Named as C++'s validation names them, so that a bad cache's error reads the same either way.
+    // Named as C++'s validation names them, so that a bad tensor's error reads the same either way.
+    if (residual)
+      options.epilogue.residual = view_of(*residual, "options.epilogue.residual", channels_first);
+    if (scale) options.prologue.scale = view_of(*scale, "options.prologue.scale");
+    if (shift) options.prologue.shift = view_of(*shift, "options.prologue.shift");
     if (previous)
       options.frame_cache.previous =
           view_of(*previous, "options.frame_cache.previous", channels_first);
@@ -149,26 +189,35 @@ NB_MODULE(_vconv, m) {
   nb::class_<PreparedConv>(m, "PreparedConv",
                            "conv_general's parameters and options, converted once.")
       .def(nb::init<const Ints&, const Ints&, const Ints&, const Ints&, const Ints&, int64_t, bool,
-                    const std::vector<std::string>&, const std::string&, bool, const std::string&,
-                    const std::string&>(),
+                    const std::vector<std::string>&, const Ints&, bool, const Ints&,
+                    const std::string&, bool, const std::string&, const std::string&,
+                    const std::string&, int64_t, double, const std::string&>(),
            nb::arg("stride"), nb::arg("lo"), nb::arg("hi"), nb::arg("kernel_dilation"),
            nb::arg("input_dilation"), nb::arg("groups"), nb::arg("flip"), nb::arg("pad_mode"),
-           nb::arg("algorithm"), nb::arg("accumulate"), nb::arg("fp32_math"), nb::arg("activation"))
+           nb::arg("upsample"), nb::arg("causal_upsample"), nb::arg("depth_to_space"),
+           nb::arg("algorithm"), nb::arg("accumulate"), nb::arg("fp32_math"), nb::arg("activation"),
+           nb::arg("prologue_norm"), nb::arg("prologue_groups"), nb::arg("prologue_eps"),
+           nb::arg("prologue_activation"))
       .def("__call__", &PreparedConv::operator(), nb::arg("input"), nb::arg("weight"),
            nb::arg("out"), nb::arg("stream"), nb::arg("channels_first"), nb::arg("bias").none(),
            nb::arg("previous").none() = nb::none(), nb::arg("next").none() = nb::none(),
-           "out (+)= act(conv_general(input, weight) + bias) on `stream` (0: the default "
-           "stream); bias None or [O]; previous / next: the streaming frame cache "
-           "(Options::frame_cache), None or [N, F, H, W, C].");
+           nb::arg("residual").none() = nb::none(), nb::arg("scale").none() = nb::none(),
+           nb::arg("shift").none() = nb::none(),
+           "out (+)= act(conv_general(prologue(input), weight) + bias) + residual on `stream` (0: "
+           "the default stream); bias None or [O]; previous / next: the streaming frame cache "
+           "(Options::frame_cache), None or [N, F, H, W, C]; residual None or the output's shape "
+           "(Options::epilogue.residual); scale / shift: the prologue's, None or [C].");
 
   m.def(
       "output_shape",
       [](const Ints& input_shape, const Ints& weight_shape, const std::string& dtype,
          const Ints& stride, const Ints& lo, const Ints& hi, const Ints& kdil, const Ints& idil,
-         int64_t groups, bool flip, const std::vector<std::string>& pad_mode) {
+         int64_t groups, bool flip, const std::vector<std::string>& pad_mode, const Ints& upsample,
+         bool causal_upsample, const Ints& depth_to_space) {
         return vconv::conv_output_shape(
             input_shape, weight_shape,
-            params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode),
+            params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode, upsample, causal_upsample,
+                      depth_to_space),
             vconv::parse_dtype(dtype));
       },
       "The output shape [N, O1..Od, O] of conv_general (raises ValueError when inconsistent, or "
@@ -179,28 +228,33 @@ NB_MODULE(_vconv, m) {
       [](const Ints& input_shape, const Ints& weight_shape, const std::string& dtype,
          const std::string& device, int device_index, const Ints& stride, const Ints& lo,
          const Ints& hi, const Ints& kdil, const Ints& idil, int64_t groups, bool flip,
-         const std::vector<std::string>& pad_mode, const std::string& algorithm,
-         const std::string& fp32_math, bool frame_cache, const Ints& input_strides,
+         const std::vector<std::string>& pad_mode, const Ints& upsample, bool causal_upsample,
+         const Ints& depth_to_space, const std::string& algorithm, const std::string& fp32_math,
+         bool frame_cache, bool residual, const std::string& prologue_norm, int64_t prologue_groups,
+         double prologue_eps, const std::string& prologue_activation, const Ints& input_strides,
          const Ints& weight_strides) {
         if (device != "cpu" && device != "cuda")
           throw vconv::Error("device: '" + device + "', expected cpu or cuda");
+        const vconv::ConvParams params =
+            params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode, upsample, causal_upsample,
+                      depth_to_space);
         const vconv::Problem p =
-            vconv::make_problem(input_shape, weight_shape,
-                                params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode),
-                                vconv::parse_dtype(dtype));
+            vconv::make_problem(input_shape, weight_shape, params, vconv::parse_dtype(dtype));
         const vconv::Device d =
             device == "cpu" ? vconv::Device::cpu() : vconv::Device::cuda(device_index);
         vconv::Options options = options_of(algorithm, false, fp32_math, 0, "none");
-        // Planning asks only whether a frame cache is present (Algorithm::applies),
-        // never reads it: any non-null address stands for one.
+        options.prologue =
+            prologue_of(prologue_norm, prologue_groups, prologue_eps, prologue_activation);
+        // Planning asks only whether a frame cache or a residual is present
+        // (Algorithm::applies), never reads it: any non-null address stands for one.
         static char present;
         if (frame_cache) options.frame_cache.previous.data = &present;
+        if (residual) options.epilogue.residual.data = &present;
         // Planning reads no tensor either: any non-null address stands for each, with the
         // strides that decide whether a staging copy is made (Plan::staging).
         const vconv::TensorView x(&present, p.dtype, input_shape, input_strides, d),
             w(&present, p.dtype, weight_shape, weight_strides, d);
-        const vconv::Plan plan = vconv::plan_conv(
-            x, w, params_of(stride, lo, hi, kdil, idil, groups, flip, pad_mode), options);
+        const vconv::Plan plan = vconv::plan_conv(x, w, params, options);
         nb::list candidates;
         for (const auto& c : plan.candidates)
           candidates.append(nb::make_tuple(c.name, c.valid, c.why_not, c.estimate_ms));
@@ -208,7 +262,8 @@ NB_MODULE(_vconv, m) {
                               plan.to_string(), plan.staging);
       },
       "(algorithm, reason, [(name, valid, why_not, estimate_ms)], problem, text, staging); "
-      "frame_cache: plan a streaming call (Options::frame_cache present); input_strides and "
+      "frame_cache / residual: plan a call with a frame cache (streaming) / a residual present; "
+      "prologue_*: Options::prologue's norm, groups, eps and activation; input_strides and "
       "weight_strides: the arrays' strides in elements (empty: contiguous).");
 
   m.def(
