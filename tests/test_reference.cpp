@@ -221,8 +221,8 @@ TEST(ErrorBound, CatchesOneMissingTerm) {
       std::vector<double> r(static_cast<size_t>(ref.numel()));
       for (size_t i = 0; i < r.size(); ++i) r[i] = ref.get(static_cast<int64_t>(i));
       const auto model = vconv::testing::error_model(algorithm, p.dtype, math);
-      const auto bound = vconv::testing::error_bounds(
-          p, model, r, vconv::testing::magnitudes(p, x, w));
+      const auto bound =
+          vconv::testing::error_bounds(p, model, r, vconv::testing::magnitudes(p, x, w));
       EXPECT_TRUE(vconv::testing::compare_within_bound(ref, r, bound).within_bound());
       // One weight (a middle tap of output channel 0) dropped: every output reads it.
       HostTensor w_missing(p.dtype, p.weight_shape());

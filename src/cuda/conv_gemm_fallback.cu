@@ -80,8 +80,8 @@ void store(const ConvArgs& a, const float* buf, int64_t n, const Phase& ph, int6
 // input in place.
 bool is_pointwise(const Problem& p) {
   for (int i = 0; i < 3; ++i)
-    if (p.k[i] != 1 || p.stride[i] != 1 || p.idil[i] != 1 || p.pad_lo[i] != 0 ||
-        p.pad_hi[i] != 0 || p.up[i] != 1)
+    if (p.k[i] != 1 || p.stride[i] != 1 || p.idil[i] != 1 || p.pad_lo[i] != 0 || p.pad_hi[i] != 0 ||
+        p.up[i] != 1)
       return false;
   return true;
 }

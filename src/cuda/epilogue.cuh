@@ -30,12 +30,10 @@ struct EpilogueParams {
 inline EpilogueParams epilogue_params(const ConvArgs& a) {
   const Epilogue& e = a.options.epilogue;
   const Problem& p = a.problem;
-  return {e.bias.data,
-          e.activation,
-          a.options.accumulate,
-          e.residual.data ? tensor_ref(checked_view5(e.residual)) : TensorRef{},
-          depth_to_space_of(p),
-          p.d2s[0] * p.d2s[1] * p.d2s[2] > 1};
+  return {
+      e.bias.data,          e.activation,
+      a.options.accumulate, e.residual.data ? tensor_ref(checked_view5(e.residual)) : TensorRef{},
+      depth_to_space_of(p), p.d2s[0] * p.d2s[1] * p.d2s[2] > 1};
 }
 
 // A store into an fp32 accumulator that sums partial results (cuda_depth_tap_2d's taps) shaped as

@@ -328,8 +328,7 @@ ErrorStats check_algorithm(const Problem& p, const std::string& algorithm, std::
   if (opts.residual) added.push_back(&residual);
   const auto s = magnitudes(p, x, w, added);
   const ErrorModel model = error_model(algorithm, p.dtype, opts.fp32_math);
-  return compare_within_bound(y, r,
-                              error_bounds(p, model, r, s, static_cast<int>(added.size())));
+  return compare_within_bound(y, r, error_bounds(p, model, r, s, static_cast<int>(added.size())));
 }
 
 }  // namespace vconv::testing

@@ -46,8 +46,9 @@ std::vector<double> conv_unfold(const Problem& p, const HostTensor& x, const Hos
     const int64_t up = p.up[d];
     const bool first_once = p.causal_up && d == 3 - p.dims;
     const int64_t upsampled = first_once ? (p.in[d] - 1) * up + 1 : p.in[d] * up;
-    t = remap_axis(t, axis, upsampled,
-                   [&](int64_t j) { return first_once ? (j == 0 ? 0 : (j - 1) / up + 1) : j / up; });
+    t = remap_axis(t, axis, upsampled, [&](int64_t j) {
+      return first_once ? (j == 0 ? 0 : (j - 1) / up + 1) : j / up;
+    });
     // 1. Input dilation: idil - 1 zeros between samples.
     const int64_t len = (upsampled - 1) * p.idil[d] + 1;
     const int64_t idil = p.idil[d];

@@ -41,8 +41,7 @@ testing::ErrorStats check_reference(const Problem& p, std::mt19937_64& rng) {
   const std::vector<double> exact = testing::conv_unfold(p, x, w);
   const auto model = testing::error_model("reference", p.dtype, Fp32Math::exact);
   return testing::compare_within_bound(
-      y, exact,
-      testing::error_bounds(p, model, exact, testing::magnitudes(p, x, w)));
+      y, exact, testing::error_bounds(p, model, exact, testing::magnitudes(p, x, w)));
 }
 
 // A residual as conv_candidates() sees one: present (its data is never read there).
