@@ -213,11 +213,11 @@ TEST(CudaSmall, IndexMapsAndResidualOnEveryAlgorithm) {
         "bf16 in=2x6x7 c=64 o=128 k=1x3x3 p=0x1x1 up=1x2x2",
         "f16 in=3x4x5 c=32 o=64 k=3x3x3 p=2:0x1x1 pm=replicate up=2x2x2 causal_up",
         "f32 in=3x5x4 c=16 o=24 k=3x3x3 p=1 up=1x2x2 d2s=1x2x2 pm=reflect",
-        "bf16 n=2 in=5x12x16 c=64 o=256 k=3x3x3 p=2:0x1x1", "f16 in=4x10x12 c=32 o=48 k=3x3x3 p=1 g=2",
-        "bf16 in=5x6x7 c=24 o=40 k=1x1x1"}) {
+        "bf16 n=2 in=5x12x16 c=64 o=256 k=3x3x3 p=2:0x1x1",
+        "f16 in=4x10x12 c=32 o=48 k=3x3x3 p=1 g=2", "bf16 in=5x6x7 c=24 o=40 k=1x1x1"}) {
     const Problem p = vconv::parse_problem(text);
-    const bool plain = p.up == std::array<int64_t, 3>{1, 1, 1} &&
-                       p.d2s == std::array<int64_t, 3>{1, 1, 1};
+    const bool plain =
+        p.up == std::array<int64_t, 3>{1, 1, 1} && p.d2s == std::array<int64_t, 3>{1, 1, 1};
     for (const auto& algo : cuda_algorithms(p))
       for (int form = 0; form < 3; ++form) {
         if (plain && form == 0) continue;  // the plain conv is every other test's
@@ -230,8 +230,8 @@ TEST(CudaSmall, IndexMapsAndResidualOnEveryAlgorithm) {
         o.strided = form == 2;
         const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
         ++checked[algo];
-        EXPECT_TRUE(e.within_bound()) << algo << " form " << form << " " << text << ": "
-                                      << e.to_string();
+        EXPECT_TRUE(e.within_bound())
+            << algo << " form " << form << " " << text << ": " << e.to_string();
       }
   }
   for (const char* algo : {"cuda_gemm_fallback", "cuda_implicit_gemm", "cuda_depth_tap_2d"})
@@ -528,6 +528,114 @@ TEST(CudaSmall, FrameCacheOnEveryAlgorithm) {
   }
   for (const char* algo : {"cuda_implicit_gemm", "cuda_depth_tap_2d"}) EXPECT_EQ(checked[algo], 4);
   EXPECT_EQ(checked.count("cuda_gemm_fallback"), 0u) << "it does not read a cache";
+}
+
+// The input prologue on the GPU (conv()'s staging pass, cuda/prologue.cu, then the algorithm) for
+// every CUDA algorithm, each norm and dtype, strided inputs included, against the reference
+// applying it as it reads.
+TEST(CudaSmall, PrologueOnEveryAlgorithm) {
+  SKIP_WITHOUT_GPU();
+  using vconv::Activation;
+  using vconv::Norm;
+  struct PrologueOnGpu {
+    const char* problem;
+    Norm norm;
+    int64_t groups;
+    Activation activation;
+    bool strided;
+  };
+  const PrologueOnGpu cases[] = {
+      {"bf16 n=2 in=3x6x8 c=64 o=64 k=3x3x3 p=2:0x1x1", Norm::group_norm, 32, Activation::silu,
+       false},
+      {"f16 in=3x5x7 c=32 o=48 k=3x3x3 p=2:0x1x1 pm=replicate", Norm::rms_norm, 0, Activation::silu,
+       true},
+      {"f32 in=2x5x6 c=16 o=24 k=3x3x3 p=1 pm=reflect", Norm::group_norm, 4, Activation::none,
+       true},
+      {"bf16 in=4x6x6 c=32 o=32 k=1x3x3 p=0x1x1", Norm::scale_shift, 0, Activation::silu, false},
+      {"f32 in=3x4x5 c=16 o=16 k=3x3x3 p=2:0x1x1", Norm::none, 0, Activation::silu, false}};
+  std::mt19937_64 rng(43);
+  std::map<std::string, int> checked;
+  for (const PrologueOnGpu& c : cases) {
+    const Problem p = vconv::parse_problem(c.problem);
+    const auto xs = p.input_shape();
+    HostTensor x(p.dtype, xs,
+                 c.strided ? std::vector<int64_t>(xs.size(), 1) : std::vector<int64_t>{});
+    HostTensor w(p.dtype, p.weight_shape()), scale(p.dtype, {p.c}), shift(p.dtype, {p.c});
+    HostTensor expected(p.dtype, p.output_shape());
+    x.fill_uniform(rng, -1.0, 3.0);  // a mean away from zero, so that the norm's shift matters
+    w.fill_normal(rng);
+    scale.fill_uniform(rng, 0.5, 1.5);
+    shift.fill_uniform(rng, -0.5, 0.5);
+    vconv::Options on_cpu;
+    on_cpu.algorithm = "reference";
+    on_cpu.prologue.norm = c.norm;
+    on_cpu.prologue.groups = c.groups;
+    on_cpu.prologue.eps = c.norm == Norm::rms_norm ? 1e-12 : 1e-5;
+    on_cpu.prologue.activation = c.activation;
+    if (c.norm != Norm::none) {
+      on_cpu.prologue.scale = scale.view();
+      on_cpu.prologue.shift = shift.view();
+    }
+    vconv::conv(x.view(), w.view(), expected.view(), p.params(), on_cpu);
+    vconv::testing::DeviceCopy dx(x, kGpu), dw(w, kGpu), dscale(scale, kGpu), dshift(shift, kGpu);
+    for (const auto& algo : cuda_algorithms(p)) {
+      HostTensor y(p.dtype, p.output_shape());
+      y.fill_nan();
+      vconv::testing::DeviceCopy dy(y, kGpu);
+      vconv::Options on_gpu = on_cpu;
+      on_gpu.algorithm = algo;
+      if (c.norm != Norm::none) {
+        on_gpu.prologue.scale = dscale.view();
+        on_gpu.prologue.shift = dshift.view();
+      }
+      vconv::conv(dx.view(), dw.view(), dy.view(), p.params(), on_gpu);
+      dy.download();
+      const auto e = vconv::testing::compare(y, expected);
+      EXPECT_TRUE(e.within(vconv::testing::tolerance(p.dtype, false)))
+          << algo << " on '" << c.problem << "': " << e.to_string();
+      ++checked[algo];
+    }
+  }
+  for (const char* algo : {"cuda_gemm_fallback", "cuda_implicit_gemm", "cuda_depth_tap_2d"})
+    EXPECT_GE(checked[algo], 4) << algo;
+  EXPECT_GE(checked["cuda_implicit_gemm_sm90"], 2);
+}
+
+// A streaming call with a per-pixel prologue (Wan's RMS norm + SiLU) on the GPU: chunks of any
+// length give bitwise the one call over the whole sequence (the algorithm fixed), as on the CPU.
+TEST(CudaSmall, PrologueStreamsBitwise) {
+  SKIP_WITHOUT_GPU();
+  const Problem p = vconv::parse_problem("bf16 in=6x6x8 c=32 o=32 k=3x3x3 p=2:0x1x1");
+  std::mt19937_64 rng(44);
+  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()), gamma(p.dtype, {p.c});
+  HostTensor whole(p.dtype, p.output_shape()), chunked(p.dtype, p.output_shape());
+  x.fill_normal(rng);
+  w.fill_normal(rng);
+  gamma.fill_uniform(rng, 0.5, 1.5);
+  const std::vector<int64_t> cache_shape{p.n, 2, p.in[1], p.in[2], p.c};
+  HostTensor cache0(p.dtype, cache_shape), cache1(p.dtype, cache_shape);
+  vconv::testing::DeviceCopy dx(x, kGpu), dw(w, kGpu), dgamma(gamma, kGpu);
+  vconv::testing::DeviceCopy dwhole(whole, kGpu), dchunked(chunked, kGpu);
+  vconv::testing::DeviceCopy dcache0(cache0, kGpu), dcache1(cache1, kGpu);
+  vconv::testing::DeviceCopy* caches[2] = {&dcache0, &dcache1};
+  vconv::Options o;
+  o.algorithm = "cuda_implicit_gemm";
+  o.prologue = {vconv::Norm::rms_norm, 0, 1e-12, dgamma.view(), {}, vconv::Activation::silu};
+  vconv::conv(dx.view(), dw.view(), dwhole.view(), p.params(), o);
+  int64_t start = 0;
+  int which = 0;  // the cache this chunk writes; the other holds the previous chunk's
+  for (int64_t t : {2, 1, 3}) {
+    vconv::Options chunk = o;
+    if (start > 0) chunk.frame_cache.previous = caches[1 - which]->view();
+    chunk.frame_cache.next = caches[which]->view();
+    vconv::conv(frame_range(dx.view(), start, t), dw.view(), frame_range(dchunked.view(), start, t),
+                p.params(), chunk);
+    start += t;
+    which = 1 - which;
+  }
+  dwhole.download();
+  dchunked.download();
+  ASSERT_EQ(std::memcmp(whole.storage(), chunked.storage(), whole.storage_bytes()), 0);
 }
 
 TEST(CudaLarge, Bf16InputOver2To31Elements) {

@@ -27,6 +27,11 @@ std::shared_ptr<void> cuda_contiguous_copy(Device device, void*, const void*,
                                            const std::array<int64_t, 5>&, size_t) {
   no_cuda(device);
 }
+std::shared_ptr<void> cuda_prologue(Device device, void*, const Prologue&, const void*,
+                                    const std::array<int64_t, 5>&, const std::array<int64_t, 5>&,
+                                    DType) {
+  no_cuda(device);
+}
 double cuda_time_ms(Device device, void*, const std::function<void()>&) {
   no_cuda(device);
 }

@@ -1,6 +1,7 @@
 #pragma once
-// What the core needs from the CUDA backend without depending on it: scratch memory and timing
-// (the autotuner) and a device's model (its cache key). Implemented in src/cuda/device.cu; in a
+// What the core needs from the CUDA backend without depending on it: scratch memory, conv()'s
+// staging passes, timing (the autotuner) and a device's model (its cache key). Implemented in
+// src/cuda/device.cu, strided_copy.cu and prologue.cu; in a
 // build without the CUDA backend (src/core/device_cpu_only.cpp) each throws vconv::Error, and no
 // CUDA device can reach them there.
 #include <array>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "vconv/conv.h"
 #include "vconv/types.h"
 
 namespace vconv {
@@ -24,6 +26,13 @@ std::shared_ptr<void> cuda_contiguous_copy(Device device, void* stream, const vo
                                            const std::array<int64_t, 5>& shape,
                                            const std::array<int64_t, 5>& strides,
                                            size_t element_bytes);
+
+// x' of Options::prologue (vconv/conv.h's Prologue, validated) over the strided 5D input at
+// `data`, made on `stream` of a CUDA device as a contiguous [N, D, H, W, C] tensor of `dtype`, in
+// memory freed on that stream with the last owner: conv()'s prologue staging (core/staging.h).
+std::shared_ptr<void> cuda_prologue(Device device, void* stream, const Prologue& prologue,
+                                    const void* data, const std::array<int64_t, 5>& shape,
+                                    const std::array<int64_t, 5>& strides, DType dtype);
 
 // Milliseconds `run` takes on `stream` of a CUDA device (CUDA events): the faster of two runs
 // after a warm-up run.

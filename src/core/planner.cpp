@@ -44,9 +44,8 @@ const char* not_applied(Fusion fusion) {
       return "does not apply the fused epilogue (options.epilogue: bias or activation)";
     case Fusion::residual:
       return "does not add a residual (options.epilogue.residual)";
-    case Fusion::prologue:
-      return "does not apply an input prologue (options.prologue: a norm or activation of the "
-             "input)";
+    case Fusion::prologue:  // never a reason: conv() stages it (core/staging.h)
+      break;
     case Fusion::frame_cache:
       return "does not read a frame cache (options.frame_cache: a streaming causal conv)";
     case Fusion::upsample:
@@ -77,8 +76,10 @@ std::string why_not_planned(const Algorithm& algorithm, const Problem& problem, 
   std::string why = algorithm.why_not(problem, device);
   if (why.empty()) why = algorithm.why_not_options(problem, options);
   if (!why.empty()) return why;
+  // An algorithm that does not apply the prologue runs on the input a staging pass transformed
+  // (core/staging.h); every other fusion it applies itself or not at all.
   for (Fusion fusion : fusions_of(problem, options))
-    if (!algorithm.applies(fusion)) return not_applied(fusion);
+    if (fusion != Fusion::prologue && !algorithm.applies(fusion)) return not_applied(fusion);
   return {};
 }
 
@@ -218,32 +219,41 @@ std::shared_ptr<const CachedPlan> plan_for(const ConvArgs& args) {
   return made;
 }
 
-// `args` with the input and weight of `views`.
+// `args` with the input, weight and options of `views`.
 ConvArgs with_views(const ConvArgs& args, const StagedViews& views) {
-  return ConvArgs{args.problem, views.input,  views.weight,     args.output,
-                  args.device,  args.options, args.output_dtype};
+  return ConvArgs{args.problem, views.input,   views.weight,     args.output,
+                  args.device,  views.options, args.output_dtype};
 }
 
-// conv() of checked arguments: the planned algorithm, on a staging copy of an input or weight
-// whose channel stride it cannot read; the next valid one when it rejects the tensors.
+// Runs `algorithm` on its staging passes over `planned` (core/staging.h) when it takes the
+// tensors; else returns why not.
+std::string run_staged(const Algorithm& algorithm, const ConvArgs& planned) {
+  // Alive until the run returns.
+  const StagedViews views = staged_views(algorithm, planned.input, planned.weight, planned.options,
+                                         planned.problem.dtype, planned.device);
+  const ConvArgs args = with_views(planned, views);
+  std::string why = algorithm.why_not_args(args);
+  if (why.empty()) algorithm.run(args);
+  return why;
+}
+
+// conv() of checked arguments: the planned algorithm, on the staging passes it needs (a copy of
+// an input or weight whose channel stride it cannot read, the prologue it does not apply); the
+// next valid one when it rejects the tensors.
 void run_planned(const ConvArgs& planned) {
   const Options& options = planned.options;
   const std::shared_ptr<const CachedPlan> plan = plan_for(planned);
   const Algorithm& chosen = *plan->order.front();
-  // Alive until the run returns; after staging every algorithm can read the tensors.
-  const StagedViews views = staged_views(chosen, planned.input, planned.weight,
-                                         planned.problem.dtype, planned.device, options.stream);
-  const ConvArgs args = with_views(planned, views);
-  const std::string why = chosen.why_not_args(args);
-  if (why.empty()) return chosen.run(args);
+  const std::string why = run_staged(chosen, planned);
+  if (why.empty()) return;
   if (!options.algorithm.empty())
     throw Error("options.algorithm: '" + options.algorithm + "' cannot take these tensors: " + why);
   // The autotuned winner rejects these tensors (alignment): measured again among those that take
-  // them, as the autotuner does.
-  if (options.autotune) return autotuned_algorithm(args).run(args);
+  // them, as the autotuner does (conv() staged them for every algorithm).
+  if (options.autotune) return autotuned_algorithm(planned).run(planned);
   // The plan's choice rejects these tensors: the next valid algorithm by estimate that takes them.
   for (size_t i = 1; i < plan->order.size(); ++i)
-    if (plan->order[i]->why_not_args(args).empty()) return plan->order[i]->run(args);
+    if (run_staged(*plan->order[i], planned).empty()) return;
   throw Error(std::string("no algorithm takes these tensors: ") + chosen.name() + ": " + why);
 }
 
@@ -263,7 +273,7 @@ Plan plan_conv(const TensorView& input, const TensorView& weight, const ConvPara
   const Problem problem = make_problem(input.shape, weight.shape, params, input.dtype);
   Plan plan = plan_conv(problem, input.device, options);
   plan.staging = staging_reason(*find_algorithm(plan.algorithm), checked_operand(input, "input"),
-                                checked_operand(weight, "weight"));
+                                checked_operand(weight, "weight"), options.prologue);
   return plan;
 }
 
@@ -272,10 +282,10 @@ void conv(const TensorView& input, const TensorView& weight, const TensorView& o
   const CheckedArgs a = check_conv_args(input, weight, output, params, options);
   const ConvArgs args = checked_conv_args(a, input, options);
   if (!options.autotune) return run_planned(args);
-  // The autotuner runs every algorithm on the tensors: a strided input or weight is staged once
-  // for all of them.
+  // The autotuner runs every algorithm on the tensors: a strided input or weight, and the
+  // prologue, are staged once for all of them.
   const StagedViews views =
-      channels_last_views(args.input, args.weight, args.problem.dtype, args.device, options.stream);
+      staged_for_every_algorithm(args.input, args.weight, options, args.problem.dtype, args.device);
   run_planned(with_views(args, views));
 }
 

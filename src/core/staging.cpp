@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/device_runtime.h"
+#include "cpu/prologue_reference.h"
 
 namespace vconv {
 namespace {
@@ -49,8 +50,8 @@ std::shared_ptr<void> cpu_contiguous_copy(const View5& src, size_t element_bytes
 }
 
 // `v` copied into a contiguous channels-last buffer on `device`; `owner` keeps the buffer.
-View5 staged(const View5& v, DType dtype, Device device, void* stream,
-             std::shared_ptr<void>& owner) {
+View5 channels_last_copy(const View5& v, DType dtype, Device device, void* stream,
+                         std::shared_ptr<void>& owner) {
   const size_t element_bytes = static_cast<size_t>(dtype_size(dtype));
   owner = device.type == DeviceType::cpu
               ? cpu_contiguous_copy(v, element_bytes)
@@ -58,36 +59,83 @@ View5 staged(const View5& v, DType dtype, Device device, void* stream,
   return contiguous(v, owner.get());
 }
 
-}  // namespace
-
-std::string staging_reason(const Algorithm& algorithm, const View5& input, const View5& weight) {
-  if (algorithm.reads_any_channel_stride()) return {};
-  std::string why;
-  for (const View5* v : {&input, &weight}) {
-    if (!strided_channels(*v)) continue;
-    why += std::string(why.empty() ? "" : "; ") +
-           channel_stride_reason(v == &input ? "input" : "weight", *v);
+// x' = the prologue of `v` (conv.h's Prologue) in a new contiguous channels-last buffer on
+// `device`: the reference's own pass on the CPU (double), three launches on a GPU
+// (cuda/prologue.cu); `owner` keeps the buffer.
+View5 prologue_applied(const Prologue& prologue, const View5& v, DType dtype, Device device,
+                       void* stream, std::shared_ptr<void>& owner) {
+  if (device.type == DeviceType::cpu) {
+    owner.reset(::operator new(static_cast<size_t>(numel(v) * dtype_size(dtype))),
+                [](void* p) { ::operator delete(p); });
+    cpu::prologue_reference(prologue, v, dtype, owner.get());
+  } else {
+    owner = cuda_prologue(device, stream, prologue, v.data, v.shape, v.strides, dtype);
   }
-  if (why.empty()) return {};
-  return why + std::string(", and ") + algorithm.name() +
-         " reads channels-last tensors only: one staging copy into a contiguous channels-last "
-         "buffer";
+  return contiguous(v, owner.get());
 }
 
-StagedViews channels_last_views(const View5& input, const View5& weight, DType dtype, Device device,
-                                void* stream) {
-  StagedViews views{input, weight, nullptr, nullptr};
-  if (strided_channels(input)) views.input = staged(input, dtype, device, stream, views.input_copy);
-  if (strided_channels(weight))
-    views.weight = staged(weight, dtype, device, stream, views.weight_copy);
+// The staging passes over `input` and `weight` under `options`: the prologue when `prologue`
+// (it writes a contiguous input, whatever the input's strides), else a channel-stride copy of
+// each tensor that asks for one (`copy_input`, `copy_weight`).
+StagedViews staging_passes(const View5& input, const View5& weight, const Options& options,
+                           DType dtype, Device device, bool prologue, bool copy_input,
+                           bool copy_weight) {
+  StagedViews views{input, weight, options, nullptr, nullptr};
+  if (prologue) {
+    views.input =
+        prologue_applied(options.prologue, input, dtype, device, options.stream, views.input_copy);
+    views.options.prologue = Prologue{};
+  } else if (copy_input) {
+    views.input = channels_last_copy(input, dtype, device, options.stream, views.input_copy);
+  }
+  if (copy_weight)
+    views.weight = channels_last_copy(weight, dtype, device, options.stream, views.weight_copy);
   return views;
 }
 
+bool stages_prologue(const Algorithm& algorithm, const Prologue& prologue) {
+  return !prologue.empty() && !algorithm.applies(Fusion::prologue);
+}
+
+bool stages_channels(const Algorithm& algorithm, const View5& v) {
+  return !algorithm.reads_any_channel_stride() && strided_channels(v);
+}
+
+}  // namespace
+
+std::string staging_reason(const Algorithm& algorithm, const View5& input, const View5& weight,
+                           const Prologue& prologue) {
+  std::string why;
+  const bool prologue_pass = stages_prologue(algorithm, prologue);
+  for (const View5* v : {&input, &weight}) {
+    // The prologue's pass writes the input channels-last whatever its strides.
+    if (!stages_channels(algorithm, *v) || (v == &input && prologue_pass)) continue;
+    why += std::string(why.empty() ? "" : "; ") +
+           channel_stride_reason(v == &input ? "input" : "weight", *v);
+  }
+  if (!why.empty())
+    why += std::string(", and ") + algorithm.name() +
+           " reads channels-last tensors only: one staging copy into a contiguous channels-last "
+           "buffer";
+  if (prologue_pass)
+    why += std::string(why.empty() ? "" : "; ") + algorithm.name() +
+           " does not apply the input prologue (options.prologue) while it reads: one pass "
+           "writes it into a contiguous channels-last input first (its statistics read the input "
+           "once more)";
+  return why;
+}
+
+StagedViews staged_for_every_algorithm(const View5& input, const View5& weight,
+                                       const Options& options, DType dtype, Device device) {
+  return staging_passes(input, weight, options, dtype, device, !options.prologue.empty(),
+                        strided_channels(input), strided_channels(weight));
+}
+
 StagedViews staged_views(const Algorithm& algorithm, const View5& input, const View5& weight,
-                         DType dtype, Device device, void* stream) {
-  if (staging_reason(algorithm, input, weight).empty())
-    return StagedViews{input, weight, nullptr, nullptr};
-  return channels_last_views(input, weight, dtype, device, stream);
+                         const Options& options, DType dtype, Device device) {
+  return staging_passes(input, weight, options, dtype, device,
+                        stages_prologue(algorithm, options.prologue),
+                        stages_channels(algorithm, input), stages_channels(algorithm, weight));
 }
 
 }  // namespace vconv

@@ -1,5 +1,9 @@
 #pragma once
-// Makes a device current for the lifetime of the scope and restores the caller's device after.
+// Makes a device current for the lifetime of the scope and restores the caller's device after;
+// stream-ordered device memory, scoped (StreamBuffer) or shared (shared_stream_buffer).
+#include <algorithm>
+#include <memory>
+
 #include "cuda/check.h"
 
 namespace vconv::cuda {
@@ -38,5 +42,18 @@ class StreamBuffer {
   void* ptr_ = nullptr;
   cudaStream_t stream_;
 };
+
+// `bytes` (at least 1) on device `index`, allocated on `stream` and freed on it, without a
+// device-wide synchronisation (and legal under stream capture), when the last owner lets it go:
+// buffers that outlive the function making them (conv()'s staging copies).
+inline std::shared_ptr<void> shared_stream_buffer(int index, cudaStream_t stream, size_t bytes) {
+  DeviceScope scope(index);
+  void* p = nullptr;
+  VCONV_CUDA_CHECK(cudaMallocAsync(&p, std::max<size_t>(bytes, 1), stream));
+  return std::shared_ptr<void>(p, [index, stream](void* q) {
+    DeviceScope restore(index);
+    cudaFreeAsync(q, stream);  // a deleter must not throw; a failed free leaks
+  });
+}
 
 }  // namespace vconv::cuda

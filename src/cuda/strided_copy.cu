@@ -2,7 +2,6 @@
 // contiguous buffer, one thread per element, the element moved as an opaque word of its size.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,16 +55,9 @@ std::shared_ptr<void> cuda_contiguous_copy(Device device, void* stream, const vo
   }
   cuda::DeviceScope scope(device.index);
   const auto s = static_cast<cudaStream_t>(stream);
-  // Stream-ordered: freed on the stream after the conv that reads it, without a device-wide
-  // synchronisation (and legal under stream capture).
-  void* p = nullptr;
-  VCONV_CUDA_CHECK(
-      cudaMallocAsync(&p, std::max<size_t>(static_cast<size_t>(count) * element_bytes, 1), s));
-  const int index = device.index;
-  std::shared_ptr<void> buffer(p, [index, s](void* q) {
-    cuda::DeviceScope restore(index);
-    cudaFreeAsync(q, s);  // a deleter must not throw; a failed free leaks
-  });
+  // Freed on the stream after the conv that reads it.
+  std::shared_ptr<void> buffer =
+      cuda::shared_stream_buffer(device.index, s, static_cast<size_t>(count) * element_bytes);
   if (count == 0) return buffer;
   if (element_bytes == 4)
     launch<uint32_t>(data, buffer.get(), v, count, s);
