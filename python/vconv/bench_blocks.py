@@ -209,11 +209,16 @@ class _ScratchPool:
     USED_MEM_CURRENT, USED_MEM_HIGH = 7, 8  # CU_MEMPOOL_ATTR_USED_MEM_* (cuda.h)
 
     def __init__(self, device):
+        if torch.cuda.get_allocator_backend() != "native":
+            raise RuntimeError("torch allocates from that pool itself (its cudaMallocAsync backend)")
+        torch.cuda.init()  # cuInit, before the driver API is called
         self.driver = ctypes.CDLL("libcuda.so.1")
         index = device.index if device.index is not None else torch.cuda.current_device()
         cu_device, self.pool = ctypes.c_int(), ctypes.c_void_p()
         self._check("cuDeviceGet", ctypes.byref(cu_device), index)
         self._check("cuDeviceGetDefaultMemPool", ctypes.byref(self.pool), cu_device)
+        self.start()  # every call the benchmark makes, tried once here where a failure is reported
+        self.peak_since_start()
 
     def _check(self, name, *args):
         result = getattr(self.driver, name)(*args)
@@ -310,7 +315,7 @@ def run_blocks(device, dtype, repeat, scale=1, compile=True, out=_print_now):
     if cuda:
         try:
             scratch = _ScratchPool(device)
-        except (OSError, AttributeError, RuntimeError) as e:  # no driver library or an older driver
+        except (OSError, AttributeError, RuntimeError) as e:  # no driver library, an old one, torch's pool
             out(f"peak memory: torch's allocator only, vconv's scratch pool unread ({e})")
     out(
         f"Wan 2.1 VAE decoder blocks, vconv vs torch {torch.__version__} on "
