@@ -59,8 +59,8 @@ class _Maker:
         return x.to(self.device, self.dtype).contiguous(memory_format=memory)
 
     def weight(self, o, c, *k):
-        """A conv weight keeping unit input variance unit at the output (outputs of the inputs'
-        scale, where a low precision's rel diff means what it says)."""
+        """A conv weight that keeps the output's variance the input's: the outputs stay of the
+        inputs' scale, where a low precision's rel diff means what it says."""
         return self.rand(o, c, *k) * (3 / (c * math.prod(k))) ** 0.5
 
 
