@@ -6,8 +6,9 @@
 # That machine reaches no package registry: the Debian packages the build needs travel in .deps/
 # (fetched here with tools/fetch_gpu_deps.sh, ignored by git, named in the device call's carry).
 # STEPS picks steps by name: build gpu sanitizer verify bench vae python pybuild cpu (default: all
-# but vae, the long run of the whole vae and decode_chunks suites, and pybuild, the Python tests on
-# the extension of this build instead of pip's). STEP_TIMEOUT (seconds, default 900) ends a step that hangs.
+# but vae, the long run of the whole vae and decode_chunks suites, and pybuild, the Python tests and
+# the blocks benchmark on the extension of this build instead of pip's). STEP_TIMEOUT (seconds,
+# default 900) ends a step that hangs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/vconv-gpu-out}
@@ -100,6 +101,7 @@ if want python; then
   step "pytest tests/python" pytest.log python3 -m pytest tests/python -v -rs
   step "python -m vconv.bench seed" pybench_seed.log python3 -m vconv.bench --suite seed
   step "python -m vconv.bench output_conv" pybench_output_conv.log python3 -m vconv.bench --suite output_conv
+  step "python -m vconv.bench blocks" pybench_blocks.log python3 -m vconv.bench --suite blocks
 fi
 if want pybuild; then
   # The extension from the build above (configure with VCONV_CMAKE_ARGS=-DVCONV_PYTHON=ON) beside
@@ -109,6 +111,8 @@ if want pybuild; then
   step "python package from the build" pybuild.log cmake --install "$build" --component python \
     --prefix "$pyprefix"
   step "pytest tests/python" pytest.log env PYTHONPATH="$pyprefix" python3 -m pytest tests/python -v -rs
+  step "python -m vconv.bench blocks" pybench_blocks.log env PYTHONPATH="$pyprefix" python3 -m vconv.bench \
+    --suite blocks
 fi
 want cpu && step "cpu tests (ctest)" ctest_cpu.log ctest --test-dir "$build" --output-on-failure -j 8 -LE gpu
 
@@ -117,7 +121,7 @@ for f in gpu_tests sanitizer sanitizer_initcheck sanitizer_racecheck sanitizer_s
   [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAIL|ERROR SUMMARY|RACECHECK SUMMARY|Hazard|failures" "$OUT/$f.log" | head -20; }
 done
 [ -f "$OUT/pytest.log" ] && { echo "== pytest"; grep -E "FAILED|ERROR|SKIPPED|passed|failed" "$OUT/pytest.log" | tail -15; }
-for f in pybench_seed pybench_output_conv; do [ -f "$OUT/$f.log" ] && { echo "== $f"; cat "$OUT/$f.log"; }; done
+for f in pybench_seed pybench_output_conv pybench_blocks; do [ -f "$OUT/$f.log" ] && { echo "== $f"; cat "$OUT/$f.log"; }; done
 for f in bench_seed bench_seed_f32 bench_seed_tf32 bench_output_conv bench_vae bench_decode_chunks; do
   [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -vE "^(bf16|f32|f16) .*(reference)" "$OUT/$f.log" | cut -c1-160; }
 done

@@ -149,7 +149,9 @@ def main(argv=None):
     ap.add_argument(
         "--suite",
         default="seed",
-        help="seed, output_conv, vae, decode_chunks, a suite file, or decode (a whole VAE decode, diffusers)",
+        help="seed, output_conv, vae, decode_chunks, a suite file, decode (a whole VAE decode, diffusers) or "
+        "blocks (Wan VAE decoder blocks: vconv's fused call against the conv alone, torch eager and "
+        "torch.compile; bfloat16 unless --dtype)",
     )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: each case's)")
@@ -162,6 +164,7 @@ def main(argv=None):
     )
     ap.add_argument("--model", default="wan", help="--suite decode's model: wan (Wan 2.1, 81x480x832) or wan-tiny")
     ap.add_argument("--no-tf32", action="store_true", help="--suite decode in float32 without TF32 (exact)")
+    ap.add_argument("--no-compile", action="store_true", help="--suite blocks without torch.compile")
     ap.add_argument(
         "--host-overhead", action="store_true", help="time the host's cost per call on a tiny conv instead"
     )
@@ -175,6 +178,11 @@ def main(argv=None):
         dtype = getattr(torch, args.dtype) if args.dtype else torch.bfloat16
         return bench_decode.run_decode(args.model, device, dtype, args.repeat, tf32=not args.no_tf32)
     scale = args.scale or (1 if device.type == "cuda" else 4)
+    if args.suite == "blocks":  # fused blocks (issue 11), not a suite of single convs
+        from vconv import bench_blocks
+
+        dtype = getattr(torch, args.dtype) if args.dtype else torch.bfloat16
+        return bench_blocks.run_blocks(device, dtype, args.repeat, scale, compile=not args.no_compile)
     tf32 = device.type == "cuda" and torch.backends.cudnn.allow_tf32
     names = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
     print(
