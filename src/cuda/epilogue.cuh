@@ -15,31 +15,32 @@ namespace vconv::cuda {
 
 // What a store applies: bias (of the output's type, per output channel, or nullptr), activation,
 // residual (the output's shape, a unit channel stride; data nullptr: none), whether the result is
-// added to the output, and where the conv's outputs are stored (depth-to-space; moves_outputs
-// false: where the conv computes them).
+// added to the output, and where the conv's outputs are stored (depth-to-space; factors 1: where
+// the conv computes them).
 struct EpilogueParams {
   const void* bias;
   Activation activation;
   bool accumulate;
   TensorRef residual;
   DepthToSpace to_space;
-  bool moves_outputs;
+  VCONV_HOST_DEVICE bool moves_outputs() const {
+    return to_space.r[0] * to_space.r[1] * to_space.r[2] > 1;
+  }
 };
 
 // The caller's epilogue (validated by conv()), accumulate flag and depth-to-space.
 inline EpilogueParams epilogue_params(const ConvArgs& a) {
   const Epilogue& e = a.options.epilogue;
   const Problem& p = a.problem;
-  return {
-      e.bias.data,          e.activation,
-      a.options.accumulate, e.residual.data ? tensor_ref(checked_view5(e.residual)) : TensorRef{},
-      depth_to_space_of(p), p.d2s[0] * p.d2s[1] * p.d2s[2] > 1};
+  return {e.bias.data, e.activation, a.options.accumulate,
+          e.residual.data ? tensor_ref(checked_view5(e.residual)) : TensorRef{},
+          depth_to_space_of(p)};
 }
 
 // A store into an fp32 accumulator that sums partial results (cuda_depth_tap_2d's taps) shaped as
 // the conv's output grid: the epilogue applies once, where the sum is rounded to the output.
 inline EpilogueParams partial_sum_params() {
-  return {nullptr, Activation::none, true, TensorRef{}, DepthToSpace{{1, 1, 1}, 1}, false};
+  return {nullptr, Activation::none, true, TensorRef{}, DepthToSpace{{1, 1, 1}, 1}};
 }
 
 template <typename T>
@@ -82,7 +83,7 @@ struct OutputRow {
     v = epilogue_value<T>(v, channel, e);
     T* dst = out + (channel - first);
     const T* res = residual ? residual + (channel - first) : nullptr;
-    if (e.moves_outputs) {
+    if (e.moves_outputs()) {
       const StoredIndex at = stored_index(e.to_space, pos[0], pos[1], pos[2], channel);
       dst = static_cast<T*>(output.data) +
             output.offset(n, at.pos[0], at.pos[1], at.pos[2], at.channel);
@@ -100,7 +101,7 @@ struct OutputRow {
   __device__ void store_pair(int64_t channel, float v0, float v1, bool second) const {
     if constexpr (sizeof(T) == 2) {
       T* dst = out + (channel - first);
-      if (second && !e.moves_outputs && reinterpret_cast<uintptr_t>(dst) % 4 == 0) {
+      if (second && !e.moves_outputs() && reinterpret_cast<uintptr_t>(dst) % 4 == 0) {
         v0 = epilogue_value<T>(v0, channel, e);
         v1 = epilogue_value<T>(v1, channel + 1, e);
         if (residual) {
