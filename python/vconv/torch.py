@@ -159,106 +159,51 @@ def _conv(
     )
 
 
-def conv1d(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    *,
-    residual=None,
-    upsample=1,
-    causal_upsample=False,
-    depth_to_space=1,
-    prologue=None,
-):
-    """torch.nn.functional.conv1d: input (N, C, L), weight (O, C / groups, K); the keywords are
-    the fusions (the module's docstring)."""
-    return _conv(
-        1,
+def _functional(dims, doc):
+    """A functional conv of `dims` spatial dimensions, as torch.nn.functional's, with the fusions
+    as keywords; `doc` names its shapes."""
+
+    def conv(
         input,
         weight,
-        bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        residual=residual,
-        upsample=upsample,
-        causal_upsample=causal_upsample,
-        depth_to_space=depth_to_space,
-        prologue=prologue,
-    )
+        bias=None,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        *,
+        residual=None,
+        upsample=1,
+        causal_upsample=False,
+        depth_to_space=1,
+        prologue=None,
+    ):
+        return _conv(
+            dims,
+            input,
+            weight,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            residual=residual,
+            upsample=upsample,
+            causal_upsample=causal_upsample,
+            depth_to_space=depth_to_space,
+            prologue=prologue,
+        )
+
+    conv.__name__ = conv.__qualname__ = f"conv{dims}d"
+    conv.__doc__ = doc + "; the keywords are the fusions (the module's docstring)."
+    return conv
 
 
-def conv2d(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    *,
-    residual=None,
-    upsample=1,
-    causal_upsample=False,
-    depth_to_space=1,
-    prologue=None,
-):
-    """torch.nn.functional.conv2d: input (N, C, H, W), weight (O, C / groups, KH, KW); the
-    keywords are the fusions (the module's docstring)."""
-    return _conv(
-        2,
-        input,
-        weight,
-        bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        residual=residual,
-        upsample=upsample,
-        causal_upsample=causal_upsample,
-        depth_to_space=depth_to_space,
-        prologue=prologue,
-    )
-
-
-def conv3d(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    *,
-    residual=None,
-    upsample=1,
-    causal_upsample=False,
-    depth_to_space=1,
-    prologue=None,
-):
-    """torch.nn.functional.conv3d: input (N, C, D, H, W), weight (O, C / groups, KD, KH, KW);
-    the keywords are the fusions (the module's docstring)."""
-    return _conv(
-        3,
-        input,
-        weight,
-        bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        residual=residual,
-        upsample=upsample,
-        causal_upsample=causal_upsample,
-        depth_to_space=depth_to_space,
-        prologue=prologue,
-    )
+conv1d = _functional(1, "torch.nn.functional.conv1d: input (N, C, L), weight (O, C / groups, K)")
+conv2d = _functional(2, "torch.nn.functional.conv2d: input (N, C, H, W), weight (O, C / groups, KH, KW)")
+conv3d = _functional(
+    3, "torch.nn.functional.conv3d: input (N, C, D, H, W), weight (O, C / groups, KD, KH, KW)"
+)
 
 
 def causal_conv3d(
