@@ -17,6 +17,14 @@
 
 namespace vconv {
 
+// a / b for a >= 0, b > 0: 32-bit where both fit. The GPU kernels call the maps below per
+// element or per row and tap, where a 64-bit division costs several times a 32-bit one.
+VCONV_HOST_DEVICE inline int64_t quotient(int64_t a, int64_t b) {
+  if (a <= UINT32_MAX && b <= UINT32_MAX)
+    return static_cast<uint32_t>(a) / static_cast<uint32_t>(b);
+  return a / b;
+}
+
 struct DimMap {
   int64_t in, stride, pad_lo, kdil, idil;
   PadMode mode;
@@ -52,11 +60,15 @@ VCONV_HOST_DEVICE inline int64_t input_index_at(const DimMap& d, int64_t q) {
   if (d.idil == 1 && d.up == 1) return pad_map(q, d.in, d.mode);  // the common case, no division
   const int64_t len = (upsampled_length(d) - 1) * d.idil + 1;
   q = pad_map(q, len, d.mode);
-  if (q < 0 || q % d.idil != 0) return -1;
+  if (q < 0) return -1;
+  int64_t u = q;  // the upsampled sample, where q is not an inserted zero
+  if (d.idil != 1) {
+    u = quotient(q, d.idil);
+    if (u * d.idil != q) return -1;
+  }
   // Upsampled sample u comes from input sample u / up, or (u + up - 1) / up when sample 0 stays
   // once (u = 0 from 0, then up samples from each later one).
-  const int64_t u = q / d.idil;
-  return d.first_once ? (u + d.up - 1) / d.up : u / d.up;
+  return quotient(d.first_once ? u + d.up - 1 : u, d.up);
 }
 
 VCONV_HOST_DEVICE inline int64_t source_index(const DimMap& d, int64_t out, int64_t tap) {
@@ -105,12 +117,18 @@ struct StoredIndex {
   int64_t channel;
 };
 
+// A GPU store calls this per element: the divisions a factor of 1 makes trivial are skipped.
 VCONV_HOST_DEVICE inline StoredIndex stored_index(const DepthToSpace& m, int64_t pos0, int64_t pos1,
                                                   int64_t pos2, int64_t o) {
-  const int64_t j = o % m.r[2], i = o / m.r[2] % m.r[1];
-  const int64_t sub = o / (m.r[1] * m.r[2]);  // k * C' + c
-  return {{pos0 * m.r[0] + sub / m.channels, pos1 * m.r[1] + i, pos2 * m.r[2] + j},
-          sub % m.channels};
+  int64_t i = 0, j = 0, sub = o;  // sub = k * C' + c
+  if (m.r[1] * m.r[2] > 1) {
+    const int64_t column = quotient(o, m.r[2]);  // sub * r1 + i
+    j = o - column * m.r[2];
+    sub = quotient(column, m.r[1]);
+    i = column - sub * m.r[1];
+  }
+  const int64_t k = m.r[0] > 1 ? quotient(sub, m.channels) : 0;
+  return {{pos0 * m.r[0] + k, pos1 * m.r[1] + i, pos2 * m.r[2] + j}, sub - k * m.channels};
 }
 
 // The problem's depth-to-space map (factors 1: the identity).

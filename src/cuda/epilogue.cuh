@@ -59,7 +59,8 @@ __device__ inline float epilogue_value(float v, int64_t channel, const EpilogueP
 // The stores of one output row, conv output position (n, od, oh, ow): each output channel of
 // the conv through the epilogue to where it is stored. Without depth-to-space the row's channels
 // are contiguous in the output and in the residual (unit channel strides), so a store is one
-// offset from the row's bases; with it, each channel has its own position (stored_index()).
+// offset from the row's bases; with it, each channel has its own position (stored_index()),
+// and only a time block's channels stay side by side.
 template <typename T>
 struct OutputRow {
   const TensorRef& output;
@@ -78,37 +79,49 @@ struct OutputRow {
                                : nullptr;
   }
 
+  // Where output channel `channel` (of all groups) is stored, and its residual (or nullptr);
+  // `next_adjacent`: whether channel + 1 is stored (and its residual read) right after it.
+  struct Target {
+    T* out;
+    const T* residual;
+    bool next_adjacent;
+  };
+  __device__ Target locate(int64_t channel) const {
+    if (!e.moves_outputs())
+      return {out + (channel - first), residual ? residual + (channel - first) : nullptr, true};
+    const StoredIndex at = stored_index(e.to_space, pos[0], pos[1], pos[2], channel);
+    T* dst = static_cast<T*>(output.data) +
+             output.offset(n, at.pos[0], at.pos[1], at.pos[2], at.channel);
+    const T* res = residual ? static_cast<const T*>(e.residual.data) +
+                                  e.residual.offset(n, at.pos[0], at.pos[1], at.pos[2], at.channel)
+                            : nullptr;
+    // Space blocks interleave neighbouring channels; a time block keeps them until its end.
+    return {dst, res,
+            e.to_space.r[1] * e.to_space.r[2] == 1 && at.channel + 1 < e.to_space.channels};
+  }
+
   // act(v + bias) + residual of output channel `channel` (of all groups), stored (or added).
   __device__ void store(int64_t channel, float v) const {
+    const Target t = locate(channel);
     v = epilogue_value<T>(v, channel, e);
-    T* dst = out + (channel - first);
-    const T* res = residual ? residual + (channel - first) : nullptr;
-    if (e.moves_outputs()) {
-      const StoredIndex at = stored_index(e.to_space, pos[0], pos[1], pos[2], channel);
-      dst = static_cast<T*>(output.data) +
-            output.offset(n, at.pos[0], at.pos[1], at.pos[2], at.channel);
-      if (res)
-        res = static_cast<const T*>(e.residual.data) +
-              e.residual.offset(n, at.pos[0], at.pos[1], at.pos[2], at.channel);
-    }
-    if (res) v += to_float(*res);
-    store_element(dst, v, e.accumulate);
+    if (t.residual) v += to_float(*t.residual);
+    store_element(t.out, v, e.accumulate);
   }
 
   // Channels `channel` and `channel` + 1 (when `second`): one 4-byte store for 16-bit outputs
-  // where both exist, are neighbours (no depth-to-space) and the address allows it, else
-  // element by element.
+  // where both exist, are stored side by side and the address allows it, else element by
+  // element.
   __device__ void store_pair(int64_t channel, float v0, float v1, bool second) const {
     if constexpr (sizeof(T) == 2) {
-      T* dst = out + (channel - first);
-      if (second && !e.moves_outputs() && reinterpret_cast<uintptr_t>(dst) % 4 == 0) {
+      const Target t = locate(channel);
+      if (second && t.next_adjacent && reinterpret_cast<uintptr_t>(t.out) % 4 == 0) {
         v0 = epilogue_value<T>(v0, channel, e);
         v1 = epilogue_value<T>(v1, channel + 1, e);
-        if (residual) {
-          v0 += to_float(residual[channel - first]);
-          v1 += to_float(residual[channel - first + 1]);
+        if (t.residual) {
+          v0 += to_float(t.residual[0]);
+          v1 += to_float(t.residual[1]);
         }
-        auto* pair = reinterpret_cast<uint32_t*>(dst);
+        auto* pair = reinterpret_cast<uint32_t*>(t.out);
         if (e.accumulate) {
           const uint32_t old = *pair;
           v0 += to_float(T{static_cast<uint16_t>(old & 0xFFFF)});
