@@ -1,3 +1,6 @@
+#include <cstdint>
+#include <initializer_list>
+
 #include "core/index_map.h"
 #include "core/validate.h"
 #include "cuda/check.h"
@@ -6,16 +9,17 @@
 namespace vconv::cuda {
 namespace {
 
-// next[n, j, h, w, :] = frame next_cache_frame(j) of (previous ++ input), or zeros; one thread
-// per (n, j, h, w) pixel copies its C elements (of type T: a copy moves bytes, so T is the
-// dtype's size).
+// next[n, j, h, w, :] = frame next_cache_frame(j) of (previous ++ input), or zeros; one warp
+// per (n, j, h, w) pixel, its lanes over the C elements (of type T: a copy moves bytes, so T is
+// the dtype's size, or 16-byte units of several), so that a warp moves adjacent channels at once.
 template <typename T>
 __global__ void next_frames_kernel(TensorRef next, int64_t n_count, int64_t frames, int64_t h_count,
                                    int64_t w_count, int64_t channels, TensorRef input,
                                    TensorRef previous, int64_t cached, DimMap time) {
   const int64_t pixels = n_count * frames * h_count * w_count;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pixels;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
+  const int lane = threadIdx.x % 32;
+  for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32; i < pixels; i += warps) {
     const int64_t w = i % w_count, h = i / w_count % h_count;
     const int64_t j = i / (w_count * h_count) % frames, n = i / (w_count * h_count * frames);
     const FrameSource s = next_cache_frame(time, cached, frames, j);
@@ -24,8 +28,9 @@ __global__ void next_frames_kernel(TensorRef next, int64_t n_count, int64_t fram
                    : s.from_cache
                        ? static_cast<const T*>(previous.data) + previous.offset(n, s.index, h, w, 0)
                        : static_cast<const T*>(input.data) + input.offset(n, s.index, h, w, 0);
-    for (int64_t c = 0; c < channels; ++c)
-      dst[c * next.stride[4]] = src ? src[c * (s.from_cache ? previous : input).stride[4]] : T{};
+    const int64_t src_stride = (s.from_cache ? previous : input).stride[4];
+    for (int64_t c = lane; c < channels; c += 32)
+      dst[c * next.stride[4]] = src ? src[c * src_stride] : T{};
   }
 }
 
@@ -55,20 +60,49 @@ std::string why_not_frame_cache(const ConvArgs& a) {
   return {};
 }
 
+namespace {
+
+// The refs as arrays of 16-byte units (channels / k of them, k elements each), where every
+// channel stride is 1 and every base and other stride is a multiple of 16 bytes: a copy moves
+// bytes, so it may move them 16 at a time. False (refs untouched) otherwise.
+bool as_16_byte_units(int64_t& channels, int64_t element_bytes,
+                      std::initializer_list<TensorRef*> refs) {
+  const int64_t k = 16 / element_bytes;
+  if (channels % k != 0) return false;
+  for (const TensorRef* r : refs) {
+    if (r->data == nullptr) continue;
+    if (r->stride[4] != 1 || reinterpret_cast<uintptr_t>(r->data) % 16 != 0) return false;
+    for (int i = 0; i < 4; ++i)
+      if (r->stride[i] % k != 0) return false;
+  }
+  for (TensorRef* r : refs)
+    for (int i = 0; i < 4; ++i) r->stride[i] /= k;
+  channels /= k;
+  return true;
+}
+
+}  // namespace
+
 void write_next_frame_cache(const ConvArgs& a, cudaStream_t stream) {
   if (a.options.frame_cache.next.data == nullptr) return;
   const Problem& p = a.problem;
-  const View5 next = checked_view5(a.options.frame_cache.next);
-  const CachedFrames cached = cached_frames_of(a);
+  const View5 next_view = checked_view5(a.options.frame_cache.next);
+  CachedFrames cached = cached_frames_of(a);
   const DimMap time = dim_map(p, 0);
-  const int64_t pixels = next.shape[0] * next.shape[1] * next.shape[2] * next.shape[3];
+  const int64_t pixels =
+      next_view.shape[0] * next_view.shape[1] * next_view.shape[2] * next_view.shape[3];
   if (pixels == 0) return;
-  with_element_type(p.dtype, [&](auto element) {
-    using T = decltype(element);
-    next_frames_kernel<T><<<grid_for(pixels, 256), 256, 0, stream>>>(
-        tensor_ref(next), next.shape[0], next.shape[1], next.shape[2], next.shape[3], next.shape[4],
-        tensor_ref(a.input), cached.frames, cached.count, time);
-  });
+  TensorRef next = tensor_ref(next_view), input = tensor_ref(a.input);
+  int64_t channels = next_view.shape[4];
+  const auto launch = [&](auto unit) {
+    next_frames_kernel<decltype(unit)><<<grid_for(pixels * 32, 256), 256, 0, stream>>>(
+        next, next_view.shape[0], next_view.shape[1], next_view.shape[2], next_view.shape[3],
+        channels, input, cached.frames, cached.count, time);
+  };
+  if (as_16_byte_units(channels, dtype_size(p.dtype), {&next, &input, &cached.frames}))
+    launch(uint4{});
+  else
+    with_element_type(p.dtype, launch);
   VCONV_CUDA_CHECK_LAUNCH();
 }
 
