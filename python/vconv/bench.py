@@ -166,6 +166,9 @@ def main(argv=None):
     ap.add_argument("--no-tf32", action="store_true", help="--suite decode in float32 without TF32 (exact)")
     ap.add_argument("--no-compile", action="store_true", help="--suite blocks without torch.compile")
     ap.add_argument(
+        "--profile", action="store_true", help="--suite blocks: list the kernels of each vconv call (GPU)"
+    )
+    ap.add_argument(
         "--host-overhead", action="store_true", help="time the host's cost per call on a tiny conv instead"
     )
     args = ap.parse_args(argv)
@@ -182,7 +185,9 @@ def main(argv=None):
         from vconv import bench_blocks
 
         dtype = getattr(torch, args.dtype) if args.dtype else torch.bfloat16
-        return bench_blocks.run_blocks(device, dtype, args.repeat, scale, compile=not args.no_compile)
+        return bench_blocks.run_blocks(
+            device, dtype, args.repeat, scale, compile=not args.no_compile, profile=args.profile
+        )
     tf32 = device.type == "cuda" and torch.backends.cudnn.allow_tf32
     names = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
     print(

@@ -6,6 +6,9 @@ Per case (batch 1, torch tensors channels_last / channels_last_3d as video VAEs 
             causal_conv3d's frame cache), as a user writes it;
   alone     cuDNN's conv + bias alone on an input already padded (and upsampled) to the block's
             conv input shape: the fused call's yardstick;
+  v-alone   vconv's conv + bias alone on that input: `fusion` = vconv / v-alone is what the
+            fusions cost over vconv's own conv (issue 11), v-alone / alone its conv's speed
+            against cuDNN's (issue 10);
   eager     the block in eager PyTorch as diffusers' Wan VAE computes it (norm, SiLU, torch.cat of
             the cache, F.pad, F.conv3d, the residual add, F.interpolate, the time reshape);
   compile   torch.compile (default mode) of that eager function; a compile failure is printed as
@@ -35,10 +38,12 @@ NAME_WIDTH = 48  # the case column
 
 class Block:
     """One case: `vconv()` and `eager(*inputs)` compute the block (an output, or (output,
-    next_cache)); `alone()` is cuDNN's conv on an input of the block's padded conv input shape."""
+    next_cache)); `alone()` is cuDNN's conv on an input of the block's padded conv input shape,
+    `vconv_alone()` vconv's conv on that input."""
 
-    def __init__(self, vconv_call, eager, inputs, alone):
-        self.vconv, self.eager, self.inputs, self.alone = vconv_call, eager, inputs, alone
+    def __init__(self, vconv_call, eager, inputs, alone, vconv_alone):
+        self.vconv, self.eager, self.inputs = vconv_call, eager, inputs
+        self.alone, self.vconv_alone = alone, vconv_alone
 
 
 def _output(result):
@@ -98,6 +103,9 @@ def _norm_act_conv(make, norm, frames, h, w, c, cached=False, residual=False):
     def alone():
         return F.conv3d(padded, weight, bias)
 
+    def vconv_alone():
+        return vt.conv3d(padded, weight, bias)
+
     if not cached:
         # Wan's WanResidualBlock: norm, SiLU, WanCausalConv3d (F.pad then F.conv3d), the shortcut added
         def eager(x, shortcut):
@@ -108,7 +116,7 @@ def _norm_act_conv(make, norm, frames, h, w, c, cached=False, residual=False):
             causal = ([2, 1, 1], [0, 1, 1])
             return vt.conv3d(x, weight, bias, padding=causal, residual=shortcut, prologue=prologue)
 
-        return Block(vconv_call, eager, (x, shortcut), alone)
+        return Block(vconv_call, eager, (x, shortcut), alone, vconv_alone)
 
     cache = make.rand(1, c, CACHE_FRAMES, h, w)
 
@@ -122,7 +130,7 @@ def _norm_act_conv(make, norm, frames, h, w, c, cached=False, residual=False):
     def vconv_call():
         return vt.causal_conv3d(x, weight, bias, padding=1, cache=cache, prologue=prologue)
 
-    return Block(vconv_call, eager, (cache, x), alone)
+    return Block(vconv_call, eager, (cache, x), alone, vconv_alone)
 
 
 def _upsample_conv(make, frames, h, w, c, o):
@@ -139,7 +147,9 @@ def _upsample_conv(make, frames, h, w, c, o):
     def vconv_call():
         return vt.conv2d(x, weight, bias, padding=1, upsample=2)
 
-    return Block(vconv_call, eager, (x,), lambda: F.conv2d(padded, weight, bias))
+    return Block(
+        vconv_call, eager, (x,), lambda: F.conv2d(padded, weight, bias), lambda: vt.conv2d(padded, weight, bias)
+    )
 
 
 def _time_conv_depth_to_space(make, frames, h, w, c):
@@ -158,7 +168,9 @@ def _time_conv_depth_to_space(make, frames, h, w, c):
     def vconv_call():
         return vt.conv3d(x, weight, bias, padding=([2, 0, 0], [0, 0, 0]), depth_to_space=(2, 1, 1))
 
-    return Block(vconv_call, eager, (x,), lambda: F.conv3d(padded, weight, bias))
+    return Block(
+        vconv_call, eager, (x,), lambda: F.conv3d(padded, weight, bias), lambda: vt.conv3d(padded, weight, bias)
+    )
 
 
 def blocks(device, dtype, scale):
@@ -282,6 +294,7 @@ def run_block(block, device, repeat, compile=True, scratch=None):
         del ours, ref
         row["vconv_ms"] = time_ms(block.vconv, device, repeat)
         row["alone_ms"] = time_ms(block.alone, device, repeat)
+        row["vconv_alone_ms"] = time_ms(block.vconv_alone, device, repeat)
         row["eager_ms"] = time_ms(lambda: block.eager(*block.inputs), device, repeat)
         row["compile_ms"], row["compile_skipped"] = (
             _compiled_ms(block, device, repeat) if compile else (None, "not asked")
@@ -290,6 +303,20 @@ def run_block(block, device, repeat, compile=True, scratch=None):
         row["vconv_peak"] = _peak_bytes(block.vconv, device, scratch) if cuda else None
         row["eager_peak"] = _peak_bytes(lambda: block.eager(*block.inputs), device, scratch) if cuda else None
     return row
+
+
+def kernel_times(fn, device):
+    """[(kernel name, us)] of the device kernels one fn() call launches, longest first
+    (torch.profiler): where a fused call's time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()  # the plan and its scratch made before the profiled call
+    torch.cuda.synchronize(device)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize(device)
+    rows = [(e.key, e.device_time_total) for e in prof.key_averages() if e.device_time_total > 0]
+    return sorted(rows, key=lambda r: -r[1])
 
 
 def _ms(v):
@@ -308,9 +335,10 @@ def _print_now(line):
     print(line, flush=True)  # each row as it is measured, should a long run be cut short
 
 
-def run_blocks(device, dtype, repeat, scale=1, compile=True, out=_print_now):
-    """Runs every case; prints a header and a row per case; returns the rows (dicts with the case's
-    name and either run_block's fields or skipped: the vconv call's error message)."""
+def run_blocks(device, dtype, repeat, scale=1, compile=True, profile=False, out=_print_now):
+    """Runs every case; prints a header and a row per case (and, `profile` on a GPU, the kernels
+    of one vconv call and of one v-alone call under it); returns the rows (dicts with the case's name and either
+    run_block's fields or skipped: the vconv call's error message)."""
     cuda = device.type == "cuda"
     scratch = None
     if cuda:
@@ -326,8 +354,8 @@ def run_blocks(device, dtype, repeat, scale=1, compile=True, out=_print_now):
         f", median of {repeat}"
     )
     header = (
-        f"{'case':<{NAME_WIDTH}} {'vconv ms':>10} {'alone ms':>10} {'eager ms':>10} {'compile ms':>10} "
-        f"{'v/alone':>7} {'eager/v':>7} {'comp/v':>7} {'vconv MiB':>9} {'x out':>6} "
+        f"{'case':<{NAME_WIDTH}} {'vconv ms':>10} {'alone ms':>10} {'v-alone ms':>10} {'eager ms':>10} "
+        f"{'compile ms':>10} {'v/alone':>7} {'fusion':>7} {'eager/v':>7} {'comp/v':>7} {'vconv MiB':>9} {'x out':>6} "
         f"{'eager MiB':>9} {'x out':>6} {'rel diff':>9}"
     )
     out(header)
@@ -342,12 +370,24 @@ def run_blocks(device, dtype, repeat, scale=1, compile=True, out=_print_now):
             out(f"{name:<{NAME_WIDTH}} skipped: {row['skipped'].splitlines()[0]}")
             continue
         v = row["vconv_ms"]
-        times = f"{_ms(v)} {_ms(row['alone_ms'])} {_ms(row['eager_ms'])} {_ms(row['compile_ms'])}"
-        ratios = f"{_ratio(v, row['alone_ms'])} {_ratio(row['eager_ms'], v)} {_ratio(row['compile_ms'], v)}"
+        times = (
+            f"{_ms(v)} {_ms(row['alone_ms'])} {_ms(row['vconv_alone_ms'])} {_ms(row['eager_ms'])} "
+            f"{_ms(row['compile_ms'])}"
+        )
+        ratios = (
+            f"{_ratio(v, row['alone_ms'])} {_ratio(v, row['vconv_alone_ms'])} {_ratio(row['eager_ms'], v)} "
+            f"{_ratio(row['compile_ms'], v)}"
+        )
         memory = (
             f"{_memory(row['vconv_peak'], row['out_bytes'])} {_memory(row['eager_peak'], row['out_bytes'])}"
         )
         out(f"{name:<{NAME_WIDTH}} {times} {ratios} {memory} {row['rel_diff']:9.2e}")
+        if profile and cuda:
+            block = build()
+            for label, fn in (("vconv", block.vconv), ("v-alone", block.vconv_alone)):
+                for kernel, us in kernel_times(fn, device):
+                    out(f"{'':<4}{label:<8}{us:10.1f} us  {kernel[:130]}")
+            del block
         if compile and row["compile_ms"] is None:
             out(f"{'':<{NAME_WIDTH}} torch.compile skipped: {row['compile_skipped']}")
     return rows

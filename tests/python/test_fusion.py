@@ -197,8 +197,13 @@ def test_plan_says_which_algorithms_apply_each_fusion():
     shapes = dict(input=[1, 4, 6, 6, 8], weight=[8, 3, 3, 3, 8])
     plain = vconv.plan(shapes["input"], shapes["weight"], padding=1)
     assert plain.algorithm != "reference"
+    # The prologue runs on every algorithm: one that does not apply it while it reads runs on a
+    # staging pass (core/staging.h) the plan names.
+    group_norm = vconv.Prologue("group_norm", 2)
+    staged = vconv.plan(shapes["input"], shapes["weight"], padding=1, prologue=group_norm, algorithm=plain.algorithm)
+    assert staged.algorithm == plain.algorithm
+    assert "prologue" in staged.staging, staged
     for kw, why in [
-        (dict(prologue=vconv.Prologue("group_norm", 2)), "prologue"),
         (dict(residual=True), "residual"),
         (dict(upsample=2), "upsample"),
         (dict(depth_to_space=2), "depth-to-space"),
