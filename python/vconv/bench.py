@@ -149,7 +149,7 @@ def main(argv=None):
     ap.add_argument(
         "--suite",
         default="seed",
-        help="seed, output_conv, vae, decode_chunks, a suite file, decode (a whole VAE decode, diffusers) or "
+        help="seed, output_conv, vae, decode_chunks, block_convs, a suite file, decode (a whole VAE decode, diffusers) or "
         "blocks (Wan VAE decoder blocks: vconv's fused call against the conv alone, torch eager and "
         "torch.compile; bfloat16 unless --dtype)",
     )

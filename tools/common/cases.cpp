@@ -128,7 +128,7 @@ std::vector<SuiteCase> load_suite(const std::string& name) {
   std::ifstream f(path);
   if (!f)
     throw Error("suite: cannot open '" + path +
-                "' (expected seed, output_conv, vae, decode_chunks or a file path)");
+                "' (expected seed, output_conv, vae, decode_chunks, block_convs or a file path)");
   std::vector<SuiteCase> cases;
   std::string line;
   while (std::getline(f, line)) {

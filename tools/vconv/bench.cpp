@@ -337,7 +337,8 @@ void host_overhead(const BenchArgs& a) {
 void add_bench(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   auto* cmd = app.add_subcommand("bench", "time algorithms over a suite of problems");
-  cmd->add_option("--suite", args->suite, "seed, output_conv, vae, decode_chunks or a suite file");
+  cmd->add_option("--suite", args->suite,
+                  "seed, output_conv, vae, decode_chunks, block_convs or a suite file");
   cmd->add_option("--device", args->device, "cpu|cuda (default: the GPU when present)");
   cmd->add_option("--dtype", args->dtype, "f32|f16|bf16 (default: each case's own)");
   cmd->add_option("--algo", args->algo,
