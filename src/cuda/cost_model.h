@@ -29,7 +29,13 @@ inline double implicit_gemm_tflops(const Problem& p, Fp32Math math, TileShape sh
     const int64_t cblocks = (p.cg() * dtype_size(p.dtype) + row_bytes - 1) / row_bytes;
     return cblocks >= 16 && p.og() % 128 == 0 ? 450.0 : 280.0;
   }
-  if (shape == TileShape::sm90) return 400.0;
+  // The multistage wgmma kernel on time convs (3x1x1: depth taps, one spatial tap), H200,
+  // 2026-12-04 (docs/PERFORMANCE.md): 61 TFLOP/s on 6x120x208 384->768, where the ws kernel
+  // reached 121 and mma.sync 78; ws also faster on both 1024->2048 3x1x1 decode_chunks rows
+  // (1.05-1.14x). ncu: one CTA per SM waiting on instruction fetch 68% of the time. A rate below
+  // both, so that the ws kernel runs them.
+  const bool time_conv = p.k[0] > 1 && p.k[1] * p.k[2] == 1;
+  if (shape == TileShape::sm90) return time_conv ? 200.0 : 400.0;
   const DType t = p.dtype;
   const double wide = t != DType::f32 ? 275.0 : math == Fp32Math::tf32 ? 120.0 : 47.0;
   return shape == TileShape::narrow ? 0.25 * wide : wide;
