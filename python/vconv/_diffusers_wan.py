@@ -1,10 +1,11 @@
-"""diffusers' WanCausalConv3d (AutoencoderKLWan) with its forward as one vconv call."""
+"""diffusers' WanCausalConv3d (AutoencoderKLWan) with its forward as one vconv call, and (fused
+blocks) WanResidualBlock as two."""
 
 import torch
 from diffusers.models.autoencoders import autoencoder_kl_wan
 
-from . import _torch_call
-from .torch import _conv
+from . import _args, _torch_call
+from .torch import _conv, causal_conv3d
 
 
 def frames_before(cache, frames):
@@ -58,4 +59,64 @@ class WanCausalConv3d(autoencoder_kl_wan.WanCausalConv3d):
         )
 
 
+class WanResidualBlock(autoencoder_kl_wan.WanResidualBlock):
+    """forward(x, feat_cache, feat_idx) of diffusers' WanResidualBlock as two vconv calls: norm1
+    (Wan's RMS norm) and SiLU as conv1's prologue, norm2 and SiLU as conv2's (dropout is the
+    identity in eval mode), the shortcut added in conv2's store (residual), and each conv's
+    feature cache read and written as vconv's frame cache, which holds frames after the
+    prologue as Wan's does. Wan keeps 1 frame after a one-frame first chunk, vconv 2 (a zero
+    frame first): the same frames under zero padding. A conv whose cache does not stream on the
+    input's device (_torch_call.streams) runs as diffusers computes it, as does the whole block
+    in training mode with dropout. The block owns its convs: they stay diffusers' modules."""
+
+    @classmethod
+    def vconv_why_not(cls, module):
+        if not isinstance(module.nonlinearity, torch.nn.SiLU):
+            return f"nonlinearity {type(module.nonlinearity).__name__}: vconv's prologue applies SiLU"
+        for name in ("norm1", "norm2"):
+            if not getattr(module, name).channel_first:
+                return f"{name} normalizes the last dimension: vconv's prologue normalizes channels"
+        for name in ("conv1", "conv2"):
+            if not WanCausalConv3d._continues_in_time(getattr(module, name)):
+                return f"{name} is not causal in time with stride 1: its cache is not a frame cache"
+        return None
+
+    def forward(self, x, feat_cache=None, feat_idx=[0]):  # noqa: B006 - diffusers' signature
+        if self.training and self.dropout.p > 0:
+            return super().forward(x, feat_cache, feat_idx)
+        shortcut = self.conv_shortcut
+        wan_conv = isinstance(shortcut, autoencoder_kl_wan.WanCausalConv3d)
+        h = WanCausalConv3d.forward(shortcut, x) if wan_conv else shortcut(x)  # a 1x1x1 conv, or the identity
+        x = self._norm_act_conv(self.norm1, self.conv1, x, feat_cache, feat_idx)
+        return self._norm_act_conv(self.norm2, self.conv2, x, feat_cache, feat_idx, residual=h)
+
+    def _norm_act_conv(self, norm, conv, x, feat_cache, feat_idx, residual=None):
+        """conv(SiLU(norm(x))) (+ residual), reading and replacing conv's feature cache (the next
+        entry of feat_cache, when there is one)."""
+        cache = None if feat_cache is None else feat_cache[feat_idx[0]]
+        w_lo, _, h_lo, _, t_lo, _ = conv._padding
+        if cache is None or _torch_call.streams(
+            x, conv.weight, conv.stride, ([t_lo, h_lo, w_lo], [0, h_lo, w_lo]), conv.dilation, conv.groups, "zeros"
+        ):
+            shift = norm.bias.reshape(-1) if isinstance(norm.bias, torch.Tensor) else None
+            prologue = _args.Prologue("rms_norm", 0, 1e-12, norm.gamma.reshape(-1), shift, "silu")
+            previous = None if cache is None else frames_before(cache.to(x.device), t_lo)
+            y, next_cache = causal_conv3d(
+                x, conv.weight, conv.bias, 1, (h_lo, w_lo), conv.dilation, conv.groups, "zeros", previous,
+                residual=residual, prologue=prologue,
+            )
+        else:  # diffusers' own steps
+            x = self.nonlinearity(norm(x))
+            next_cache = x[:, :, -autoencoder_kl_wan.CACHE_T :].clone()
+            if next_cache.shape[2] < 2:
+                next_cache = torch.cat([cache[:, :, -1:].to(x.device), next_cache], 2)
+            y = conv(x, cache)
+            y = y if residual is None else y + residual
+        if feat_cache is not None:
+            feat_cache[feat_idx[0]] = next_cache
+            feat_idx[0] += 1
+        return y
+
+
 PATCHES = {autoencoder_kl_wan.WanCausalConv3d: WanCausalConv3d}
+BLOCK_PATCHES = {autoencoder_kl_wan.WanResidualBlock: WanResidualBlock}

@@ -9,6 +9,10 @@ cache instead of torch.cat, and the bias fused into the conv's store. A patched
 module keeps its parameters, buffers, dtype and state_dict (only its class changes, to a subclass
 of diffusers' own); every other module stays as it is. Inference only: a backward pass through a
 patched module raises.
+
+accelerate(vae, fuse_blocks=True) also runs each block of a kind it knows (WanResidualBlock) as
+fused vconv calls: its norms and SiLU as the convs' prologue, its shortcut added in the second
+conv's store; the block's convs are then the block's, not patched on their own.
 """
 
 import torch
@@ -46,7 +50,7 @@ class Report:
 
 def _why_not(module, patched_class):
     """Why vconv cannot run `module` as it is now; None when it can."""
-    weight = module.weight if isinstance(module, _CONVS) else module.conv.weight
+    weight = module.weight if isinstance(module, _CONVS) else next(module.parameters())
     if weight.dtype not in _VCONV_DTYPES:
         return f"dtype {weight.dtype}: vconv takes float32, float16 and bfloat16"
     if weight.device.type not in ("cpu", "cuda"):
@@ -54,27 +58,33 @@ def _why_not(module, patched_class):
     return patched_class.vconv_why_not(module)
 
 
-def accelerate(vae):
+_BLOCK_PATCHES = {**_diffusers_wan.BLOCK_PATCHES}
+
+
+def accelerate(vae, fuse_blocks=False):
     """Patches `vae` (a loaded diffusers autoencoder, or any torch module holding one) in place
-    and returns a Report of what was patched and what was skipped, and why."""
+    and returns a Report of what was patched and what was skipped, and why. fuse_blocks: the
+    blocks vconv knows run as fused calls too (the module's docstring; off by default until it
+    is measured faster on a GPU)."""
     if not isinstance(vae, torch.nn.Module):
         raise TypeError(f"vae: {type(vae).__name__}, expected a torch.nn.Module (a diffusers autoencoder)")
+    patches = {**_PATCHES, **(_BLOCK_PATCHES if fuse_blocks else {})}
     report = Report()
-    patched_classes = set(_PATCHES.values())
+    patched_classes = set(_PATCHES.values()) | set(_BLOCK_PATCHES.values())
     owners = []  # names of patched modules: their own children are theirs, not skipped
     for name, module in vae.named_modules():
-        if any(name.startswith(owner + ".") for owner in owners):
+        if any(owner == "" or name.startswith(owner + ".") for owner in owners):  # "": vae itself
             continue
         kind = type(module)
         if kind in patched_classes:
             report.patched.append((name, kind.__bases__[0].__name__ + ", already patched"))
             owners.append(name)
-        elif kind in _PATCHES:
-            why = _why_not(module, _PATCHES[kind])
+        elif kind in patches:
+            why = _why_not(module, patches[kind])
             if why:
                 report.skipped.append((name, why))
                 continue
-            module.__class__ = _PATCHES[kind]
+            module.__class__ = patches[kind]
             report.patched.append((name, kind.__name__))
             owners.append(name)
         elif isinstance(module, _CONVS):

@@ -290,3 +290,55 @@ def test_decode_benchmark_reports_each_variant():
     assert all(r["ms"] > 0 for r in rows)
     assert rows[2]["rel_diff"] <= 1e-4 and rows[2]["report"].patched
     assert len(lines) == 5 and "causal convs on vconv" in lines[-1]
+
+
+@pytest.mark.parametrize("in_dim, out_dim", [(8, 8), (8, 12)])  # 12: a 1x1x1 shortcut conv
+def test_fused_wan_residual_block_matches_diffusers_over_chunks(in_dim, out_dim, frame_cache_or_not):
+    """accelerate(fuse_blocks=True) on a WanResidualBlock with trained-looking norms (random gamma):
+    a first chunk of 1 frame, then 2 and 3, each through the block's feature caches as Wan's
+    decoder passes them; every chunk's output against diffusers' block."""
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanResidualBlock
+
+    torch.manual_seed(5)
+    theirs = WanResidualBlock(in_dim, out_dim).eval()
+    with torch.no_grad():
+        for norm in (theirs.norm1, theirs.norm2):
+            norm.gamma.uniform_(0.5, 1.5)
+    ours = copy.deepcopy(theirs)
+    report = vconv.diffusers.accelerate(ours, fuse_blocks=True)
+    assert [kind for _, kind in report.patched] == ["WanResidualBlock"]
+    caches = {"ours": [None, None], "theirs": [None, None]}
+    with torch.no_grad():
+        for frames in (1, 2, 3):
+            x = torch.randn(1, in_dim, frames, 6, 7) * 2 + 0.5
+            y_theirs = theirs(x, caches["theirs"], [0])
+            y_ours = ours(x, caches["ours"], [0])
+            assert y_ours.shape == y_theirs.shape
+            assert rel(y_ours, y_theirs) <= 1e-5, frames
+        whole = torch.randn(1, in_dim, 4, 6, 7)  # no feature cache: the whole sequence at once
+        assert rel(ours(whole), theirs(whole)) <= 1e-5
+
+
+def test_fused_blocks_encode_and_decode_match_diffusers(video, frame_cache_or_not):
+    ours, theirs = tiny_wan(), tiny_wan()
+    report = vconv.diffusers.accelerate(ours, fuse_blocks=True)
+    blocks = [n for n, m in theirs.named_modules() if type(m).__name__ == "WanResidualBlock"]
+    assert [n for n, kind in report.patched if kind == "WanResidualBlock"] == blocks
+    assert not any(name.startswith(tuple(b + "." for b in blocks)) for name, _ in report.patched)
+    with torch.no_grad():
+        latent = theirs.encode(video).latent_dist.mode()
+        assert rel(ours.encode(video).latent_dist.mode(), latent) <= 1e-4
+        assert rel(ours.decode(latent).sample, theirs.decode(latent).sample) <= 1e-4
+
+
+def test_fused_blocks_in_bf16_are_as_close_to_the_fp32_model_as_diffusers(video, frame_cache_or_not):
+    # Fused, a block rounds once per conv input where diffusers rounds the norm, its scale and
+    # SiLU apart: 2.2e-2 from diffusers' bf16 decode, and closer than it to the fp32 model
+    # (1.8e-2 against 2.0e-2).
+    exact, ours, theirs = tiny_wan(), tiny_wan(torch.bfloat16), tiny_wan(torch.bfloat16)
+    vconv.diffusers.accelerate(ours, fuse_blocks=True)
+    with torch.no_grad():
+        latent = exact.encode(video).latent_dist.mode()
+        truth = exact.decode(latent).sample
+        ours_error = rel(ours.decode(latent.bfloat16()).sample, truth)
+        assert ours_error <= 1.1 * rel(theirs.decode(latent.bfloat16()).sample, truth)
