@@ -62,9 +62,9 @@ def fuses_prologue(input, weight, stride, padding, dilation, groups, pad_mode, p
     """Whether a 3D conv's input prologue (the fields of a vconv.Prologue) should run inside the
     vconv call on input's device, rather than in torch before it (one more pass over the input):
     when an algorithm there applies it at most twice as slow, by the planner's estimates, as its
-    best without one (_fusion_pays). Today only the CPU reference does, far slower than the plain
-    algorithms, so the answer is no until a fast one learns to; this says so with no change here.
-    Arguments as torch.nn.functional's."""
+    best without one (_fusion_pays). Every algorithm applies it today, most through a staging pass
+    before they run (core/staging.h) that the estimates do not count; as kernels learn to apply it
+    while they read, this says so with no change here. Arguments as torch.nn.functional's."""
     return _fusion_pays(input, weight, stride, padding, dilation, groups, pad_mode, False, tuple(prologue))
 
 

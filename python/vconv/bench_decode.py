@@ -4,7 +4,8 @@ vconv.diffusers.accelerate on the same model and latent, in one process (issue 1
 Variants, each on its own copy of one randomly initialised model:
   eager NCDHW           diffusers as loaded;
   eager channels_last   the model and latent in channels_last_3d memory (PyTorch's faster form);
-  vconv                 the model patched by vconv.diffusers.accelerate, channels_last_3d latent.
+  vconv                 the model patched by vconv.diffusers.accelerate, channels_last_3d latent;
+  vconv fused blocks    the same with accelerate(fuse_blocks=True).
 Reported per variant: median decode time (CUDA events on a GPU, wall clock on the CPU), peak memory
 allocated during a decode (GPU only), and the relative L2 difference of the decoded video to eager
 NCDHW's (for fp32 on a GPU, run with TF32 off to compare at fp32 accuracy: --no-tf32).
@@ -89,9 +90,10 @@ def run_decode(model="wan", device=None, dtype=torch.bfloat16, repeat=3, tf32=Tr
         ("eager NCDHW", base, latent, None),
         ("eager channels_last", _channels_last_3d(copy.deepcopy(base)), latent.contiguous(memory_format=cl), None),
     ]
-    patched = copy.deepcopy(base)
-    report = vconv.diffusers.accelerate(patched)
-    variants.append(("vconv", patched, latent.contiguous(memory_format=cl), report))
+    for name, fuse_blocks in (("vconv", False), ("vconv fused blocks", True)):
+        patched = copy.deepcopy(base)
+        report = vconv.diffusers.accelerate(patched, fuse_blocks=fuse_blocks)
+        variants.append((name, patched, latent.contiguous(memory_format=cl), report))
     rows, reference = [], None
     out(
         f"decode of {model} {tuple(latent_shape)} latent on {device} in {dtype}"
@@ -105,5 +107,6 @@ def run_decode(model="wan", device=None, dtype=torch.bfloat16, repeat=3, tf32=Tr
         memory = "" if peak is None else f"  peak {peak / 2**30:6.2f} GiB"
         out(f"  {name:<20} {ms:10.1f} ms{memory}  rel diff {diff:8.2e}  {rows[0]['ms'] / ms:5.2f}x eager NCDHW")
         del video
-    out(f"  {report!r}: {len(report.patched)} causal convs on vconv, {len(report.skipped)} convs left to torch")
+    for name, _, _, rep in variants[2:]:
+        out(f"  {name}: {rep!r}: {len(rep.patched)} modules on vconv, {len(rep.skipped)} convs left to torch")
     return rows

@@ -286,10 +286,13 @@ def test_decode_benchmark_reports_each_variant():
     per variant, vconv's video within fp32 accuracy of eager's, the patch report printed."""
     lines = []
     rows = bench_decode.run_decode("wan-tiny", "cpu", torch.float32, repeat=1, out=lines.append)
-    assert [r["name"] for r in rows] == ["eager NCDHW", "eager channels_last", "vconv"]
+    assert [r["name"] for r in rows] == ["eager NCDHW", "eager channels_last", "vconv", "vconv fused blocks"]
     assert all(r["ms"] > 0 for r in rows)
-    assert rows[2]["rel_diff"] <= 1e-4 and rows[2]["report"].patched
-    assert len(lines) == 5 and "causal convs on vconv" in lines[-1]
+    for row in rows[2:]:
+        assert row["rel_diff"] <= 1e-4 and row["report"].patched
+    kinds = {kind for _, kind in rows[3]["report"].patched}
+    assert "WanResidualBlock" in kinds and "WanResidualBlock" not in {k for _, k in rows[2]["report"].patched}
+    assert len(lines) == 7 and all("modules on vconv" in line for line in lines[-2:])
 
 
 @pytest.mark.parametrize("in_dim, out_dim", [(8, 8), (8, 12)])  # 12: a 1x1x1 shortcut conv
