@@ -157,7 +157,10 @@ def _output_shape(
 ):
     """(N, O, spatial...) of the conv, as vconv computes it (input dilation 1): the input upsampled
     (frame 0 once under causal_upsample), the output stored through depth-to-space (conv_params.h;
-    None: factors of 1)."""
+    None: factors of 1). Arithmetic here rather than vconv's C++ output_shape, which
+    _torch_call._prepare asks in eager calls: a fake implementation's sizes may be symbolic
+    (torch.SymInt under dynamic shapes), which the C++ function cannot take; the fake-versus-real
+    tests (test_torch_compile.py) hold the two to the same shapes."""
     dims = len(stride)
     upsample, depth_to_space = upsample or [1] * dims, depth_to_space or [1] * dims
     sizes = [size * u for size, u in zip(input.shape[2:], upsample)]
