@@ -6,9 +6,10 @@
 # That machine reaches no package registry: the Debian packages the build needs travel in .deps/
 # (fetched here with tools/fetch_gpu_deps.sh, ignored by git, named in the device call's carry).
 # STEPS picks steps by name: build gpu sanitizer verify bench vae python pybuild cpu (default: all
-# but vae, the long run of the whole vae and decode_chunks suites, and pybuild, the Python tests and
-# the blocks benchmark on the extension of this build instead of pip's). STEP_TIMEOUT (seconds,
-# default 900) ends a step that hangs.
+# but vae, the long run of the whole vae and decode_chunks suites, and pybuild, the Python tests,
+# the blocks benchmark and, with diffusers' wheel in .whl/ (carried like .deps), the Wan decode on
+# the extension of this build instead of pip's). STEP_TIMEOUT (seconds, default 900) ends a step
+# that hangs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/vconv-gpu-out}
@@ -112,7 +113,14 @@ if want pybuild; then
     --prefix "$pyprefix"
   step "pytest tests/python" pytest.log env PYTHONPATH="$pyprefix" python3 -m pytest tests/python -v -rs
   step "python -m vconv.bench blocks" pybench_blocks.log env PYTHONPATH="$pyprefix" python3 -m vconv.bench \
-    --suite blocks
+    --suite blocks --profile
+  # The Wan 2.1 decode (issue 12), where diffusers is importable: its wheel travels in .whl/
+  # (tools/fetch_gpu_deps.sh downloads it here; the machine reaches no registry).
+  if ls .whl/diffusers-*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/vconv-whl .whl/*.whl
+    step "python -m vconv.bench decode" pybench_decode.log env PYTHONPATH="$pyprefix:/tmp/vconv-whl" \
+      python3 -m vconv.bench --suite decode --repeat 3
+  fi
 fi
 want cpu && step "cpu tests (ctest)" ctest_cpu.log ctest --test-dir "$build" --output-on-failure -j 8 -LE gpu
 
@@ -121,7 +129,7 @@ for f in gpu_tests sanitizer sanitizer_initcheck sanitizer_racecheck sanitizer_s
   [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAIL|ERROR SUMMARY|RACECHECK SUMMARY|Hazard|failures" "$OUT/$f.log" | head -20; }
 done
 [ -f "$OUT/pytest.log" ] && { echo "== pytest"; grep -E "FAILED|ERROR|SKIPPED|passed|failed" "$OUT/pytest.log" | tail -15; }
-for f in pybench_seed pybench_output_conv pybench_blocks; do [ -f "$OUT/$f.log" ] && { echo "== $f"; cat "$OUT/$f.log"; }; done
+for f in pybench_seed pybench_output_conv pybench_blocks pybench_decode; do [ -f "$OUT/$f.log" ] && { echo "== $f"; cat "$OUT/$f.log"; }; done
 for f in bench_seed bench_seed_f32 bench_seed_tf32 bench_output_conv bench_vae bench_decode_chunks; do
   [ -f "$OUT/$f.log" ] && { echo "== $f"; grep -vE "^(bf16|f32|f16) .*(reference)" "$OUT/$f.log" | cut -c1-160; }
 done
