@@ -71,6 +71,13 @@ VCONV_HOST_DEVICE inline int64_t input_index_at(const DimMap& d, int64_t q) {
   return quotient(d.first_once ? u + d.up - 1 : u, d.up);
 }
 
+// Whether the map is the identity on [0, in) and zero outside it (zero padding, no input
+// dilation, no upsampling): a tap's source is then out * stride + tap * kdil - pad_lo, read where
+// it lies inside the input, so that a kernel may step it by a constant offset per tap.
+VCONV_HOST_DEVICE inline bool is_shifted_identity(const DimMap& d) {
+  return d.idil == 1 && d.up == 1 && !d.first_once && d.mode == PadMode::zeros;
+}
+
 VCONV_HOST_DEVICE inline int64_t source_index(const DimMap& d, int64_t out, int64_t tap) {
   return input_index_at(d, out * d.stride + tap * d.kdil - d.pad_lo);
 }

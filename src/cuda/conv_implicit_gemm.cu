@@ -8,6 +8,7 @@
 #include "cuda/epilogue.cuh"
 #include "cuda/frame_cache.h"
 #include "cuda/implicit_gemm/launch.h"
+#include "cuda/implicit_gemm/row_info.h"
 
 namespace vconv::cuda {
 namespace {
@@ -114,16 +115,20 @@ decltype(auto) with_tile(TileShape shape, const Problem& p, F&& f) {
 Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end,
                  const EpilogueParams& epilogue) {
   const Problem& p = a.problem;
-  return Params{tensor_ref(a.input),
-                tensor_ref(a.weight),
-                tensor_ref(out),
-                geometry(p),
-                p.n * p.out[0] * p.out[1] * p.out[2],
-                p.groups,
-                kd_begin,
-                kd_end,
-                epilogue,
-                cached_frames_of(a)};
+  Params prm{tensor_ref(a.input),
+             tensor_ref(a.weight),
+             tensor_ref(out),
+             geometry(p),
+             p.n * p.out[0] * p.out[1] * p.out[2],
+             p.groups,
+             kd_begin,
+             kd_end,
+             epilogue,
+             cached_frames_of(a),
+             false,
+             {}};
+  prm.affine_taps = implicit_gemm::affine_taps(prm.geo, prm.cached.count);
+  return prm;
 }
 
 template <bool kF32Out>

@@ -7,20 +7,12 @@
 #include "core/index_map.h"
 #include "cuda/implicit_gemm/params.h"
 #include "cuda/implicit_gemm/ptx_sm80.cuh"
+#include "cuda/implicit_gemm/row_info.h"
 #include "cuda/implicit_gemm/tile_config.h"
 #include "cuda/implicit_gemm/warp_mma.cuh"
 #include "cuda/implicit_gemm/warpgroup_mma.cuh"
 
 namespace vconv::cuda::implicit_gemm {
-
-// One output row of the CTA tile, in shared memory (registers hold only the current tap's input
-// offsets): its batch index (-1 past the last row) and, per dimension, the padded-input position
-// of tap 0 (out * stride - pad_lo), so that a tap costs one multiply-add and input_index_at() per
-// dimension (input dilation is 1 here: no division unless the input is upsampled).
-struct RowInfo {
-  int64_t n;
-  int64_t q0[3];
-};
 
 // The frame at padded position q of the time dimension: an input frame, a streaming call's
 // cached frame, or -1 for zero padding (core/index_map.h owns the map; a plain call skips the
@@ -32,14 +24,7 @@ __device__ inline FrameSource time_source(const Params& p, int64_t q) {
 }
 
 __device__ inline RowInfo row_info(const Params& p, int64_t row) {
-  RowInfo ri{-1, {0, 0, 0}};
-  if (row >= p.m) return ri;
-  int64_t n, od, oh, ow;
-  decode_row(p.geo, row, n, od, oh, ow);
-  ri.n = n;
-  const int64_t o[3] = {od, oh, ow};
-  for (int d = 0; d < 3; ++d) ri.q0[d] = o[d] * p.geo.dim[d].stride - p.geo.dim[d].pad_lo;
-  return ri;
+  return row_info(p.geo, p.in, p.m, p.affine_taps, row);
 }
 
 // The position of the next k-block to load, advanced one block per load() (loads run in order)
@@ -182,6 +167,25 @@ struct Mainloop {
   __device__ void begin_tap(const KBlockIter& it) {
     const Geometry& geo = p.geo;
     const int64_t kd = it.kd, kh = it.kh, kw = it.kw;
+    if (p.affine_taps) {
+      const E* in = static_cast<const E*>(p.in.data) + g * geo.cg;
+#pragma unroll
+      for (int i = 0; i < C::kARows; ++i) {
+        const AffineSource src =
+            affine_source(rows[copy_row() + i * C::kRowStep], geo, p.in, it.kd, it.kh, it.kw);
+        a_row[i] = src.valid ? in + src.offset : nullptr;
+      }
+    } else {
+      begin_tap_mapped(kd, kh, kw);
+    }
+    const WeightTap t = weight_tap(geo, kd, kh, kw);
+    weight_offset = t.d * p.w.stride[1] + t.h * p.w.stride[2] + t.w * p.w.stride[3];
+  }
+
+  // begin_tap's rows through the index map in every dimension (pad modes, dilation, upsampling,
+  // a frame cache).
+  __device__ void begin_tap_mapped(int64_t kd, int64_t kh, int64_t kw) {
+    const Geometry& geo = p.geo;
 #pragma unroll
     for (int i = 0; i < C::kARows; ++i) {
       const RowInfo& ri = rows[copy_row() + i * C::kRowStep];
@@ -196,8 +200,6 @@ struct Mainloop {
                            g * geo.cg
                      : nullptr;
     }
-    const WeightTap t = weight_tap(geo, kd, kh, kw);
-    weight_offset = t.d * p.w.stride[1] + t.h * p.w.stride[2] + t.w * p.w.stride[3];
   }
 
   // First input channel of this thread's chunk in the k-block at `it`.

@@ -15,6 +15,10 @@ struct Params {
   int kd_begin, kd_end;     // the depth taps summed by this launch (all, or one for depth_tap_2d)
   EpilogueParams epilogue;  // bias, activation, out += instead of out =
   CachedFrames cached;      // a streaming call's frames before the input (frame_cache.h)
+  // Every dimension's map is a shifted identity (is_shifted_identity, index_map.h), at most 32
+  // taps each, and no frame cache: rows keep a base offset and per-dimension masks of the taps
+  // that read the input (RowInfo::affine), so that a tap costs an add and three bit tests.
+  bool affine_taps;
   // The weight as the tensor copy engine reads it, for tiles whose B comes that way (the wgmma
   // tiles); unused by the others. The kernel takes Params as a __grid_constant__ so that the
   // copy engine can read this from the parameter space.
