@@ -77,8 +77,12 @@ class WanResidualBlock(autoencoder_kl_wan.WanResidualBlock):
             if not getattr(module, name).channel_first:
                 return f"{name} normalizes the last dimension: vconv's prologue normalizes channels"
         for name in ("conv1", "conv2"):
-            if not WanCausalConv3d._continues_in_time(getattr(module, name)):
+            conv = getattr(module, name)
+            if not WanCausalConv3d._continues_in_time(conv):
                 return f"{name} is not causal in time with stride 1: its cache is not a frame cache"
+            w_lo, w_hi, h_lo, h_hi = conv._padding[:4]
+            if (w_lo, h_lo) != (w_hi, h_hi):
+                return f"{name} pads H or W unevenly: causal_conv3d pads them evenly"
         return None
 
     def forward(self, x, feat_cache=None, feat_idx=[0]):  # noqa: B006 - diffusers' signature
