@@ -5,6 +5,7 @@
 // CUDA algorithm stores through OutputRow, so the epilogue's formula and the output's index map
 // have this one owner on the GPU.
 #include <cmath>
+#include <cstdint>
 
 #include "core/float16.h"
 #include "core/validate.h"
@@ -54,6 +55,37 @@ __device__ inline float epilogue_value(float v, int64_t channel, const EpilogueP
   if (e.bias) v += to_float(static_cast<const T*>(e.bias)[channel]);
   if (e.activation == Activation::silu) v = v / (1.0f + expf(-v));
   return v;
+}
+
+// How a tile's stores run, decided once per tile (the same for every thread): each kind has its
+// own unrolled store loop, so that a kernel runs only the instructions its epilogue needs. With
+// one loop for every kind, unrolled over a 256 x 128 tile, the depth-to-space index map and the
+// epilogue's formula per element made the warp-specialized kernel 1.6 MB of SASS: more than the
+// instruction cache, fetched anew for every tile.
+//   plain: no bias, activation, residual or accumulation, where the conv computes them;
+//   fused: the epilogue's formula, where the conv computes them;
+//   moved: anything, at the positions depth-to-space gives.
+enum class StoreKind { plain, fused, moved };
+VCONV_HOST_DEVICE inline StoreKind store_kind(const EpilogueParams& e) {
+  if (e.moves_outputs()) return StoreKind::moved;
+  if (e.bias || e.activation != Activation::none || e.residual.data || e.accumulate)
+    return StoreKind::fused;
+  return StoreKind::plain;
+}
+
+// Stores v0 at dst[0] and, when `second`, v1 at dst[1]: one 4-byte store for 16-bit outputs where
+// the address allows it.
+template <typename T>
+__device__ inline void store_values(T* dst, float v0, float v1, bool second) {
+  if constexpr (sizeof(T) == 2) {
+    if (second && reinterpret_cast<uintptr_t>(dst) % 4 == 0) {
+      *reinterpret_cast<uint32_t*>(dst) =
+          uint32_t(from_float<T>(v0).bits) | uint32_t(from_float<T>(v1).bits) << 16;
+      return;
+    }
+  }
+  dst[0] = from_float<T>(v0);
+  if (second) dst[1] = from_float<T>(v1);
 }
 
 // The stores of one output row, conv output position (n, od, oh, ow): each output channel of
@@ -108,31 +140,41 @@ struct OutputRow {
     store_element(t.out, v, e.accumulate);
   }
 
-  // Channels `channel` and `channel` + 1 (when `second`): one 4-byte store for 16-bit outputs
-  // where both exist, are stored side by side and the address allows it, else element by
-  // element.
+  // Channels `channel` and `channel` + 1 (when `second`), stored the way kind K says (the
+  // caller's store_kind(e)).
+  template <StoreKind K>
   __device__ void store_pair(int64_t channel, float v0, float v1, bool second) const {
-    if constexpr (sizeof(T) == 2) {
+    if constexpr (K == StoreKind::moved) {
       const Target t = locate(channel);
-      if (second && t.next_adjacent && reinterpret_cast<uintptr_t>(t.out) % 4 == 0) {
-        v0 = epilogue_value<T>(v0, channel, e);
-        v1 = epilogue_value<T>(v1, channel + 1, e);
-        if (t.residual) {
-          v0 += to_float(t.residual[0]);
-          v1 += to_float(t.residual[1]);
-        }
-        auto* pair = reinterpret_cast<uint32_t*>(t.out);
-        if (e.accumulate) {
-          const uint32_t old = *pair;
-          v0 += to_float(T{static_cast<uint16_t>(old & 0xFFFF)});
-          v1 += to_float(T{static_cast<uint16_t>(old >> 16)});
-        }
-        *pair = uint32_t(from_float<T>(v0).bits) | uint32_t(from_float<T>(v1).bits) << 16;
+      if (!(second && t.next_adjacent)) {
+        store(channel, v0);
+        if (second) store(channel + 1, v1);
         return;
       }
+      store_fused(t.out, t.residual, channel, v0, v1, true);
+    } else if constexpr (K == StoreKind::fused) {
+      store_fused(out + (channel - first), residual ? residual + (channel - first) : nullptr,
+                  channel, v0, v1, second);
+    } else {
+      store_values(out + (channel - first), v0, v1, second);
     }
-    store(channel, v0);
-    if (second) store(channel + 1, v1);
+  }
+
+  // The epilogue of channels `channel` and `channel` + 1 (when `second`), stored side by side
+  // at dst (their residuals side by side at res, or nullptr).
+  __device__ void store_fused(T* dst, const T* res, int64_t channel, float v0, float v1,
+                              bool second) const {
+    v0 = epilogue_value<T>(v0, channel, e);
+    if (second) v1 = epilogue_value<T>(v1, channel + 1, e);
+    if (res) {
+      v0 += to_float(res[0]);
+      if (second) v1 += to_float(res[1]);
+    }
+    if (e.accumulate) {
+      v0 += to_float(dst[0]);
+      if (second) v1 += to_float(dst[1]);
+    }
+    store_values(dst, v0, v1, second);
   }
 };
 
