@@ -39,6 +39,7 @@ TEST(AffineTaps, EveryTapOfEveryRowReadsWhatTheIndexMapSays) {
       "bf16 n=3 in=9x10 c=8 o=8 k=3x3 p=1",
       "bf16 in=12 c=8 o=8 k=5 s=3 p=3:-1",      // cropped on the right
       "bf16 in=3x8x8 c=8 o=8 k=3x5x5 p=4x3x1",  // padding past what any tap reaches
+      "bf16 in=2x17x16 c=8 o=8 k=2x15x15 p=1",  // 32 taps over the three dimensions: every bit
   };
   int64_t checked = 0, valid = 0;
   for (const char* text : problems) {
@@ -82,7 +83,8 @@ TEST(AffineTaps, OtherMapsAreReadThroughTheIndexMap) {
                            "bf16 in=4x6x7 c=8 o=8 k=3x3x3 p=1 pm=reflect",
                            "bf16 in=4x6x7 c=8 o=8 k=1x3x3 p=0x1x1 up=1x2x2",
                            "bf16 in=4x6x7 c=8 o=8 k=3x3x3 p=2:0x1x1 up=2x2x2 causal_up",
-                           "bf16 in=4x6x7 c=8 o=8 k=3x3x3 id=1x2x2", "bf16 in=40 c=8 o=8 k=33"}) {
+                           "bf16 in=4x6x7 c=8 o=8 k=3x3x3 id=1x2x2", "bf16 in=40 c=8 o=8 k=33",
+                           "bf16 in=3x16x16 c=8 o=8 k=3x15x15"}) {
     SCOPED_TRACE(text);
     EXPECT_FALSE(affine_taps(vconv::cuda::geometry(vconv::parse_problem(text)), 0));
   }

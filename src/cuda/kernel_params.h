@@ -54,10 +54,14 @@ inline Geometry geometry(const Problem& p) {
 // (n, od, oh, ow) of output row `row` (rows run over [N, OD, OH, OW] in order).
 VCONV_HOST_DEVICE inline void decode_row(const Geometry& g, int64_t row, int64_t& n, int64_t& od,
                                          int64_t& oh, int64_t& ow) {
-  ow = row % g.out[2];
-  oh = row / g.out[2] % g.out[1];
-  od = row / (g.out[2] * g.out[1]) % g.out[0];
-  n = row / (g.out[2] * g.out[1] * g.out[0]);
+  // Three divisions, 32-bit where they fit (quotient()): the kernels decode rows per tile and
+  // per stored row.
+  const int64_t h_rows = quotient(row, g.out[2]);  // n * OD * OH + od * OH + oh
+  ow = row - h_rows * g.out[2];
+  const int64_t d_rows = quotient(h_rows, g.out[1]);
+  oh = h_rows - d_rows * g.out[1];
+  n = quotient(d_rows, g.out[0]);
+  od = d_rows - n * g.out[0];
 }
 
 // A set of output positions (see core/row_grid.h).

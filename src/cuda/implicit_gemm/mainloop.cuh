@@ -168,12 +168,13 @@ struct Mainloop {
     const Geometry& geo = p.geo;
     const int64_t kd = it.kd, kh = it.kh, kw = it.kw;
     if (p.affine_taps) {
-      const E* in = static_cast<const E*>(p.in.data) + g * geo.cg;
+      const E* tap_in = materialize(static_cast<const E*>(p.in.data) + g * geo.cg +
+                                    affine_tap_offset(geo, p.in, it.kd, it.kh, it.kw));
+      const uint32_t bits = affine_tap_bits(geo, it.kd, it.kh, it.kw);
 #pragma unroll
       for (int i = 0; i < C::kARows; ++i) {
-        const AffineSource src =
-            affine_source(rows[copy_row() + i * C::kRowStep], geo, p.in, it.kd, it.kh, it.kw);
-        a_row[i] = src.valid ? in + src.offset : nullptr;
+        const RowInfo& ri = rows[copy_row() + i * C::kRowStep];
+        a_row[i] = affine_reads(ri, bits) ? tap_in + ri.affine.base : nullptr;
       }
     } else {
       begin_tap_mapped(kd, kh, kw);
@@ -207,16 +208,23 @@ struct Mainloop {
     return int64_t(it.cb) * T::kBK + copy_chunk() * T::kChunk;
   }
 
+  // This thread's first chunk in a stage's tile; its copy i lands i * kRowStep rows further on
+  // (T::offset is linear in rows that many apart: the swizzle repeats every 8 rows, and
+  // TileConfig asserts kRowStep a multiple of 8 where it applies), so the copies add constants to
+  // one offset.
+  __device__ static int copy_offset() { return T::offset(copy_row(), copy_chunk()); }
+  static constexpr int kCopyStep = C::kRowStep * T::kLds;
+
   // The A rows of the k-block at `it` (zero where a row reads padding or past the channels).
   __device__ void copy_a(int stage, const KBlockIter& it) const {
     const int64_t c0 = chunk_channel(it);
     const bool c_ok = c0 < p.geo.cg;
-    E* a = smem_a + stage * C::kBM * T::kLds;
+    E* a = smem_a + stage * C::kBM * T::kLds + copy_offset();
 #pragma unroll
     for (int i = 0; i < C::kARows; ++i) {
       const bool ok = c_ok && a_row[i] != nullptr;
       const E* src = ok ? a_row[i] + c0 : static_cast<const E*>(p.in.data);
-      cp_async_16(a + T::offset(copy_row() + i * C::kRowStep, copy_chunk()), src, ok);
+      cp_async_16(a + i * kCopyStep, src, ok);
     }
   }
 
@@ -240,13 +248,13 @@ struct Mainloop {
     const bool c_ok = c0 < p.geo.cg;
     const int64_t k0 = weight_offset + c0;
     const int r = copy_row();
-    E* b = smem_b + stage * C::kBN * T::kLds;
+    E* b = smem_b + stage * C::kBN * T::kLds + copy_offset();
 #pragma unroll
     for (int i = 0; i < C::kBRows; ++i) {
       if (C::kBN % C::kRowStep != 0 && r + i * C::kRowStep >= C::kBN) break;
       const bool ok = c_ok && b_row[i] != nullptr;
       const E* src = ok ? b_row[i] + k0 : static_cast<const E*>(p.w.data);
-      cp_async_16(b + T::offset(r + i * C::kRowStep, copy_chunk()), src, ok);
+      cp_async_16(b + i * kCopyStep, src, ok);
     }
   }
 

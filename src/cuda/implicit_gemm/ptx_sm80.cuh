@@ -6,6 +6,15 @@
 namespace vconv::cuda::implicit_gemm {
 
 // 16-byte global -> shared copy; when `pred` is false nothing is read and the 16 bytes are zeroed.
+// The pointer p, computed here once: the compiler may not recompute its operands at each use (it
+// sank a tap's 64-bit offset arithmetic into each of 16 rows' branches, 530 instructions per tap
+// where 100 do).
+template <typename T>
+__device__ inline const T* materialize(const T* p) {
+  asm volatile("" : "+l"(p));
+  return p;
+}
+
 __device__ inline void cp_async_16(void* smem, const void* gmem, bool pred) {
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   const int bytes = pred ? 16 : 0;
