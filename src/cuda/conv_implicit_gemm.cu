@@ -167,8 +167,8 @@ double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Option
   const double fill = channel_fill(p, row_bytes);
   const double ofill =
       static_cast<double>(p.og()) / static_cast<double>((p.og() + bn - 1) / bn * bn);
-  return p.flops() /
-             (cost::implicit_gemm_tflops(p, o.fp32_math, shape_, row_bytes) * 1e9 * fill * ofill) +
+  return p.flops() / (cost::implicit_gemm_tflops(p, o.fp32_math, shape_, row_bytes, bn) * 1e9 *
+                      fill * ofill) +
          cost::kLaunchMs;
 }
 

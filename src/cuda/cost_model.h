@@ -16,18 +16,21 @@ constexpr double kLaunchMs = 0.005;
 // cuda_implicit_gemm_sm90 (wgmma, bf16/f16 only): 400-540 TFLOP/s on the seed and vae 3x3x3
 // convs with 192-512 channels, 280-330 on 3x1x1 and 1x3x3 ones (the planner's choice was the
 // fastest on 12/12 vae and 3/3 seed cases with this rate).
-// cuda_implicit_gemm_sm90_ws (warp-specialized, persistent), H200, the seed and decode_chunks
-// suites in one process with the multistage kernel (docs/PERFORMANCE.md, 2026-12-02, second
-// session): 1.03-1.14x faster than it with 1024 input channels (16+ channel blocks per tap),
-// even with 512 (0.97-1.03x), 1.1-1.3x slower with 256 and 2x slower with 96 or 16 (its producer
-// recomputes every A row's source at each tap, which few channel blocks per tap do not
-// amortise) and with few output channels (a mostly empty 128-wide tile).
-// row_bytes: the k-block depth of the tile that runs `p` (with_tile in conv_implicit_gemm.cu).
+// cuda_implicit_gemm_sm90_ws (warp-specialized, persistent), H200, 2026-12-04 (docs/PERFORMANCE.md,
+// "Kernel code size and the producer"), against the multistage wgmma kernel in the same call: with
+// 128 x 256 tiles (bn 256: output channels per group fill them) 1.15-1.25x its speed on the seed
+// suite's 3x3x3 convs (256 and 512 channels: 4+ channel blocks per tap) and 1.35-1.8x on 3x1x1
+// 384 -> 768; with 256 x 128 tiles, whose producer gathers twice the rows per k-block, 0.93-1.0x
+// with 384 input channels (6 blocks) and 0.72-0.93x with 16-192. Rates on either side of the
+// multistage kernel's 400 accordingly.
+// row_bytes, bn: the k-block depth and width of the tile that runs `p` (with_tile in
+// conv_implicit_gemm.cu).
 inline double implicit_gemm_tflops(const Problem& p, Fp32Math math, TileShape shape,
-                                   int64_t row_bytes) {
+                                   int64_t row_bytes, int64_t bn) {
   if (shape == TileShape::sm90_ws) {
     const int64_t cblocks = (p.cg() * dtype_size(p.dtype) + row_bytes - 1) / row_bytes;
-    return cblocks >= 16 && p.og() % 128 == 0 ? 450.0 : 280.0;
+    if (bn == 256 && cblocks >= 4) return 480.0;
+    return cblocks >= 6 ? 390.0 : 300.0;
   }
   // The multistage wgmma kernel on time convs (3x1x1: depth taps, one spatial tap), H200,
   // 2026-12-04 (docs/PERFORMANCE.md): 61 TFLOP/s on 6x120x208 384->768, where the ws kernel

@@ -212,7 +212,9 @@ struct Mainloop {
   // (T::offset is linear in rows that many apart: the swizzle repeats every 8 rows, and
   // TileConfig asserts kRowStep a multiple of 8 where it applies), so the copies add constants to
   // one offset.
-  __device__ static int copy_offset() { return T::offset(copy_row(), copy_chunk()); }
+  __device__ static int copy_offset() {
+    return T::offset(copy_row(), copy_chunk());
+  }
   static constexpr int kCopyStep = C::kRowStep * T::kLds;
 
   // The A rows of the k-block at `it` (zero where a row reads padding or past the channels).
