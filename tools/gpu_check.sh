@@ -9,7 +9,8 @@
 # but vae, the long run of the whole vae and decode_chunks suites, and pybuild, the Python tests,
 # the blocks benchmark and, with diffusers' wheel in .whl/ (carried like .deps), the Wan decode on
 # the extension of this build instead of pip's). STEP_TIMEOUT (seconds, default 900) ends a step
-# that hangs.
+# that hangs. BINARIES=devbin/NAME.tar.xz (tools/pack_gpu_binaries.sh, built on the development
+# machine) puts those binaries in the build directory instead of the build step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/vconv-gpu-out}
@@ -47,7 +48,10 @@ configure() {
     -DVCONV_CBLAS_INCLUDE="$prefix/usr/include/$arch/openblas-openmp" -DVCONV_CUDNN=ON \
     -DVCONV_CUDNN_ROOT="$cudnn_root" "$@"
 }
-if want build; then
+if [ -n "${BINARIES:-}" ]; then
+  mkdir -p "$build" && tar xJf "$BINARIES" -C "$build" || exit 1
+  export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}  # cuBLAS, the CUDA runtime
+elif want build; then
   step configure configure.log configure ${VCONV_CMAKE_ARGS:-} || { tail -30 "$OUT/configure.log"; exit 1; }
   build_all() { cmake --build "$build" -j "$(nproc)"; }  # a function: STEP_TIMEOUT leaves it be
   step build build.log build_all || { grep -m20 -E "error" "$OUT/build.log"; exit 1; }
