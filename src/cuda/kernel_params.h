@@ -1,6 +1,7 @@
 #pragma once
 // Plain structs that carry a problem's geometry and tensors into kernels by value.
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/algorithm.h"
 #include "core/index_map.h"
@@ -16,6 +17,23 @@ struct TensorRef {
     return a * stride[0] + b * stride[1] + c * stride[2] + d * stride[3] + e * stride[4];
   }
 };
+
+// Whether the channels of every ref (those with data) can move in 16-byte units of
+// 16 / element_bytes elements: a unit channel stride, `channels` and every other stride multiples
+// of the unit, bases 16-byte aligned. The one owner of that decision for the kernels that copy or
+// transform channels (frame_cache.cu, prologue.cu).
+inline bool channels_in_16_byte_units(int64_t channels, int64_t element_bytes,
+                                      std::initializer_list<const TensorRef*> refs) {
+  const int64_t k = 16 / element_bytes;
+  if (channels % k != 0) return false;
+  for (const TensorRef* r : refs) {
+    if (r->data == nullptr) continue;
+    if (r->stride[4] != 1 || reinterpret_cast<uintptr_t>(r->data) % 16 != 0) return false;
+    for (int i = 0; i < 4; ++i)
+      if (r->stride[i] % k != 0) return false;
+  }
+  return true;
+}
 
 inline TensorRef tensor_ref(const View5& v) {
   TensorRef t{v.data, {}};

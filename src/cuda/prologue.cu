@@ -230,8 +230,7 @@ std::shared_ptr<void> cuda_prologue(Device device, void* stream, const Prologue&
     VCONV_CUDA_CHECK_LAUNCH();
     // 16-byte accesses where every pixel's channels start 16-byte aligned and are contiguous.
     constexpr int kVec = 16 / sizeof(T);
-    const bool vectors = in.dense && strides[4] == 1 && s.c % kVec == 0 && strides[0] % kVec == 0 &&
-                         strides[3] % kVec == 0 && reinterpret_cast<uintptr_t>(data) % 16 == 0;
+    const bool vectors = in.dense && cuda::channels_in_16_byte_units(s.c, sizeof(T), {&in.x});
     const auto grid = cuda::grid_for(s.n * s.pixels() * 32, kThreads);
     auto* y = static_cast<T*>(buffer.get());
     if (vectors)

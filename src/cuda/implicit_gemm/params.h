@@ -16,8 +16,9 @@ struct Params {
   EpilogueParams epilogue;  // bias, activation, out += instead of out =
   CachedFrames cached;      // a streaming call's frames before the input (frame_cache.h)
   // Every dimension's map is a shifted identity (is_shifted_identity, index_map.h), at most 32
-  // taps each, and no frame cache: rows keep a base offset and per-dimension masks of the taps
-  // that read the input (RowInfo::affine), so that a tap costs an add and three bit tests.
+  // taps in all, and no frame cache: rows keep a base offset and a mask of the taps that read
+  // the input (RowInfo::affine), so that a tap costs one offset for all rows and, per row, an
+  // add, an AND and a compare.
   bool affine_taps;
   // The weight as the tensor copy engine reads it, for tiles whose B comes that way (the wgmma
   // tiles); unused by the others. The kernel takes Params as a __grid_constant__ so that the
