@@ -21,6 +21,8 @@
 #ifdef VCONV_WITH_CUDA
 #include <cuda_runtime.h>
 
+#include "core/validate.h"
+#include "cuda/implicit_gemm/row_info.h"
 #include "cuda/tensor_map.h"
 #endif
 
@@ -402,6 +404,40 @@ TEST(CudaSmall, GraphCaptureReplaysDirectCalls) {
 }
 
 // The weight's tensor map is encoded once per weight (address, shape, strides, box), not per call.
+// The warp-specialized kernel's A by the copy engine (input_im2col_map): taken for the usual
+// video-VAE convs (zero or causal padding, any stride the engine steps, 16-byte strides), refused
+// with a reason for what its map cannot address (the other pad modes, upsampling, a channel
+// count whose pixels are not 16-byte strided). Whether the results are right is every other
+// GPU test's: their zero-padded problems run through it, the others through the gather.
+TEST(CudaSmall, Im2colMapTakesZeroPaddedConvs) {
+  SKIP_WITHOUT_GPU();
+  struct Case {
+    const char* problem;
+    bool applies;
+  };
+  for (const Case& c : {Case{"bf16 in=5x12x20 c=64 o=128 k=3x3x3 p=1x1x1", true},
+                        Case{"f16 n=2 in=9x10x14 c=64 o=40 k=3x3x3 p=2:0x1x1", true},
+                        Case{"bf16 in=7x16x16 c=128 o=256 k=3x3x3 s=1x2x2 p=1x1x1", true},
+                        Case{"bf16 in=6x8x8 c=64 o=64 k=3x3x3 p=2:0x1x1 pm=replicate", false},
+                        Case{"bf16 in=4x6x7 c=64 o=64 k=1x3x3 p=0x1x1 up=1x2x2", false},
+                        Case{"bf16 in=4x6x7 c=4 o=64 k=3x3x3 p=1", false}}) {
+    SCOPED_TRACE(c.problem);
+    const Problem p = vconv::parse_problem(c.problem);
+    HostTensor x(p.dtype, p.input_shape());
+    vconv::testing::DeviceCopy dx(x, kGpu);
+    const vconv::cuda::Geometry geo = vconv::cuda::geometry(p);
+    const bool affine = vconv::cuda::implicit_gemm::affine_taps(geo, 0);
+    CUtensorMap map;
+    std::string why;
+    const vconv::View5 in = vconv::checked_view5(dx.view());
+    EXPECT_EQ(
+        vconv::cuda::input_im2col_map(in, p.dtype, geo, affine, p.groups, 128, 128, map, &why),
+        c.applies)
+        << why;
+    if (!c.applies) EXPECT_FALSE(why.empty());
+  }
+}
+
 TEST(CudaSmall, WeightTensorMapEncodedOncePerWeight) {
   SKIP_WITHOUT_GPU();
   const Problem p = vconv::parse_problem("bf16 in=4x8x8 c=64 o=128 k=3x3x3 p=1");

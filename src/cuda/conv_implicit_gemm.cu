@@ -126,6 +126,8 @@ Params params_of(const ConvArgs& a, const View5& out, int kd_begin, int kd_end,
              epilogue,
              cached_frames_of(a),
              false,
+             {},
+             false,  // im2col: the warp-specialized launch decides (launch.cuh)
              {}};
   prm.affine_taps = implicit_gemm::affine_taps(prm.geo, prm.cached.count);
   return prm;

@@ -32,6 +32,26 @@ EncodeTiledFn encode_tiled() {
   return fn;
 }
 
+using EncodeIm2colFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
+                                    const cuuint64_t*, const cuuint64_t*, const int*, const int*,
+                                    cuuint32_t, cuuint32_t, const cuuint32_t*,
+                                    CUtensorMapInterleave, CUtensorMapSwizzle,
+                                    CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+// cuTensorMapEncodeIm2col, likewise.
+EncodeIm2colFn encode_im2col() {
+  static const EncodeIm2colFn fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    VCONV_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeIm2col", &f, 12000,
+                                                      cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || !f)
+      throw DeviceError("tensor map: the driver has no cuTensorMapEncodeIm2col");
+    return reinterpret_cast<EncodeIm2colFn>(f);
+  }();
+  return fn;
+}
+
 // Everything an encoding depends on.
 struct MapKey {
   const void* data;
@@ -92,6 +112,61 @@ CUtensorMap weight_tensor_map(const View5& w, DType dtype, int row_bytes, int ro
   cache.emplace(key, map);
   ++encodings;
   return map;
+}
+
+bool input_im2col_map(const View5& in, DType dtype, const Geometry& geo, bool affine_taps,
+                      int64_t groups, int row_bytes, int pixels, CUtensorMap& map,
+                      std::string* why) {
+  const auto refuse = [&](const std::string& reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  const int64_t esize = dtype_size(dtype);
+  if (!affine_taps) return refuse("the input is read through a map other than zero padding");
+  if (groups > 1 && geo.cg * esize % row_bytes != 0)
+    return refuse("a k-block would straddle two groups' channels");
+  if (reinterpret_cast<uintptr_t>(in.data) % 16 != 0 || in.strides[4] != 1)
+    return refuse("the input is not 16-byte aligned with unit channel stride");
+  // Innermost first: {C, W, H, D, N}; byte strides of W, H, D, N (a dim of extent 1 takes the
+  // stride it would have if packed: any multiple of 16 is valid for it).
+  const cuuint64_t dims[5] = {cuuint64_t(in.shape[4]), cuuint64_t(in.shape[3]),
+                              cuuint64_t(in.shape[2]), cuuint64_t(in.shape[1]),
+                              cuuint64_t(in.shape[0])};
+  cuuint64_t strides[4];
+  int64_t span = in.shape[4] * esize;
+  for (int i = 0; i < 4; ++i) {
+    const int view_dim = 3 - i;
+    strides[i] = cuuint64_t(in.shape[view_dim] > 1 ? in.strides[view_dim] * esize : span);
+    if (strides[i] % 16 != 0 || strides[i] >= (cuuint64_t{1} << 40))
+      return refuse("an input stride is not a multiple of 16 bytes below 2^40");
+    span = int64_t(strides[i]) * in.shape[view_dim];
+  }
+  // Per spatial dimension, innermost first (W, H, D: geometry slots 2, 1, 0): the bounding box of
+  // tap 0 is [lower, in - 1 + upper] = [-pad_lo, (out - 1) * stride - pad_lo], stepped by the
+  // stride; a tap's offset (tap * dilation) shifts it.
+  int lower[3], upper[3];
+  cuuint32_t element_strides[5] = {1, 1, 1, 1, 1};
+  for (int i = 0; i < 3; ++i) {
+    const DimMap& d = geo.dim[2 - i];
+    const int64_t lo = -d.pad_lo, hi = (geo.out[2 - i] - 1) * d.stride + 1 - d.in - d.pad_lo;
+    // The ranges a 5D map's corners take, and its traversal strides.
+    if (lo < -16 || lo > 15 || hi < -16 || hi > 15 || d.stride > 8)
+      return refuse("padding or stride outside the copy engine's im2col ranges");
+    if ((geo.k[2 - i] - 1) * d.kdil > 65535) return refuse("a tap offset above 65535");
+    lower[i] = int(lo);
+    upper[i] = int(hi);
+    element_strides[1 + i] = cuuint32_t(d.stride);
+  }
+  const CUresult r = encode_im2col()(
+      &map,
+      dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 5,
+      const_cast<void*>(in.data), dims, strides, lower, upper, cuuint32_t(row_bytes / esize),
+      cuuint32_t(pixels), element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+      CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    return refuse("cuTensorMapEncodeIm2col refused it (CUresult " + std::to_string(int(r)) + ")");
+  return true;
 }
 
 int64_t weight_tensor_map_encodings() {

@@ -61,6 +61,9 @@ void launch_for(const ConvArgs& a, const Params& prm, cudaStream_t stream) {
     // The wgmma tile: 16-bit inputs only (why_not_sm90); B through the weight's tensor map.
     Params q = prm;
     q.weight_map = weight_tensor_map(a.weight, a.problem.dtype, C::kRowBytes, C::kBN);
+    if constexpr (C::kWarpSpecialized)
+      q.im2col = input_im2col_map(a.input, a.problem.dtype, q.geo, q.affine_taps, q.groups,
+                                  C::kRowBytes, C::kBM, q.input_map);
     if (t == DType::bf16)
       return launch<C, WgmmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(q, stream);
     if (t == DType::f16)

@@ -273,6 +273,23 @@ struct Mainloop {
     tma_load_5d(smem_b + stage * C::kBN * T::kLds, &p.weight_map, &b_full[stage], coords);
   }
 
+  // The k-block at `it` by the tensor copy engine alone (Params::im2col), issued by one thread:
+  // A as one im2col load of the tile's kBM output positions from `start` (the first position's
+  // {c, w, h, d, n} in tap (0, 0, 0)'s input coordinates, channel 0 of the group) shifted by the
+  // tap, then B. A's bytes are announced without an arrival; B's copy arrives for the stage.
+  __device__ void load_im2col(int stage, KBlockIter& it, const int (&start)[5]) {
+    const Geometry& geo = p.geo;
+    mbarrier_expect_tx(&b_full[stage], C::kBM * C::kRowBytes);
+    const int coords[5] = {start[0] + it.cb * T::kBK, start[1], start[2], start[3], start[4]};
+    const uint16_t offsets[3] = {uint16_t(it.kw * geo.dim[2].kdil),
+                                 uint16_t(it.kh * geo.dim[1].kdil),
+                                 uint16_t(it.kd * geo.dim[0].kdil)};
+    tma_load_im2col_5d(smem_a + stage * C::kBM * T::kLds, &p.input_map, &b_full[stage], coords,
+                       offsets);
+    copy_b_tma(stage, it);
+    it.advance(geo, cblocks);
+  }
+
   // Multiplies `stage` into the accumulators: each warp its own tile with mma.sync, or each
   // warpgroup 64 rows by the whole kBN with wgmma (left running, and writing rather than adding
   // for the first k-block: warpgroup_mma.cuh).

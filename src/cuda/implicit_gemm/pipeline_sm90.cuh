@@ -1,11 +1,11 @@
 #pragma once
 // The shared-memory pipeline between the producer and the consumer warpgroups of the
 // warp-specialized kernel: kStages stages, each with a `full` barrier (its A rows landed through
-// the producer threads' cp.async, and B's tensor copy) and an `empty` one (every consumer warp's
-// MMAs that read it have completed). Both sides count k-blocks over the whole persistent loop:
-// k-block i lives in stage i % kStages, and its round i / kStages gives the phase parity to
-// wait for (a fresh barrier counts as having completed the phase before its first, so the
-// producer's first round passes the empty barriers at once).
+// the producer threads' cp.async or the tensor copy engine, and B's tensor copy) and an `empty` one
+// (every consumer warp's MMAs that read it have completed). Both sides count k-blocks over the
+// whole persistent loop: k-block i lives in stage i % kStages, and its round i / kStages gives the
+// phase parity to wait for (a fresh barrier counts as having completed the phase before its first,
+// so the producer's first round passes the empty barriers at once).
 #include <cstdint>
 
 #include "cuda/implicit_gemm/ptx_sm90.cuh"
@@ -14,14 +14,17 @@ namespace vconv::cuda::implicit_gemm {
 
 template <int Stages>
 struct Pipeline {
-  static constexpr int kProducerArrivals = 128 + 1;  // each producer thread's cp.async, and B's
-  static constexpr int kConsumerArrivals = 8;        // one per consumer warp
+  // A stage is full after each producer thread's cp.async and B's tensor copy, or, where A
+  // comes by the tensor copy engine too (Params::im2col), after the one thread's that issues both.
+  static constexpr int kGatherArrivals = 128 + 1;
+  static constexpr int kCopyEngineArrivals = 1;
+  static constexpr int kConsumerArrivals = 8;  // one per consumer warp
   uint64_t full[Stages];
   uint64_t empty[Stages];
 
-  __device__ void init() {
+  __device__ void init(bool im2col) {
     for (int s = 0; s < Stages; ++s) {
-      mbarrier_init(&full[s], kProducerArrivals);
+      mbarrier_init(&full[s], im2col ? kCopyEngineArrivals : kGatherArrivals);
       mbarrier_init(&empty[s], kConsumerArrivals);
     }
     fence_mbarrier_init();

@@ -43,4 +43,30 @@ __device__ inline void produce(const Params& p, Pipeline<C::kStages>& pipe, Prod
   cp_async_wait_all();
 }
 
+// The producer where A comes by the tensor copy engine (Params::im2col): one thread walks the
+// same tiles and k-blocks (tile_work) and issues each k-block's two copies; the warpgroup's
+// other threads have nothing to do. A tile's loads start at its first output position.
+template <typename C, typename E>
+__device__ inline void produce_im2col(const Params& p, Pipeline<C::kStages>& pipe, E* smem_a,
+                                      E* smem_b) {
+  const TileScheduler<C::kBM, C::kBN> sched(p);
+  const int cblocks = static_cast<int>((p.geo.cg + Tile<C, E>::kBK - 1) / Tile<C, E>::kBK);
+  int64_t kb = 0;  // k-blocks loaded by this CTA so far
+  for (int64_t tile = blockIdx.x; tile < sched.count; tile += gridDim.x) {
+    const TileCoord t = sched.coord(tile);
+    const TileWork work = tile_work(p, t.m0, C::kBM, cblocks, true);
+    int64_t n, od, oh, ow;
+    decode_row(p.geo, t.m0, n, od, oh, ow);
+    const int start[5] = {int(t.g * p.geo.cg), int(ow * p.geo.dim[2].stride - p.geo.dim[2].pad_lo),
+                          int(oh * p.geo.dim[1].stride - p.geo.dim[1].pad_lo),
+                          int(od * p.geo.dim[0].stride - p.geo.dim[0].pad_lo), int(n)};
+    Mainloop<C, E> ml{p, nullptr, t.g, cblocks, smem_a, smem_b, t.n0, {}, 0, {}, pipe.full};
+    KBlockIter it = KBlockIter::first(work.taps);
+    for (int i = 0; i < work.kblocks; ++i, ++kb) {
+      pipe.acquire(kb);
+      ml.load_im2col(Pipeline<C::kStages>::stage(kb), it, start);
+    }
+  }
+}
+
 }  // namespace vconv::cuda::implicit_gemm

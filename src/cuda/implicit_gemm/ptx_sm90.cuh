@@ -160,6 +160,12 @@ __device__ inline void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_t bytes) 
                   : "memory");
 }
 
+// Adds `bytes` to the transaction bytes the current phase waits for, without arriving.
+__device__ inline void mbarrier_expect_tx(uint64_t* bar, uint32_t bytes) {
+  VCONV_SM90A_ASM("mbarrier.expect_tx.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes)
+                  : "memory");
+}
+
 // Waits until the phase of parity `parity` of the barrier has completed.
 __device__ inline void mbarrier_wait(uint64_t* bar, uint32_t parity) {
   VCONV_SM90A_ASM(
@@ -179,6 +185,21 @@ __device__ inline void tma_load_5d(void* dst, const CUtensorMap* map, uint64_t* 
       "[%0], [%1, {%3, %4, %5, %6, %7}], [%2];\n" ::"r"(smem_u32(dst)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(bar)), "r"(coords[0]), "r"(coords[1]),
       "r"(coords[2]), "r"(coords[3]), "r"(coords[4])
+      : "memory");
+}
+
+// The tensor copy engine in im2col mode: `map` (an im2col map of a 5D NDHWC tensor) walks its
+// pixels from the one at `coords` ({c, w, h, d, n}, in the coordinates of tap (0, 0, 0)) on, each
+// shifted by `offsets` ({w, h, d}: the tap's offsets, dilation included), and writes its box of
+// channels per pixel into shared memory at `dst`; the bytes complete on the barrier `bar`.
+__device__ inline void tma_load_im2col_5d(void* dst, const CUtensorMap* map, uint64_t* bar,
+                                          const int (&coords)[5], const uint16_t (&offsets)[3]) {
+  VCONV_SM90A_ASM(
+      "cp.async.bulk.tensor.5d.shared::cluster.global.im2col.mbarrier::complete_tx::bytes "
+      "[%0], [%1, {%3, %4, %5, %6, %7}], [%2], {%8, %9, %10};\n" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(bar)), "r"(coords[0]), "r"(coords[1]),
+      "r"(coords[2]), "r"(coords[3]), "r"(coords[4]), "h"(offsets[0]), "h"(offsets[1]),
+      "h"(offsets[2])
       : "memory");
 }
 
