@@ -23,6 +23,8 @@ const std::vector<const Algorithm*>& algorithms() {
   static const cpu::ReferenceAlgorithm reference;
 #ifdef VCONV_WITH_CUDA
   static const cuda::ImplicitGemmAlgorithm cuda_implicit_gemm_sm90_ws(cuda::TileShape::sm90_ws);
+  static const cuda::ImplicitGemmAlgorithm cuda_implicit_gemm_sm90_im2col(
+      cuda::TileShape::sm90_im2col);
   static const cuda::ImplicitGemmAlgorithm cuda_implicit_gemm_sm90(cuda::TileShape::sm90);
   static const cuda::ImplicitGemmAlgorithm cuda_implicit_gemm(cuda::TileShape::wide);
   static const cuda::ImplicitGemmAlgorithm cuda_implicit_gemm_narrow(cuda::TileShape::narrow);
@@ -32,6 +34,7 @@ const std::vector<const Algorithm*>& algorithms() {
   static const std::vector<const Algorithm*> list{
 #ifdef VCONV_WITH_CUDA
       &cuda_implicit_gemm_sm90_ws,
+      &cuda_implicit_gemm_sm90_im2col,
       &cuda_implicit_gemm_sm90,
       &cuda_implicit_gemm,
       &cuda_implicit_gemm_narrow,

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/index_map.h"
+#include "cuda/implicit_gemm/im2col_box.h"
 #include "cuda/implicit_gemm/row_info.h"
 #include "cuda/kernel_params.h"
 #include "vconv/problem.h"
@@ -87,6 +88,41 @@ TEST(AffineTaps, OtherMapsAreReadThroughTheIndexMap) {
                            "bf16 in=3x16x16 c=8 o=8 k=3x15x15"}) {
     SCOPED_TRACE(text);
     EXPECT_FALSE(affine_taps(vconv::cuda::geometry(vconv::parse_problem(text)), 0));
+  }
+}
+
+// cuda_implicit_gemm_sm90_im2col's box (implicit_gemm/im2col_box.h): per dimension, the
+// sources of tap 0's output positions are exactly the box's positions stepped by the stride,
+// [lower, in - 1 + upper]; refused for what the copy engine cannot walk.
+TEST(Im2colBox, HoldsExactlyTheOutputPositions) {
+  for (const char* text :
+       {"bf16 in=5x12x20 c=64 o=128 k=3x3x3 p=1", "bf16 in=9x10x14 c=8 o=40 k=3x3x3 p=2:0x1x1",
+        "bf16 in=7x16x17 c=64 o=64 k=3x3x3 s=1x2x2 p=1",
+        "bf16 in=8x12x12 c=48 o=16 k=3x3x3 kd=2x1x2 p=2x1x2",
+        "bf16 in=3x16x16 c=64 o=128 k=3x3x3 p=4:0x1x1", "bf16 in=12 c=8 o=8 k=5 s=3 p=3:-1"}) {
+    SCOPED_TRACE(text);
+    const vconv::Problem p = vconv::parse_problem(text);
+    const Geometry geo = vconv::cuda::geometry(p);
+    Im2colBox box;
+    ASSERT_EQ(why_not_im2col(geo, affine_taps(geo, 0), p.groups, 2, 128, box), "");
+    for (int i = 0; i < 3; ++i) {
+      const vconv::DimMap& d = geo.dim[2 - i];
+      const int64_t first = box.lower[i], last = d.in - 1 + box.upper[i];
+      EXPECT_EQ(first, -d.pad_lo) << "dim " << i;  // output position 0's source
+      EXPECT_EQ((last - first) / int64_t(box.stride[i]) + 1, geo.out[2 - i]) << "dim " << i;
+      EXPECT_EQ((last - first) % int64_t(box.stride[i]), 0) << "dim " << i;
+    }
+  }
+  Im2colBox box;
+  for (const char* text : {"bf16 in=4x6x7 c=64 o=64 k=3x3x3 p=1 pm=replicate",
+                           "bf16 in=4x6x7 c=64 o=64 k=1x3x3 p=0x1x1 up=1x2x2",
+                           "bf16 n=3 in=4x6x7 c=64 o=96 k=2x3x3 g=2 p=1:0x0x1",
+                           "bf16 in=4x40x40 c=64 o=64 k=3x3x3 p=1x17x1",
+                           "bf16 in=4x40x40 c=64 o=64 k=1x3x3 s=1x9x1 p=0x1x1"}) {
+    SCOPED_TRACE(text);
+    const vconv::Problem p = vconv::parse_problem(text);
+    const Geometry geo = vconv::cuda::geometry(p);
+    EXPECT_NE(why_not_im2col(geo, affine_taps(geo, 0), p.groups, 2, 128, box), "");
   }
 }
 

@@ -129,7 +129,7 @@ TEST(CudaSmall, ExactFp32OverLongReductions) {
 // tiles (128 x 256 where output channels per group are a multiple of 256, else 256 x 128).
 // The warp-specialized persistent kernel also on problems with more tiles than SMs (CTAs walk
 // several tiles, several output-channel tiles and groups among them) and with tiles whose rows
-// all read depth padding (the producer's zero tile).
+// all read depth padding (the producer's zero tile); its im2col variant on the problems it takes.
 TEST(CudaSmall, WgmmaKernelOnItsEdges) {
   SKIP_WITHOUT_GPU();
   const Problem probe = vconv::parse_problem("bf16 in=4x8x8 c=64 o=64 k=3x3x3");
@@ -139,9 +139,9 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
       if (!c.valid) GTEST_SKIP() << c.name << " cannot run here: " << c.why_not;
       algos.push_back(c.name);
     }
-  ASSERT_EQ(algos.size(), 2u);
+  ASSERT_EQ(algos.size(), 3u);
   std::mt19937_64 rng(36);
-  int checked = 0;
+  std::map<std::string, int> checked;
   for (const std::string& kAlgo : algos)
     for (const char* dt : {"bf16", "f16"})
       for (const char* rest :
@@ -157,17 +157,22 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
             " in=3x16x16 c=64 o=128 k=3x3x3 p=4:0x1x1", " in=3x16x16 c=64 o=256 k=3x3x3 p=4:0x1x1"})
         for (bool accumulate : {false, true}) {
           const Problem p = vconv::parse_problem(std::string(dt) + rest);
+          const auto valid = cuda_algorithms(p);  // the im2col copies: zero padding only
+          if (std::find(valid.begin(), valid.end(), kAlgo) == valid.end()) continue;
           vconv::testing::CheckOptions o;
           o.device = kGpu;
           o.accumulate = accumulate;
           o.strided = accumulate;
           const auto e = vconv::testing::check_algorithm(p, kAlgo, rng, o);
-          ++checked;
+          ++checked[kAlgo];
           EXPECT_TRUE(e.within(vconv::testing::tolerance(p.dtype, false)))
               << kAlgo << (accumulate ? " accumulate strided " : " ") << to_string(p) << ": "
               << e.to_string();
         }
-  EXPECT_EQ(checked, 2 * 2 * 13 * 2);
+  for (const char* algo : {"cuda_implicit_gemm_sm90", "cuda_implicit_gemm_sm90_ws"})
+    EXPECT_EQ(checked[algo], 2 * 13 * 2) << algo;
+  // Its zero-padded problems (8 of the 13: not replicate, reflect, or groups splitting a k-block).
+  EXPECT_EQ(checked["cuda_implicit_gemm_sm90_im2col"], 2 * 8 * 2);
 }
 
 // The fused epilogue (bias, SiLU, both; stored, and accumulated into strided outputs) on every
@@ -404,17 +409,18 @@ TEST(CudaSmall, GraphCaptureReplaysDirectCalls) {
 }
 
 // The weight's tensor map is encoded once per weight (address, shape, strides, box), not per call.
-// The warp-specialized kernel's A by the copy engine (input_im2col_map): taken for the usual
-// video-VAE convs (zero or causal padding, any stride the engine steps, 16-byte strides), refused
-// with a reason for what its map cannot address (the other pad modes, upsampling, a channel
-// count whose pixels are not 16-byte strided). Whether the results are right is every other
-// GPU test's: their zero-padded problems run through it, the others through the gather.
-TEST(CudaSmall, Im2colMapTakesZeroPaddedConvs) {
+// cuda_implicit_gemm_sm90_im2col (A by the copy engine): offered for the usual video-VAE convs
+// (zero or causal padding, strides the engine steps, 16-byte pixel strides), refused with a
+// reason for what its map cannot address (the other pad modes, upsampling, a channel count whose
+// pixels are not 16-byte strided, a frame cache). Whether its results are right is the GPU
+// tests' that run every valid algorithm, and WgmmaKernelOnItsEdges'.
+TEST(CudaSmall, Im2colAlgorithmTakesZeroPaddedConvs) {
   SKIP_WITHOUT_GPU();
   struct Case {
     const char* problem;
     bool applies;
   };
+  const char* kAlgo = "cuda_implicit_gemm_sm90_im2col";
   for (const Case& c : {Case{"bf16 in=5x12x20 c=64 o=128 k=3x3x3 p=1x1x1", true},
                         Case{"f16 n=2 in=9x10x14 c=64 o=40 k=3x3x3 p=2:0x1x1", true},
                         Case{"bf16 in=7x16x16 c=128 o=256 k=3x3x3 s=1x2x2 p=1x1x1", true},
@@ -423,19 +429,25 @@ TEST(CudaSmall, Im2colMapTakesZeroPaddedConvs) {
                         Case{"bf16 in=4x6x7 c=4 o=64 k=3x3x3 p=1", false}}) {
     SCOPED_TRACE(c.problem);
     const Problem p = vconv::parse_problem(c.problem);
-    HostTensor x(p.dtype, p.input_shape());
-    vconv::testing::DeviceCopy dx(x, kGpu);
-    const vconv::cuda::Geometry geo = vconv::cuda::geometry(p);
-    const bool affine = vconv::cuda::implicit_gemm::affine_taps(geo, 0);
-    CUtensorMap map;
+    const auto algos = cuda_algorithms(p);
+    if (std::find(algos.begin(), algos.end(), "cuda_implicit_gemm_sm90_ws") == algos.end())
+      GTEST_SKIP() << "the sm90 kernels cannot run here";
+    bool applies = std::find(algos.begin(), algos.end(), kAlgo) != algos.end();
     std::string why;
-    const vconv::View5 in = vconv::checked_view5(dx.view());
-    EXPECT_EQ(
-        vconv::cuda::input_im2col_map(in, p.dtype, geo, affine, p.groups, 128, 128, map, &why),
-        c.applies)
-        << why;
-    if (!c.applies) EXPECT_FALSE(why.empty());
+    if (applies) {  // the problem's side; the tensors' (alignment, strides) on the call
+      HostTensor x(p.dtype, p.input_shape());
+      vconv::testing::DeviceCopy dx(x, kGpu);
+      why = vconv::cuda::why_not_im2col_input(vconv::checked_view5(dx.view()), p.dtype);
+      applies = why.empty();
+    }
+    EXPECT_EQ(applies, c.applies) << why;
   }
+  const Problem p = vconv::parse_problem("bf16 in=5x12x20 c=64 o=128 k=3x3x3 p=2:0x1x1");
+  HostTensor cache(p.dtype, {p.n, 2, p.in[1], p.in[2], p.c});
+  vconv::Options with_cache;
+  with_cache.frame_cache.next = cache.view();
+  for (const auto& c : vconv::conv_candidates(p, kGpu, with_cache))
+    if (c.name == kAlgo) EXPECT_FALSE(c.valid) << "a frame cache is read through the gather";
 }
 
 TEST(CudaSmall, WeightTensorMapEncodedOncePerWeight) {

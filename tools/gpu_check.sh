@@ -89,9 +89,9 @@ if want bench; then
 fi
 if want vae; then
   step "bench vae bf16" bench_vae.log "$cli" bench --suite vae --device cuda \
-    --algo cuda_implicit_gemm_sm90_ws,cuda_implicit_gemm_sm90,cuda_implicit_gemm --json "$OUT/vae.json"
+    --algo cuda_implicit_gemm_sm90_ws,cuda_implicit_gemm_sm90_im2col,cuda_implicit_gemm_sm90,cuda_implicit_gemm --json "$OUT/vae.json"
   step "bench decode_chunks bf16" bench_decode_chunks.log "$cli" bench --suite decode_chunks --device cuda \
-    --algo cuda_implicit_gemm_sm90_ws,cuda_implicit_gemm_sm90,cuda_implicit_gemm --json "$OUT/decode_chunks.json"
+    --algo cuda_implicit_gemm_sm90_ws,cuda_implicit_gemm_sm90_im2col,cuda_implicit_gemm_sm90,cuda_implicit_gemm --json "$OUT/decode_chunks.json"
 fi
 if want python; then
   # The Python package built here the way the README says (no registry: --no-build-isolation),

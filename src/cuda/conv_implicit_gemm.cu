@@ -7,8 +7,10 @@
 #include "cuda/device_scope.h"
 #include "cuda/epilogue.cuh"
 #include "cuda/frame_cache.h"
+#include "cuda/implicit_gemm/im2col_box.h"
 #include "cuda/implicit_gemm/launch.h"
 #include "cuda/implicit_gemm/row_info.h"
+#include "cuda/tensor_map.h"
 
 namespace vconv::cuda {
 namespace {
@@ -105,6 +107,7 @@ decltype(auto) with_tile(TileShape shape, const Problem& p, F&& f) {
     case TileShape::sm90:
       return fills_256 ? f(HopperTile{}) : f(HopperTallTile{});
     case TileShape::sm90_ws:
+    case TileShape::sm90_im2col:
       return fills_256 ? f(WsWideTile{}) : f(WsTallTile{});
     case TileShape::wide:
       break;
@@ -144,18 +147,25 @@ void launch_shape(TileShape shape, const ConvArgs& a, const Params& prm, cudaStr
 
 std::string ImplicitGemmAlgorithm::why_not(const Problem& p, Device device) const {
   std::string why = why_not_problem(p, device);
-  if (why.empty() && (shape_ == TileShape::sm90 || shape_ == TileShape::sm90_ws))
-    why = why_not_sm90(p, device);
+  if (why.empty() && wgmma()) why = why_not_sm90(p, device);
+  if (why.empty() && shape_ == TileShape::sm90_im2col) {
+    const Geometry geo = geometry(p);
+    implicit_gemm::Im2colBox box;
+    why = implicit_gemm::why_not_im2col(geo, implicit_gemm::affine_taps(geo, 0), p.groups,
+                                        dtype_size(p.dtype), WsWideTile::kRowBytes, box);
+  }
   return why;
 }
 
 std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {
   std::string why = why_not_args_of(a);
-  if (why.empty() && (shape_ == TileShape::sm90 || shape_ == TileShape::sm90_ws))
+  if (why.empty() && wgmma())
     for (int i = 0; i < 4; ++i)
       if (a.weight.shape[i] > 1 && a.weight.strides[i] == 0)
         return "weight stride " + std::to_string(i) +
                " is 0 (a broadcast weight); the tensor copy engine needs positive strides";
+  if (why.empty() && shape_ == TileShape::sm90_im2col)
+    why = why_not_im2col_input(a.input, a.problem.dtype);
   return why;
 }
 
@@ -177,8 +187,8 @@ double ImplicitGemmAlgorithm::estimate_ms(const Problem& p, Device, const Option
 void ImplicitGemmAlgorithm::run(const ConvArgs& a) const {
   DeviceScope scope(a.device.index);
   const auto stream = static_cast<cudaStream_t>(a.options.stream);
-  const Params prm =
-      params_of(a, a.output, 0, static_cast<int>(a.problem.k[0]), epilogue_params(a));
+  Params prm = params_of(a, a.output, 0, static_cast<int>(a.problem.k[0]), epilogue_params(a));
+  prm.im2col = shape_ == TileShape::sm90_im2col;  // the launch encodes the input's map
   launch_shape<false>(shape_, a, prm, stream);
   write_next_frame_cache(a, stream);
 }

@@ -11,7 +11,10 @@
 // cuda_implicit_gemm_sm90 the same kernel with 128 x 128 tiles multiplied by wgmma (Hopper, sm_90a
 // builds on compute capability 9.0 devices; bf16 and f16); cuda_implicit_gemm_sm90_ws the
 // warp-specialized persistent kernel on the same hardware (implicit_gemm/kernel_ws.cuh: a
-// producer warpgroup, two wgmma consumer warpgroups, one CTA per SM walking the tiles).
+// producer warpgroup, two wgmma consumer warpgroups, one CTA per SM walking the tiles);
+// cuda_implicit_gemm_sm90_im2col that kernel with A brought by the tensor copy engine in im2col
+// mode (one producer thread issues every copy) instead of gathered, where the input is read
+// through zero padding alone and the engine can address it (implicit_gemm/im2col_box.h).
 //
 // cuda_depth_tap_2d: the seed's algorithm literally, as a baseline: KD launches of the same
 // kernel, one depth tap each, accumulating into an fp32 buffer that is rounded once at the end.
@@ -20,7 +23,7 @@
 namespace vconv::cuda {
 
 // The output tile of the implicit-GEMM kernel (implicit_gemm/tile_config.h).
-enum class TileShape { wide, narrow, sm90, sm90_ws };
+enum class TileShape { wide, narrow, sm90, sm90_ws, sm90_im2col };
 
 class ImplicitGemmAlgorithm final : public Algorithm {
  public:
@@ -33,6 +36,8 @@ class ImplicitGemmAlgorithm final : public Algorithm {
         return "cuda_implicit_gemm_sm90";
       case TileShape::sm90_ws:
         return "cuda_implicit_gemm_sm90_ws";
+      case TileShape::sm90_im2col:
+        return "cuda_implicit_gemm_sm90_im2col";
       default:
         return "cuda_implicit_gemm";
     }
@@ -43,10 +48,17 @@ class ImplicitGemmAlgorithm final : public Algorithm {
   std::string why_not_args(const ConvArgs& args) const override;
   // The epilogue, residual and depth-to-space in OutputRow (epilogue.cuh); upsampling and the
   // frame cache through input_index_at() and time_source() (mainloop.cuh), the next cache by
-  // write_next_frame_cache().
-  bool applies(Fusion f) const override { return f != Fusion::prologue; }
+  // write_next_frame_cache(); the im2col copies read the input alone, through zero padding.
+  bool applies(Fusion f) const override {
+    if (f == Fusion::prologue) return false;
+    return shape_ != TileShape::sm90_im2col || (f != Fusion::frame_cache && f != Fusion::upsample);
+  }
 
  private:
+  bool wgmma() const {
+    return shape_ == TileShape::sm90 || shape_ == TileShape::sm90_ws ||
+           shape_ == TileShape::sm90_im2col;
+  }
   TileShape shape_;
 };
 

@@ -27,7 +27,9 @@ constexpr double kLaunchMs = 0.005;
 // conv_implicit_gemm.cu).
 inline double implicit_gemm_tflops(const Problem& p, Fp32Math math, TileShape shape,
                                    int64_t row_bytes, int64_t bn) {
-  if (shape == TileShape::sm90_ws) {
+  // The im2col variant is not yet measured: the ws kernel's rate, so that the planner keeps the
+  // ws kernel (listed first, src/algorithm_list.cpp) until measurement ranks them.
+  if (shape == TileShape::sm90_ws || shape == TileShape::sm90_im2col) {
     const int64_t cblocks = (p.cg() * dtype_size(p.dtype) + row_bytes - 1) / row_bytes;
     if (bn == 256 && cblocks >= 4) return 480.0;
     return cblocks >= 6 ? 390.0 : 300.0;

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/algorithm.h"
-#include "cuda/kernel_params.h"
+#include "cuda/implicit_gemm/im2col_box.h"
 
 namespace vconv::cuda {
 
@@ -17,20 +17,18 @@ namespace vconv::cuda {
 // 128-byte swizzle; channels past C/groups and rows past O read as zeros.
 CUtensorMap weight_tensor_map(const View5& weight, DType dtype, int row_bytes, int rows);
 
-// The input [N, D, H, W, C] as an im2col map for the warp-specialized kernel's producer: a load
-// at a tile's first output position (in tap (0, 0, 0)'s input coordinates) with a tap's offsets
-// walks the tile's `pixels` output positions in row order ([N, OD, OH, OW]: the bounding box of
-// each dimension holds exactly its output positions, stepped by the conv's stride, so the walk
-// wraps from one output row, frame or batch element to the next as the tile's rows do), each
-// shifted by the tap, `row_bytes` of channels per position, in the 128-byte swizzle; positions in
-// zero padding and past the last batch element read as zeros. False (`map` untouched) where the
-// problem is not one the copy engine addresses that way, with `why` saying what: a map other
-// than zero padding (`affine_taps` false: pad modes, input dilation, upsampling, a frame
-// cache), k-blocks straddling groups, strides or bases the engine cannot take, padding or stride
-// out of its ranges. Encoded per call (the input's address changes), not cached.
-bool input_im2col_map(const View5& input, DType dtype, const Geometry& geo, bool affine_taps,
-                      int64_t groups, int row_bytes, int pixels, CUtensorMap& map,
-                      std::string* why = nullptr);
+// Empty where the input's strides and address let the copy engine read it as an im2col map
+// (16-byte aligned, unit channel stride, every other stride a multiple of 16 bytes below 2^40),
+// else what stops it.
+std::string why_not_im2col_input(const View5& input, DType dtype);
+
+// The input [N, D, H, W, C] as the im2col map of `box` (implicit_gemm/im2col_box.h): a load at a
+// tile's first output position (in tap (0, 0, 0)'s input coordinates) with a tap's offsets walks
+// the tile's `pixels` output positions, `row_bytes` of channels per position, in the 128-byte
+// swizzle; positions in zero padding and past the last batch element read as zeros. Encoded per
+// call (the input's address changes), not cached; DeviceError where the driver refuses it.
+CUtensorMap input_im2col_map(const View5& input, DType dtype, const implicit_gemm::Im2colBox& box,
+                             int row_bytes, int pixels);
 
 // Encodings done so far (cache misses), for tests.
 int64_t weight_tensor_map_encodings();

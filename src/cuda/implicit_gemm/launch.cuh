@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "cuda/check.h"
+#include "cuda/implicit_gemm/im2col_box.h"
 #include "cuda/implicit_gemm/kernel.cuh"
 #include "cuda/implicit_gemm/kernel_ws.cuh"
 #include "cuda/implicit_gemm/launch.h"
@@ -61,9 +62,15 @@ void launch_for(const ConvArgs& a, const Params& prm, cudaStream_t stream) {
     // The wgmma tile: 16-bit inputs only (why_not_sm90); B through the weight's tensor map.
     Params q = prm;
     q.weight_map = weight_tensor_map(a.weight, a.problem.dtype, C::kRowBytes, C::kBN);
-    if constexpr (C::kWarpSpecialized)
-      q.im2col = input_im2col_map(a.input, a.problem.dtype, q.geo, q.affine_taps, q.groups,
-                                  C::kRowBytes, C::kBM, q.input_map);
+    if constexpr (C::kWarpSpecialized) {
+      if (q.im2col) {  // cuda_implicit_gemm_sm90_im2col (its why_not checked the box)
+        Im2colBox box;
+        const std::string why = why_not_im2col(q.geo, q.affine_taps, q.groups,
+                                               dtype_size(a.problem.dtype), C::kRowBytes, box);
+        if (!why.empty()) throw Error("cuda_implicit_gemm_sm90_im2col: " + why);
+        q.input_map = input_im2col_map(a.input, a.problem.dtype, box, C::kRowBytes, C::kBM);
+      }
+    }
     if (t == DType::bf16)
       return launch<C, WgmmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(q, stream);
     if (t == DType::f16)

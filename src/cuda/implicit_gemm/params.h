@@ -24,9 +24,10 @@ struct Params {
   // tiles); unused by the others. The kernel takes Params as a __grid_constant__ so that the
   // copy engine can read this from the parameter space.
   CUtensorMap weight_map;
-  // The warp-specialized kernel's A by the tensor copy engine in im2col mode (input_im2col_map,
-  // tensor_map.h): one load per k-block issued by one producer thread instead of the producer
-  // warpgroup's gather. Set by the launch where the map applies; input_map unused otherwise.
+  // The warp-specialized kernel's A by the tensor copy engine in im2col mode
+  // (cuda_implicit_gemm_sm90_im2col; input_im2col_map, tensor_map.h): one load per k-block
+  // issued by one producer thread instead of the producer warpgroup's gather; input_map, encoded
+  // by the launch, unused otherwise.
   bool im2col;
   CUtensorMap input_map;
 };
