@@ -123,8 +123,9 @@ TEST(CudaSmall, ExactFp32OverLongReductions) {
 
 // The wgmma kernel on the problems whose edges it handles separately: channel counts that fill
 // part of a 64-channel k-block, output channels past a tile's width, row tiles cut by the
-// problem's end, depth padding in each mode, strides, dilation, batches, groups, flip; both of its
-// tiles (128 x 256 where output channels per group are a multiple of 256, else 256 x 128).
+// problem's end, depth padding in each mode, strides, dilation, batches, groups, flip; each of its
+// tiles (128 x 256 where output channels per group are a multiple of 256, the warp-specialized
+// kernel's 128 x 192 where they are a multiple of 192 instead, else 256 x 128).
 // The warp-specialized persistent kernel also on problems with more tiles than SMs (CTAs walk
 // several tiles, several output-channel tiles and groups among them) and with tiles whose rows
 // all read depth padding (the producer's zero tile).
@@ -152,7 +153,10 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
             " n=2 in=5x9x13 c=64 o=512 k=3x3x3 g=2 p=1x1x1 flip",
             " n=2 in=5x36x32 c=8 o=384 k=3x3x3 p=2:0x1x1",
             " n=2 in=4x34x34 c=16 o=512 k=3x3x3 g=2 p=1x1x1 pm=replicate",
-            " in=3x16x16 c=64 o=128 k=3x3x3 p=4:0x1x1", " in=3x16x16 c=64 o=256 k=3x3x3 p=4:0x1x1"})
+            " in=3x16x16 c=64 o=128 k=3x3x3 p=4:0x1x1", " in=3x16x16 c=64 o=256 k=3x3x3 p=4:0x1x1",
+            " n=2 in=4x10x14 c=96 o=192 k=3x3x3 p=1x1x1",
+            " in=3x9x40 c=64 o=1152 k=1x3x3 g=2 p=0x1x1",
+            " in=3x16x16 c=64 o=192 k=3x3x3 p=4:0x1x1"})
         for (bool accumulate : {false, true}) {
           const Problem p = vconv::parse_problem(std::string(dt) + rest);
           vconv::testing::CheckOptions o;
@@ -165,7 +169,7 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
               << kAlgo << (accumulate ? " accumulate strided " : " ") << to_string(p) << ": "
               << e.to_string();
         }
-  EXPECT_EQ(checked, 2 * 2 * 13 * 2);
+  EXPECT_EQ(checked, 2 * 2 * 16 * 2);
 }
 
 // The fused epilogue (bias, SiLU, both; stored, and accumulated into strided outputs) on every
