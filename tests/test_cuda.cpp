@@ -125,8 +125,9 @@ TEST(CudaSmall, ExactFp32OverLongReductions) {
 
 // The wgmma kernel on the problems whose edges it handles separately: channel counts that fill
 // part of a 64-channel k-block, output channels past a tile's width, row tiles cut by the
-// problem's end, depth padding in each mode, strides, dilation, batches, groups, flip; both of its
-// tiles (128 x 256 where output channels per group are a multiple of 256, else 256 x 128).
+// problem's end, depth padding in each mode, strides, dilation, batches, groups, flip; each of its
+// tiles (128 x 256 where output channels per group are a multiple of 256, the warp-specialized
+// kernel's 128 x 192 where they are a multiple of 192 instead, else 256 x 128).
 // The warp-specialized persistent kernel also on problems with more tiles than SMs (CTAs walk
 // several tiles, several output-channel tiles and groups among them) and with tiles whose rows
 // all read depth padding (the producer's zero tile); its im2col variant on the problems it takes.
@@ -154,7 +155,10 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
             " n=2 in=5x9x13 c=64 o=512 k=3x3x3 g=2 p=1x1x1 flip",
             " n=2 in=5x36x32 c=8 o=384 k=3x3x3 p=2:0x1x1",
             " n=2 in=4x34x34 c=16 o=512 k=3x3x3 g=2 p=1x1x1 pm=replicate",
-            " in=3x16x16 c=64 o=128 k=3x3x3 p=4:0x1x1", " in=3x16x16 c=64 o=256 k=3x3x3 p=4:0x1x1"})
+            " in=3x16x16 c=64 o=128 k=3x3x3 p=4:0x1x1", " in=3x16x16 c=64 o=256 k=3x3x3 p=4:0x1x1",
+            " n=2 in=4x10x14 c=96 o=192 k=3x3x3 p=1x1x1",
+            " in=3x9x40 c=64 o=1152 k=1x3x3 g=2 p=0x1x1",
+            " in=3x16x16 c=64 o=192 k=3x3x3 p=4:0x1x1"})
         for (bool accumulate : {false, true}) {
           const Problem p = vconv::parse_problem(std::string(dt) + rest);
           const auto valid = cuda_algorithms(p);  // the im2col copies: zero padding only
@@ -170,9 +174,9 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
               << e.to_string();
         }
   for (const char* algo : {"cuda_implicit_gemm_sm90", "cuda_implicit_gemm_sm90_ws"})
-    EXPECT_EQ(checked[algo], 2 * 13 * 2) << algo;
-  // Its zero-padded problems (8 of the 13: not replicate, reflect, or groups splitting a k-block).
-  EXPECT_EQ(checked["cuda_implicit_gemm_sm90_im2col"], 2 * 8 * 2);
+    EXPECT_EQ(checked[algo], 2 * 16 * 2) << algo;
+  // Its zero-padded problems (10 of the 16: not replicate, reflect, or groups splitting a k-block).
+  EXPECT_EQ(checked["cuda_implicit_gemm_sm90_im2col"], 2 * 10 * 2);
 }
 
 // The fused epilogue (bias, SiLU, both; stored, and accumulated into strided outputs) on every

@@ -21,6 +21,7 @@ using implicit_gemm::NarrowTile;
 using implicit_gemm::Params;
 using implicit_gemm::WideShallowTile;
 using implicit_gemm::WideTile;
+using implicit_gemm::Ws192Tile;
 using implicit_gemm::WsTallTile;
 using implicit_gemm::WsWideTile;
 
@@ -97,10 +98,11 @@ bool wide_shallow(const Problem& p) {
 
 // The one place that maps a tile shape and a problem to the tile config that runs it: calls
 // f(Config{}). The wgmma kernels take 128 x 256 tiles where output channels per group fill them,
-// else 256 x 128; the wide tile takes the k-block depth its channels fill better.
+// the warp-specialized one 128 x 192 where those fill it instead, else 256 x 128; the wide tile
+// takes the k-block depth its channels fill better.
 template <typename F>
 decltype(auto) with_tile(TileShape shape, const Problem& p, F&& f) {
-  const bool fills_256 = p.og() % 256 == 0;
+  const bool fills_256 = p.og() % 256 == 0, fills_192 = p.og() % 192 == 0;
   switch (shape) {
     case TileShape::narrow:
       return f(NarrowTile{});
@@ -108,7 +110,8 @@ decltype(auto) with_tile(TileShape shape, const Problem& p, F&& f) {
       return fills_256 ? f(HopperTile{}) : f(HopperTallTile{});
     case TileShape::sm90_ws:
     case TileShape::sm90_im2col:
-      return fills_256 ? f(WsWideTile{}) : f(WsTallTile{});
+      if (fills_256) return f(WsWideTile{});
+      return fills_192 ? f(Ws192Tile{}) : f(WsTallTile{});
     case TileShape::wide:
       break;
   }

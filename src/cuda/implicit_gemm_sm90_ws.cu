@@ -20,5 +20,6 @@ int sm_count() {
 
 VCONV_IMPLICIT_GEMM_LAUNCHES(, WsWideTile)
 VCONV_IMPLICIT_GEMM_LAUNCHES(, WsTallTile)
+VCONV_IMPLICIT_GEMM_LAUNCHES(, Ws192Tile)
 
 }  // namespace vconv::cuda::implicit_gemm

@@ -27,5 +27,6 @@ VCONV_IMPLICIT_GEMM_LAUNCHES(extern, HopperTile)
 VCONV_IMPLICIT_GEMM_LAUNCHES(extern, HopperTallTile)
 VCONV_IMPLICIT_GEMM_LAUNCHES(extern, WsWideTile)
 VCONV_IMPLICIT_GEMM_LAUNCHES(extern, WsTallTile)
+VCONV_IMPLICIT_GEMM_LAUNCHES(extern, Ws192Tile)
 
 }  // namespace vconv::cuda::implicit_gemm

@@ -62,6 +62,9 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
 }
 
 #define VCONV_D4(j) "+f"(d[j][0]), "+f"(d[j][1]), "+f"(d[j][2]), "+f"(d[j][3])
+#define VCONV_D8(j)                                                                \
+  VCONV_D4(j), VCONV_D4(j + 1), VCONV_D4(j + 2), VCONV_D4(j + 3), VCONV_D4(j + 4), \
+      VCONV_D4(j + 5), VCONV_D4(j + 6), VCONV_D4(j + 7)
 #define VCONV_D16(j)                                                                            \
   VCONV_D4(j), VCONV_D4(j + 1), VCONV_D4(j + 2), VCONV_D4(j + 3), VCONV_D4(j + 4),              \
       VCONV_D4(j + 5), VCONV_D4(j + 6), VCONV_D4(j + 7), VCONV_D4(j + 8), VCONV_D4(j + 9),      \
@@ -71,7 +74,7 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
 // d = A * B (+ d where `accumulate`) for a 64 x N x 16 tile: A (64 rows) and B (N output
 // channels) K-major in shared memory, d the warpgroup's accumulators in wgmma's layout (warp w of
 // the warpgroup holds rows 16w..16w+15, as mma.sync m16n8 tiles: d[j] is columns 8j..8j+7). TYPE is
-// bf16 or f16; N is 128 (64 accumulators per thread) or 256 (128).
+// bf16 or f16; N is 128 (64 accumulators per thread), 192 (96) or 256 (128).
 #define VCONV_WGMMA_M64N128K16(TYPE)                                                     \
   VCONV_SM90A_ASM(                                                                       \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                       \
@@ -83,6 +86,20 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"   \
       "}, %64, %65, p, 1, 1, 0, 0;\n}\n"                                                 \
       : VCONV_D16(0)                                                                     \
+      : "l"(a), "l"(b), "r"(int(accumulate)))
+#define VCONV_WGMMA_M64N192K16(TYPE)                                                     \
+  VCONV_SM90A_ASM(                                                                       \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"                                       \
+      "wgmma.mma_async.sync.aligned.m64n192k16.f32." TYPE "." TYPE                       \
+      " {"                                                                               \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"   \
+      "}, %96, %97, p, 1, 1, 0, 0;\n}\n"                                                 \
+      : VCONV_D16(0), VCONV_D8(16)                                                       \
       : "l"(a), "l"(b), "r"(int(accumulate)))
 #define VCONV_WGMMA_M64N256K16(TYPE)                                                               \
   VCONV_SM90A_ASM(                                                                                 \
@@ -113,6 +130,15 @@ __device__ inline void wgmma_m64n128k16(float (&d)[16][4], uint64_t a, uint64_t 
 }
 
 template <bool kBf16>
+__device__ inline void wgmma_m64n192k16(float (&d)[24][4], uint64_t a, uint64_t b,
+                                        bool accumulate) {
+  if constexpr (kBf16)
+    VCONV_WGMMA_M64N192K16("bf16");
+  else
+    VCONV_WGMMA_M64N192K16("f16");
+}
+
+template <bool kBf16>
 __device__ inline void wgmma_m64n256k16(float (&d)[32][4], uint64_t a, uint64_t b,
                                         bool accumulate) {
   if constexpr (kBf16)
@@ -122,8 +148,10 @@ __device__ inline void wgmma_m64n256k16(float (&d)[32][4], uint64_t a, uint64_t 
 }
 
 #undef VCONV_WGMMA_M64N256K16
+#undef VCONV_WGMMA_M64N192K16
 #undef VCONV_WGMMA_M64N128K16
 #undef VCONV_D16
+#undef VCONV_D8
 #undef VCONV_D4
 
 // The warpgroup MMA of each 16-bit input type: its element storage type and k per instruction.
@@ -134,6 +162,9 @@ struct Wgmma16 {
   static constexpr bool kWarpgroup = true;
   __device__ static void mma(float (&d)[16][4], uint64_t a, uint64_t b, bool accumulate) {
     wgmma_m64n128k16<kBf16>(d, a, b, accumulate);
+  }
+  __device__ static void mma(float (&d)[24][4], uint64_t a, uint64_t b, bool accumulate) {
+    wgmma_m64n192k16<kBf16>(d, a, b, accumulate);
   }
   __device__ static void mma(float (&d)[32][4], uint64_t a, uint64_t b, bool accumulate) {
     wgmma_m64n256k16<kBf16>(d, a, b, accumulate);

@@ -99,7 +99,8 @@ struct WsTileConfig : TileConfig<BM, BN, 4, 1, 128, Stages, 1, SmemLayout::swizz
   static constexpr int kMSlices = kWgRows / 64;    // m64 wgmma instructions per k step
   static constexpr int kLaunchRegs = 65536 / kKernelThreads / 8 * 8;
   static constexpr int kProducerRegs = 72, kConsumerRegs = 216;
-  static_assert(kWgRows % 64 == 0 && (BN == 128 || BN == 256), "wgmma m64n128 or m64n256");
+  static_assert(kWgRows % 64 == 0 && (BN == 128 || BN == 192 || BN == 256),
+                "wgmma m64n128, m64n192 or m64n256");
   static_assert(128 * kProducerRegs + 128 * kConsumers * kConsumerRegs <=
                     kKernelThreads * kLaunchRegs,
                 "the consumers take at most the registers the producer gives back");
@@ -109,6 +110,12 @@ struct WsTileConfig : TileConfig<BM, BN, 4, 1, 128, Stages, 1, SmemLayout::swizz
 // stages of 48 KiB.
 using WsWideTile = WsTileConfig<128, 256, 4>;
 using WsTallTile = WsTileConfig<256, 128, 4>;
+// 128 x 192 (consumers of 64 x 192: one m64n192 per k step) where output channels per group fill
+// 192-wide tiles but not 256-wide ones (192, 384, 576: Wan's and HunyuanVideo's decoders): the
+// producer gathers 128 A rows per k-block for 192 output channels, where the tall tile gathers
+// 256 for 128 (on the H200 the tall tile's producer was what its consumers waited for:
+// docs/PERFORMANCE.md, 2026-12-04). Five stages of 40 KiB.
+using Ws192Tile = WsTileConfig<128, 192, 5>;
 
 // The same tile in elements of type E.
 template <typename Config, typename E>
