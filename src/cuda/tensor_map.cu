@@ -18,17 +18,19 @@ using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t
                                    const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
                                    CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
 
-// cuTensorMapEncodeTiled from the driver the runtime uses (no link to libcuda).
+// A driver function by name, from the driver the runtime uses (no link to libcuda).
+template <typename Fn>
+Fn driver_function(const char* name) {
+  void* f = nullptr;
+  cudaDriverEntryPointQueryResult found{};
+  VCONV_CUDA_CHECK(cudaGetDriverEntryPointByVersion(name, &f, 12000, cudaEnableDefault, &found));
+  if (found != cudaDriverEntryPointSuccess || !f)
+    throw DeviceError(std::string("tensor map: the driver has no ") + name);
+  return reinterpret_cast<Fn>(f);
+}
+
 EncodeTiledFn encode_tiled() {
-  static const EncodeTiledFn fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    VCONV_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
-                                                      cudaEnableDefault, &found));
-    if (found != cudaDriverEntryPointSuccess || !f)
-      throw DeviceError("tensor map: the driver has no cuTensorMapEncodeTiled");
-    return reinterpret_cast<EncodeTiledFn>(f);
-  }();
+  static const auto fn = driver_function<EncodeTiledFn>("cuTensorMapEncodeTiled");
   return fn;
 }
 
@@ -38,17 +40,8 @@ using EncodeIm2colFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_
                                     CUtensorMapInterleave, CUtensorMapSwizzle,
                                     CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
 
-// cuTensorMapEncodeIm2col, likewise.
 EncodeIm2colFn encode_im2col() {
-  static const EncodeIm2colFn fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    VCONV_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeIm2col", &f, 12000,
-                                                      cudaEnableDefault, &found));
-    if (found != cudaDriverEntryPointSuccess || !f)
-      throw DeviceError("tensor map: the driver has no cuTensorMapEncodeIm2col");
-    return reinterpret_cast<EncodeIm2colFn>(f);
-  }();
+  static const auto fn = driver_function<EncodeIm2colFn>("cuTensorMapEncodeIm2col");
   return fn;
 }
 

@@ -120,28 +120,19 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       : VCONV_D16(0), VCONV_D16(16)                                                                \
       : "l"(a), "l"(b), "r"(int(accumulate)))
 
-template <bool kBf16>
-__device__ inline void wgmma_m64n128k16(float (&d)[16][4], uint64_t a, uint64_t b,
-                                        bool accumulate) {
-  if constexpr (kBf16)
+// One wgmma of width N (128, 192 or 256: d holds N / 8 column groups) in bf16 or f16.
+template <bool kBf16, int N>
+__device__ inline void wgmma_m64k16(float (&d)[N / 8][4], uint64_t a, uint64_t b, bool accumulate) {
+  static_assert(N == 128 || N == 192 || N == 256, "the widths the tiles use");
+  if constexpr (N == 128 && kBf16)
     VCONV_WGMMA_M64N128K16("bf16");
-  else
+  else if constexpr (N == 128)
     VCONV_WGMMA_M64N128K16("f16");
-}
-
-template <bool kBf16>
-__device__ inline void wgmma_m64n192k16(float (&d)[24][4], uint64_t a, uint64_t b,
-                                        bool accumulate) {
-  if constexpr (kBf16)
+  else if constexpr (N == 192 && kBf16)
     VCONV_WGMMA_M64N192K16("bf16");
-  else
+  else if constexpr (N == 192)
     VCONV_WGMMA_M64N192K16("f16");
-}
-
-template <bool kBf16>
-__device__ inline void wgmma_m64n256k16(float (&d)[32][4], uint64_t a, uint64_t b,
-                                        bool accumulate) {
-  if constexpr (kBf16)
+  else if constexpr (kBf16)
     VCONV_WGMMA_M64N256K16("bf16");
   else
     VCONV_WGMMA_M64N256K16("f16");
@@ -160,14 +151,9 @@ struct Wgmma16 {
   using Element = uint16_t;
   static constexpr int kK = 16;
   static constexpr bool kWarpgroup = true;
-  __device__ static void mma(float (&d)[16][4], uint64_t a, uint64_t b, bool accumulate) {
-    wgmma_m64n128k16<kBf16>(d, a, b, accumulate);
-  }
-  __device__ static void mma(float (&d)[24][4], uint64_t a, uint64_t b, bool accumulate) {
-    wgmma_m64n192k16<kBf16>(d, a, b, accumulate);
-  }
-  __device__ static void mma(float (&d)[32][4], uint64_t a, uint64_t b, bool accumulate) {
-    wgmma_m64n256k16<kBf16>(d, a, b, accumulate);
+  template <int J>
+  __device__ static void mma(float (&d)[J][4], uint64_t a, uint64_t b, bool accumulate) {
+    wgmma_m64k16<kBf16, 8 * J>(d, a, b, accumulate);
   }
 };
 using WgmmaBf16 = Wgmma16<true>;
