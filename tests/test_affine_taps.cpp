@@ -118,7 +118,8 @@ TEST(Im2colBox, HoldsExactlyTheOutputPositions) {
                            "bf16 in=4x6x7 c=64 o=64 k=1x3x3 p=0x1x1 up=1x2x2",
                            "bf16 n=3 in=4x6x7 c=64 o=96 k=2x3x3 g=2 p=1:0x0x1",
                            "bf16 in=4x40x40 c=64 o=64 k=3x3x3 p=1x17x1",
-                           "bf16 in=4x40x40 c=64 o=64 k=1x3x3 s=1x9x1 p=0x1x1"}) {
+                           "bf16 in=4x40x40 c=64 o=64 k=1x3x3 s=1x9x1 p=0x1x1",
+                           "bf16 in=4x40x40 c=64 o=64 k=1x3x3 kd=1x16x16 p=0x16x16"}) {
     SCOPED_TRACE(text);
     const vconv::Problem p = vconv::parse_problem(text);
     const Geometry geo = vconv::cuda::geometry(p);

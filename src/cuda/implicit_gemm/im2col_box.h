@@ -24,7 +24,8 @@ struct Im2colBox {
 // Empty, with `box` set, where the copy engine can bring A; else what stops it: a map other than
 // zero padding (pad modes, input dilation, upsampling, a frame cache: affine_taps false), a
 // k-block of `row_bytes` straddling two groups' channels, padding or stride outside a 5D im2col
-// map's ranges ([-16, 15] for the corners, 8 for the traversal stride), tap offsets above 16 bits.
+// map's ranges ([-16, 15] for the corners, 8 for the traversal stride), tap offsets above 31 (a
+// rank-5 map's range).
 inline std::string why_not_im2col(const Geometry& geo, bool affine_taps, int64_t groups,
                                   int64_t element_bytes, int row_bytes, Im2colBox& box) {
   if (!affine_taps) return "the input is read through a map other than zero padding";
@@ -36,7 +37,8 @@ inline std::string why_not_im2col(const Geometry& geo, bool affine_taps, int64_t
     if (lo < -16 || lo > 15 || hi < -16 || hi > 15)
       return "padding outside the copy engine's im2col corner range [-16, 15]";
     if (d.stride > 8) return "a stride above the copy engine's traversal stride 8";
-    if ((geo.k[2 - i] - 1) * d.kdil > 65535) return "a tap offset above 65535";
+    // A rank-5 map takes tap offsets in [0, 31] (PTX ISA, im2col mode).
+    if ((geo.k[2 - i] - 1) * d.kdil > 31) return "a tap offset (tap x dilation) above 31";
     box.lower[i] = static_cast<int>(lo);
     box.upper[i] = static_cast<int>(hi);
     box.stride[i] = static_cast<uint32_t>(d.stride);
