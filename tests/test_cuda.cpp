@@ -158,7 +158,11 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
             " in=3x16x16 c=64 o=128 k=3x3x3 p=4:0x1x1", " in=3x16x16 c=64 o=256 k=3x3x3 p=4:0x1x1",
             " n=2 in=4x10x14 c=96 o=192 k=3x3x3 p=1x1x1",
             " in=3x9x40 c=64 o=1152 k=1x3x3 g=2 p=0x1x1",
-            " in=3x16x16 c=64 o=192 k=3x3x3 p=4:0x1x1"})
+            " in=3x16x16 c=64 o=192 k=3x3x3 p=4:0x1x1",
+            // Zero-padded, so the im2col variant takes them too: stride with flip, and groups of
+            // whole 64-channel k-blocks.
+            " n=2 in=5x16x17 c=128 o=256 k=3x3x3 s=1x2x2 p=1x1x1 flip",
+            " in=4x9x13 c=128 o=384 k=3x3x3 g=2 p=1x1x1"})
         for (bool accumulate : {false, true}) {
           const Problem p = vconv::parse_problem(std::string(dt) + rest);
           const auto valid = cuda_algorithms(p);  // the im2col copies: zero padding only
@@ -174,9 +178,9 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
               << e.to_string();
         }
   for (const char* algo : {"cuda_implicit_gemm_sm90", "cuda_implicit_gemm_sm90_ws"})
-    EXPECT_EQ(checked[algo], 2 * 16 * 2) << algo;
-  // Its zero-padded problems (10 of the 16: not replicate, reflect, or groups splitting a k-block).
-  EXPECT_EQ(checked["cuda_implicit_gemm_sm90_im2col"], 2 * 10 * 2);
+    EXPECT_EQ(checked[algo], 2 * 18 * 2) << algo;
+  // Its zero-padded problems (12 of the 18: not replicate, reflect, or groups splitting a k-block).
+  EXPECT_EQ(checked["cuda_implicit_gemm_sm90_im2col"], 2 * 12 * 2);
 }
 
 // The fused epilogue (bias, SiLU, both; stored, and accumulated into strided outputs) on every
@@ -448,6 +452,14 @@ TEST(CudaSmall, Im2colAlgorithmTakesZeroPaddedConvs) {
       applies = why.empty();
     }
     EXPECT_EQ(applies, c.applies) << why;
+  }
+  {  // a broadcast input (stride 0 over frames) is refused before any tensor map is encoded
+    const Problem p = vconv::parse_problem("bf16 in=5x12x20 c=64 o=128 k=3x3x3 p=1x1x1");
+    HostTensor x(p.dtype, p.input_shape());
+    vconv::testing::DeviceCopy dx(x, kGpu);
+    auto broadcast = vconv::checked_view5(dx.view());
+    broadcast.strides[1] = 0;
+    EXPECT_NE(vconv::cuda::why_not_im2col_input(broadcast, p.dtype), "");
   }
   const Problem p = vconv::parse_problem("bf16 in=5x12x20 c=64 o=128 k=3x3x3 p=2:0x1x1");
   HostTensor cache(p.dtype, {p.n, 2, p.in[1], p.in[2], p.c});

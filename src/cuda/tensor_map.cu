@@ -122,6 +122,10 @@ CUtensorMap weight_tensor_map(const View5& w, DType dtype, int row_bytes, int ro
 std::string why_not_im2col_input(const View5& in, DType dtype) {
   if (reinterpret_cast<uintptr_t>(in.data) % 16 != 0 || in.strides[4] != 1)
     return "the input is not 16-byte aligned with a unit channel stride";
+  for (int i = 0; i < 4; ++i)
+    if (in.shape[i] > 1 && in.strides[i] == 0)
+      return "input stride " + std::to_string(i) +
+             " is 0 (a broadcast input); the tensor copy engine needs positive strides";
   for (const cuuint64_t s : map_dims(in, dtype_size(dtype)).strides)
     if (s % 16 != 0 || s >= (cuuint64_t{1} << 40))
       return "an input stride is not a multiple of 16 bytes below 2^40";
