@@ -5,11 +5,12 @@
 #include <vector>
 
 #include "core/index_map.h"
-#include "cpu/blas.h"
 #include "cpu/convert.h"
 #include "cpu/cost_model.h"
 #include "cpu/epilogue.h"
 #include "cpu/isa_clones.h"
+#include "cpu/packed_gemm.h"
+#include "cpu/winograd_tile.h"
 #include "cpu/winograd_transforms.h"
 
 namespace vconv::cpu {
@@ -37,17 +38,20 @@ Tiles tiles_of(const Problem& p) {
   return {th, tw, p.n * p.out[0] * th * tw};
 }
 
-// Tiles per chunk: a fixed size (independent of the thread count, so are the results), such that
-// a chunk's transformed tiles stay within about kChunkBytes, and at least 32.
+// Tiles per chunk: such that a chunk's transformed tiles stay within about kChunkBytes, at least
+// 36, and a multiple of the GEMM kernel's 6 rows (results do not depend on it: each output is one
+// sum over the reduction in a fixed order however the tiles are chunked).
 template <int M>
 int64_t tiles_per_chunk(const Problem& p, const Tiles& tiles) {
-  constexpr int64_t A = WinogradF3<M>::kAlpha;
+  constexpr int64_t A = WinogradF3<M>::kAlpha, kRows = 6;
   const int64_t bytes_per_tile = A * A * (p.k[0] * p.cg() + p.og()) * 4;
-  return std::max<int64_t>(32, std::min(tiles.count, kChunkBytes / bytes_per_tile));
+  const int64_t rows = std::max<int64_t>(36, kChunkBytes / bytes_per_tile) / kRows * kRows;
+  return std::min(tiles.count, rows);
 }
 
 // U[a][kd * cg + ci][o] = (G g G^T)[a] for each depth tap kd and (ci, o) of group g: the depth
 // taps are stacked along the GEMM's K dimension. The kernel is mirrored under flip (depth too).
+// Returned packed (pack_b), alpha^2 matrices of packed_b_floats(kdim, og) floats.
 template <int M>
 std::vector<float> transform_weight(const ConvArgs& a, int64_t g) {
   using W = WinogradF3<M>;
@@ -85,25 +89,12 @@ std::vector<float> transform_weight(const ConvArgs& a, int64_t g) {
           }
       }
     }
-  return u;
-}
-
-// dst_r = sum_k mat[r][k] * src_k for r < R, over vectors of n channels; src_k lies at
-// src + k * src_step and dst_r at dst + r * dst_step. The channel loop is innermost so that it
-// vectorises; zero coefficients are skipped.
-template <int R, int K>
-void combine(const float (&mat)[R][K], int64_t n, const float* src, int64_t src_step, float* dst,
-             int64_t dst_step) {
-  for (int r = 0; r < R; ++r) {
-    float* d = dst + r * dst_step;
-    std::fill(d, d + n, 0.0f);
-    for (int k = 0; k < K; ++k) {
-      const float c = mat[r][k];
-      if (c == 0) continue;
-      const float* x = src + k * src_step;
-      for (int64_t i = 0; i < n; ++i) d[i] += c * x[i];
-    }
-  }
+  // Each of the alpha^2 matrices [kdim][og] packed for the GEMM.
+  const int64_t packed = packed_b_floats(kdim, p.og());
+  std::vector<float> panels(static_cast<size_t>(A * A * packed));
+  for (int e = 0; e < A * A; ++e)
+    pack_b(kdim, p.og(), u.data() + e * kdim * p.og(), p.og(), panels.data() + e * packed);
+  return panels;
 }
 
 template <int M>
@@ -130,7 +121,8 @@ struct TileContext {
   }
 
   // v[a][c] (stride ldv between a) = B^T d B of tile t's alpha x alpha input patch in the frame
-  // that depth tap kd reads.
+  // that depth tap kd reads. fp32 pixels are read in place; others are widened into `patch`
+  // (alpha^2 pixels), after which lie cg zeros that stand for padding.
   VCONV_ISA_CLONES
   void input_transform(int64_t t, int64_t kd, float* patch, float* v, int64_t ldv) const {
     using W = WinogradF3<M>;
@@ -143,28 +135,34 @@ struct TileContext {
       for (int e = 0; e < A * A; ++e) std::fill(v + e * ldv, v + e * ldv + cg, 0.0f);
       return;
     }
-    // Patch rows/columns past the last valid output + 2 feed no output: leave them zero rather
-    // than read outside the padded input.
+    const float* zeros = patch + A * A * cg;
+    // Patch rows/columns past the last valid output + 2 feed no output: read as zero rather
+    // than outside the padded input.
     const int64_t rows = std::min<int64_t>(M, p.out[1] - o[2]) + 2;
     const int64_t cols = std::min<int64_t>(M, p.out[2] - o[3]) + 2;
+    const float* src[A * A];
+    float* dst[A * A];
     for (int i = 0; i < A; ++i) {
       const int64_t ih = i < rows ? source_index(dim[1], o[2], i) : -1;
       for (int j = 0; j < A; ++j) {
         const int64_t iw = j < cols ? source_index(dim[2], o[3], j) : -1;
-        float* dst = patch + (i * A + j) * cg;
+        dst[i * A + j] = v + (i * A + j) * ldv;
         if (ih < 0 || iw < 0) {
-          std::fill(dst, dst + cg, 0.0f);
+          src[i * A + j] = zeros;
+          continue;
+        }
+        const void* pixel =
+            byte_ptr(a.input.data, a.input.offset(o[0], id, ih, iw, g * cg), p.dtype);
+        if (p.dtype == DType::f32) {
+          src[i * A + j] = static_cast<const float*>(pixel);
         } else {
-          load_f32(p.dtype,
-                   byte_ptr(a.input.data, a.input.offset(o[0], id, ih, iw, g * cg), p.dtype), cg,
-                   dst);
+          float* widened = patch + (i * A + j) * cg;
+          load_f32(p.dtype, pixel, cg, widened);
+          src[i * A + j] = widened;
         }
       }
     }
-    // B^T d, then (B^T d) B: each a linear combination of channel vectors.
-    float* tmp = patch + A * A * cg;  // second half of the scratch
-    for (int j = 0; j < A; ++j) combine(W::BT, cg, patch + j * cg, A * cg, tmp + j * cg, A * cg);
-    for (int i = 0; i < A; ++i) combine(W::BT, cg, tmp + i * A * cg, cg, v + i * A * ldv, ldv);
+    sandwich(W::BT, src, dst, cg);
   }
 
   // Y = A^T m A for tile t, written to (or accumulated into) the valid output pixels through the
@@ -176,10 +174,11 @@ struct TileContext {
     const Problem& p = a.problem;
     const int64_t og = p.og();
     const auto o = origin(t);
-    // A^T m into the M x A rows after the result, then (A^T m) A into y's first M x M rows.
-    float* tmp = y + M * M * og;
-    for (int j = 0; j < A; ++j) combine(W::AT, og, m + j * ldm, A * ldm, tmp + j * og, A * og);
-    for (int i = 0; i < M; ++i) combine(W::AT, og, tmp + i * A * og, og, y + i * M * og, og);
+    const float* src[A * A];
+    float* dst[M * M];
+    for (int e = 0; e < A * A; ++e) src[e] = m + e * ldm;
+    for (int e = 0; e < M * M; ++e) dst[e] = y + e * og;
+    sandwich(W::AT, src, dst, og);
     for (int i = 0; i < M && o[2] + i < p.out[1]; ++i)
       for (int j = 0; j < M && o[3] + j < p.out[2]; ++j)
         store_f32(a.output_dtype, y + (i * M + j) * og, og,
@@ -257,6 +256,7 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
   const int64_t cg = p.cg(), og = p.og(), kdim = p.k[0] * cg;
   const int64_t tc = tiles_per_chunk<M>(p, tiles);
   const int64_t chunks = (tiles.count + tc - 1) / tc;
+  const int64_t packed = packed_b_floats(kdim, og);
   const LoadedEpilogue epilogue(a.options.epilogue);
   for (int64_t g = 0; g < p.groups; ++g) {
     const std::vector<float> u = transform_weight<M>(a, g);
@@ -267,10 +267,10 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
     {
       std::vector<float> v(static_cast<size_t>(A * A * tc * kdim));  // [a][tile][kd, ci]
       std::vector<float> m(static_cast<size_t>(A * A * tc * og));    // [a][tile][o]
-      // Scratch for one tile: the gathered patch and its half-transformed copy; the output tile
-      // and its half-transformed copy.
-      std::vector<float> patch(static_cast<size_t>(2 * A * A * cg));
-      std::vector<float> y(static_cast<size_t>((M * M + M * A) * og));
+      // Scratch for one tile: the widened patch (not fp32 inputs) and a zero pixel; the output
+      // tile.
+      std::vector<float> patch(static_cast<size_t>((A * A + 1) * cg));
+      std::vector<float> y(static_cast<size_t>(M * M * og));
 #pragma omp for schedule(dynamic)
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t t0 = c * tc, n = std::min(tc, tiles.count - t0);
@@ -293,8 +293,8 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
             }
           }
         for (int e = 0; e < A * A; ++e)
-          sgemm(n, og, kdim, v.data() + e * tc * kdim, kdim, u.data() + e * kdim * og, og, 0.0f,
-                m.data() + e * tc * og, og);
+          gemm_packed_b(n, og, kdim, v.data() + e * tc * kdim, kdim, u.data() + e * packed,
+                        m.data() + e * tc * og, og, false);
         for (int64_t t = 0; t < n; ++t)
           ctx.output_transform(t0 + t, m.data() + t * og, tc * og, y.data());
       }

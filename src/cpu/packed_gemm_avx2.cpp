@@ -1,0 +1,76 @@
+// The packed GEMM's AVX2 + FMA kernel: 6 rows x 16 columns of C in 12 accumulators, A broadcast
+// from its rows in place, B's panel read two vectors per k. Compiled with -mavx2 -mfma
+// (CMakeLists.txt) and called only where the CPU has both (best_gemm_kernel()). It includes no
+// library header with inline code (see packed_gemm_panel.h).
+#include <immintrin.h>
+
+#include "cpu/packed_gemm_panel.h"
+
+namespace vconv::cpu {
+namespace {
+
+// Six rows keep 12 accumulators, 2 vectors of B and a broadcast in 15 of the 16 registers; two
+// FMA pipes of 4-cycle latency need at least 8 independent sums.
+constexpr int kRows = 6;
+
+template <int R>
+void rows(const PanelCall& p, const float* a, float* c) {
+  // The row loops are unrolled before GCC decides where acc lives, else it keeps a copy of the
+  // sums on the stack, stored at every k.
+  __m256 acc[R][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  const float* b = p.b;
+  const int64_t k = p.k, lda = p.lda;
+  for (int64_t kk = 0; kk < k; ++kk, b += kPanelWidth) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m256 x = _mm256_broadcast_ss(a + r * lda + kk);
+      acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + r * p.ldc;
+    if (p.cols == kPanelWidth) {
+      if (p.accumulate) {
+        acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(cr));
+        acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(cr + 8));
+      }
+      _mm256_storeu_ps(cr, acc[r][0]);
+      _mm256_storeu_ps(cr + 8, acc[r][1]);
+    } else {
+      float row[kPanelWidth];
+      _mm256_storeu_ps(row, acc[r][0]);
+      _mm256_storeu_ps(row + 8, acc[r][1]);
+      for (int64_t j = 0; j < p.cols; ++j) cr[j] = p.accumulate ? cr[j] + row[j] : row[j];
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_panel_avx2_fma(const PanelCall& p) {
+  int64_t r0 = 0;
+  for (; r0 + kRows <= p.m; r0 += kRows) rows<kRows>(p, p.a + r0 * p.lda, p.c + r0 * p.ldc);
+  const float* a = p.a + r0 * p.lda;
+  float* c = p.c + r0 * p.ldc;
+  switch (p.m - r0) {
+    case 5:
+      return rows<5>(p, a, c);
+    case 4:
+      return rows<4>(p, a, c);
+    case 3:
+      return rows<3>(p, a, c);
+    case 2:
+      return rows<2>(p, a, c);
+    case 1:
+      return rows<1>(p, a, c);
+    default:
+      return;
+  }
+}
+
+}  // namespace vconv::cpu
