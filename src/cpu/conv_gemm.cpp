@@ -6,16 +6,17 @@
 
 #include "core/index_map.h"
 #include "core/stride_phase.h"
-#include "cpu/blas.h"
 #include "cpu/cost_model.h"
 #include "cpu/gemm_epilogue.h"
+#include "cpu/packed_gemm.h"
 
 namespace vconv::cpu {
 namespace {
 
 constexpr int64_t kChunkBytes = int64_t{1} << 20;
 
-// Weight rows (tap, ci) x columns (output channel of group g), mirrored under flip.
+// Weight rows (tap, ci) x columns (output channel of group g), mirrored under flip; packed for
+// the GEMM (pack_b).
 std::vector<float> pack_weight(const ConvArgs& a, const Phase& ph, int64_t g) {
   const Problem& p = a.problem;
   const int64_t rows = ph.tap_count() * p.cg();
@@ -39,7 +40,9 @@ std::vector<float> pack_weight(const ConvArgs& a, const Phase& ph, int64_t g) {
         }
         ++t;
       }
-  return packed;
+  std::vector<float> panels(static_cast<size_t>(packed_b_floats(rows, p.og())));
+  pack_b(rows, p.og(), packed.data(), p.og(), panels.data());
+  return panels;
 }
 
 // Rows [r0, r1) of the phase's im2col matrix for group g, row-major with `cols` columns.
@@ -134,9 +137,8 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
     // buffer that store_rows casts.
     const bool direct = a.output_dtype == DType::f32 && total == p.n * frame_rows &&
                         rows_uniform(a.output) && cols > 0 && a.options.epilogue.empty();
-    // A direct chunk stays within one batch index. Chunks of a segment are of equal size: a short
-    // last one would go through OpenBLAS's small-matrix kernel (m * n < 256), whose largest error
-    // at long reductions is 3x that of its blocked one (docs/PERFORMANCE.md, "Accuracy").
+    // A direct chunk stays within one batch index. Chunks of a segment are of equal size, for an
+    // even share between threads.
     const int64_t segment = direct ? frame_rows : total;
     const int64_t per_segment =
         ceil_div(segment, max_chunk_rows(segment, cols, direct, p, a.options));
@@ -165,15 +167,12 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
           const auto c = ph.rows.coord(r0);
           float* dst = static_cast<float*>(a.output.data) +
                        a.output.offset(c[0], c[1], c[2], c[3], g * p.og());
-          // A single row's leading dimension is free; BLAS still wants it >= the row length.
-          const int64_t ldc =
-              r1 - r0 == 1 ? std::max(a.output.strides[3], p.og()) : a.output.strides[3];
-          sgemm(r1 - r0, p.og(), cols, col.data(), cols, w, p.og(),
-                a.options.accumulate ? 1.0f : 0.0f, dst, ldc);
+          gemm_packed_b(r1 - r0, p.og(), cols, col.data(), cols, w, dst, a.output.strides[3],
+                        a.options.accumulate);
           continue;
         }
         if (cols > 0) {
-          sgemm(r1 - r0, p.og(), cols, col.data(), cols, w, p.og(), 0.0f, out.data(), p.og());
+          gemm_packed_b(r1 - r0, p.og(), cols, col.data(), cols, w, out.data(), p.og(), false);
         } else {
           std::fill(out.begin(), out.end(), 0.0f);  // every tap of this phase reads a zero
         }

@@ -13,6 +13,11 @@ namespace {
 // forms none), 4 rows at a time so that the compiler keeps the sums in vector registers.
 constexpr int kPortableRows = 4;
 
+// The reduction's block: a panel's slice of kDepthBlock x kPanelWidth floats is 16 KiB.
+constexpr int64_t kDepthBlock = 256;
+// Bytes of A per row block, a quarter of the development machine's 512 KiB L2.
+constexpr int64_t kRowBlockBytes = int64_t{128} << 10;
+
 template <int R>
 void portable_rows(const PanelCall& p, const float* a, float* c) {
   float acc[R][kPanelWidth] = {};
@@ -25,7 +30,7 @@ void portable_rows(const PanelCall& p, const float* a, float* c) {
   for (int r = 0; r < R; ++r)
     for (int64_t j = 0; j < p.cols; ++j) {
       float& y = c[r * p.ldc + j];
-      y = p.accumulate ? y + acc[r][j] : acc[r][j];
+      y = p.add_to_c ? y + acc[r][j] : acc[r][j];
     }
 }
 
@@ -77,10 +82,21 @@ void gemm_packed_b(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
   (void)kernel;
   void (*panel)(const PanelCall&) = gemm_panel_portable;
 #endif
-  // Panel by panel: the panel (k x 16 floats) stays in L1 while every row block of A streams past.
-  for (int64_t j0 = 0; j0 < n; j0 += kPanelWidth)
-    panel(
-        {m, k, std::min(kPanelWidth, n - j0), a, lda, packed_b + j0 * k, c + j0, ldc, accumulate});
+  // Blocks of kDepthBlock along k; in each, blocks of rows whose slice of A stays in L2 (about
+  // kRowBlockBytes); in each, panel by panel: the panel's slice (16 KiB) stays in L1 while the
+  // row block streams past. Each k block's sums start from zero and are then added to C: a long
+  // reduction's error grows with kDepthBlock + k / kDepthBlock terms rather than k (at k = 4608,
+  // fp32, one sequential sum failed MLX's atol = rtol = 1e-4 where this passes;
+  // docs/PERFORMANCE.md, "Accuracy").
+  for (int64_t k0 = 0; k0 < k || k0 == 0; k0 += kDepthBlock) {
+    const int64_t depth = std::min(kDepthBlock, k - k0);
+    const int64_t rows = std::max<int64_t>(6, kRowBlockBytes / (4 * std::max<int64_t>(depth, 1)));
+    for (int64_t i0 = 0; i0 < m; i0 += rows)
+      for (int64_t j0 = 0; j0 < n; j0 += kPanelWidth)
+        panel({std::min(rows, m - i0), depth, std::min(kPanelWidth, n - j0), a + i0 * lda + k0,
+               lda, packed_b + j0 * k + k0 * kPanelWidth, c + i0 * ldc + j0, ldc,
+               accumulate || k0 > 0});
+  }
 }
 
 }  // namespace vconv::cpu

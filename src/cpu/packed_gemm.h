@@ -1,12 +1,14 @@
 #pragma once
 // C = A * B (+ C) for a row-major A read in place (any row stride) and a B packed once into
 // panels of kPanelWidth columns: the GEMMs of Winograd's tiles and of pointwise convs, whose B (a
-// weight) serves every chunk of a call. OpenBLAS packs B again at each call and A too, which took
-// a fifth of Winograd's time on 32-row chunks (docs/PERFORMANCE.md, "CPU GEMM microkernel").
+// weight) serves every chunk of a call. OpenBLAS, which vconv called before, packed B again at
+// each call and A too: a fifth of Winograd's time on 32-row chunks (docs/PERFORMANCE.md, "The CPU's
+// own GEMM").
 //
-// Each element of C is one sequential sum over k (fused multiply-adds on AVX2), in the same order
-// whatever m, n, the row block or the thread: results depend on the kernel (AVX2 + FMA or the
-// portable one), not on how a call is chunked.
+// Each element of C is a sum over k in blocks of 256 (within a block one sequential sum, with fused
+// multiply-adds on AVX2; the blocks' sums added in order), the same whatever m, n, the row block
+// or the thread: results depend on the kernel (AVX2 + FMA or the portable one), not on how a call
+// is chunked into rows.
 #include <cstdint>
 
 #include "cpu/packed_gemm_panel.h"

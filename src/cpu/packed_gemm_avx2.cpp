@@ -15,37 +15,43 @@ constexpr int kRows = 6;
 
 template <int R>
 void rows(const PanelCall& p, const float* a, float* c) {
+  // The call's fields in locals: stores through c could alias p as far as GCC knows.
+  const int64_t k = p.k, lda = p.lda, ldc = p.ldc, cols = p.cols;
+  const float* row[R];
   // The row loops are unrolled before GCC decides where acc lives, else it keeps a copy of the
   // sums on the stack, stored at every k.
   __m256 acc[R][2];
 #pragma GCC unroll 6
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int r = 0; r < R; ++r) {
+    row[r] = a + r * lda;
+    acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  }
   const float* b = p.b;
-  const int64_t k = p.k, lda = p.lda;
+#pragma GCC unroll 2
   for (int64_t kk = 0; kk < k; ++kk, b += kPanelWidth) {
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
-      const __m256 x = _mm256_broadcast_ss(a + r * lda + kk);
+      const __m256 x = _mm256_broadcast_ss(row[r] + kk);
       acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
     }
   }
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
-    float* cr = c + r * p.ldc;
-    if (p.cols == kPanelWidth) {
-      if (p.accumulate) {
+    float* cr = c + r * ldc;
+    if (cols == kPanelWidth) {
+      if (p.add_to_c) {
         acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(cr));
         acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(cr + 8));
       }
       _mm256_storeu_ps(cr, acc[r][0]);
       _mm256_storeu_ps(cr + 8, acc[r][1]);
     } else {
-      float row[kPanelWidth];
-      _mm256_storeu_ps(row, acc[r][0]);
-      _mm256_storeu_ps(row + 8, acc[r][1]);
-      for (int64_t j = 0; j < p.cols; ++j) cr[j] = p.accumulate ? cr[j] + row[j] : row[j];
+      float out[kPanelWidth];
+      _mm256_storeu_ps(out, acc[r][0]);
+      _mm256_storeu_ps(out + 8, acc[r][1]);
+      for (int64_t j = 0; j < cols; ++j) cr[j] = p.add_to_c ? cr[j] + out[j] : out[j];
     }
   }
 }

@@ -17,7 +17,7 @@ struct PanelCall {
   const float* b;  // [k][kPanelWidth]
   float* c;
   int64_t ldc;
-  bool accumulate;
+  bool add_to_c;  // C += the sums, else C = the sums
 };
 
 void gemm_panel_portable(const PanelCall& call);
