@@ -46,12 +46,14 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
       a.output_dtype == DType::f32 && rows_uniform(a.output) && a.options.epilogue.empty();
   const LoadedEpilogue epilogue(a.options.epilogue);
   // Chunks never cross a batch index, so each has one leading dimension per operand; the chunks of
-  // a frame are of equal size, for an even share between threads. Results do not depend on the
+  // a frame are of about equal size, for an even share between threads, and a multiple of the
+  // GEMM kernel's rows but the last. Results do not depend on the
   // chunks (each output is one sum over the channels in a fixed order, packed_gemm.h).
   const int64_t max_rows =
       std::min(frame_rows, std::max(kMinChunkRows, kChunkBytes / ((p.cg() + p.og()) * 4)));
   const int64_t per_frame = (frame_rows + max_rows - 1) / max_rows;
-  const int64_t chunk = (frame_rows + per_frame - 1) / per_frame;
+  const int64_t even = (frame_rows + per_frame - 1) / per_frame;
+  const int64_t chunk = std::min(frame_rows, (even + kBlockRows - 1) / kBlockRows * kBlockRows);
   struct Chunk {
     int64_t g, r0, r1;
   };

@@ -43,9 +43,10 @@ Tiles tiles_of(const Problem& p) {
 // sum over the reduction in a fixed order however the tiles are chunked).
 template <int M>
 int64_t tiles_per_chunk(const Problem& p, const Tiles& tiles) {
-  constexpr int64_t A = WinogradF3<M>::kAlpha, kRows = 6;
+  constexpr int64_t A = WinogradF3<M>::kAlpha;
   const int64_t bytes_per_tile = A * A * (p.k[0] * p.cg() + p.og()) * 4;
-  const int64_t rows = std::max<int64_t>(36, kChunkBytes / bytes_per_tile) / kRows * kRows;
+  const int64_t rows =
+      std::max<int64_t>(36, kChunkBytes / bytes_per_tile) / kBlockRows * kBlockRows;
   return std::min(tiles.count, rows);
 }
 

@@ -9,9 +9,9 @@
 namespace vconv::cpu {
 namespace {
 
-// Six rows keep 12 accumulators, 2 vectors of B and a broadcast in 15 of the 16 registers; two
-// FMA pipes of 4-cycle latency need at least 8 independent sums.
-constexpr int kRows = 6;
+// Six rows (kBlockRows) keep 12 accumulators, 2 vectors of B and a broadcast in 15 of the 16
+// registers; two FMA pipes of 4-cycle latency need at least 8 independent sums.
+constexpr int kRows = kBlockRows;
 
 template <int R>
 void rows(const PanelCall& p, const float* a, float* c) {
@@ -27,14 +27,25 @@ void rows(const PanelCall& p, const float* a, float* c) {
     acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   }
   const float* b = p.b;
-#pragma GCC unroll 2
-  for (int64_t kk = 0; kk < k; ++kk, b += kPanelWidth) {
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+  // A's next 6 rows (the next call's, or past the row block the next block's), one cache line per
+  // row every 16 steps of k, ahead of their use: the first panel over rows of A otherwise waits on
+  // them from memory (1 thread, 9216 x 256 x 256: 91 -> 94 GFLOP/s). A prefetch never faults, so
+  // the rows past A's end cost nothing.
+  const float* next = a + R * lda;
+  for (int64_t k0 = 0; k0 < k; k0 += 16) {
 #pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) {
-      const __m256 x = _mm256_broadcast_ss(row[r] + kk);
-      acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+    for (int r = 0; r < R; ++r)
+      _mm_prefetch(reinterpret_cast<const char*>(next + r * lda + k0), _MM_HINT_T0);
+    const int64_t k1 = k0 + 16 < k ? k0 + 16 : k;
+#pragma GCC unroll 2
+    for (int64_t kk = k0; kk < k1; ++kk, b += kPanelWidth) {
+      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+      for (int r = 0; r < R; ++r) {
+        const __m256 x = _mm256_broadcast_ss(row[r] + kk);
+        acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+      }
     }
   }
 #pragma GCC unroll 6

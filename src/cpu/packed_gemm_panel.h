@@ -8,6 +8,9 @@ namespace vconv::cpu {
 
 // Columns per packed panel of B: two AVX2 vectors.
 constexpr int64_t kPanelWidth = 16;
+// Rows of C per kernel block (the AVX2 kernel's): a row count that is a multiple of it runs the
+// kernel on full blocks only.
+constexpr int64_t kBlockRows = 6;
 
 // One panel of C: rows [0, m), columns [0, cols) with cols <= kPanelWidth, over k.
 struct PanelCall {
