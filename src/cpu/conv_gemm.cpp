@@ -9,6 +9,7 @@
 #include "cpu/cost_model.h"
 #include "cpu/gemm_epilogue.h"
 #include "cpu/packed_gemm.h"
+#include "cpu/scratch.h"
 
 namespace vconv::cpu {
 namespace {
@@ -156,28 +157,28 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
 
 #pragma omp parallel
     {
-      std::vector<float> col(static_cast<size_t>(chunk * cols));
-      std::vector<float> out(direct ? 0 : static_cast<size_t>(chunk * p.og()));
+      float* col = thread_scratch(ScratchSlot::first, chunk * cols);
+      float* out = direct ? nullptr : thread_scratch(ScratchSlot::second, chunk * p.og());
 #pragma omp for schedule(dynamic)
       for (size_t i = 0; i < chunks.size(); ++i) {
         const auto [g, r0, r1] = chunks[i];
         const float* w = weights[g].data();
-        if (cols > 0) im2col(a, ph, g, r0, r1, col.data(), cols);
+        if (cols > 0) im2col(a, ph, g, r0, r1, col, cols);
         if (direct) {
           const auto c = ph.rows.coord(r0);
           float* dst = static_cast<float*>(a.output.data) +
                        a.output.offset(c[0], c[1], c[2], c[3], g * p.og());
-          gemm_packed_b(r1 - r0, p.og(), cols, col.data(), cols, w, dst, a.output.strides[3],
+          gemm_packed_b(r1 - r0, p.og(), cols, col, cols, w, dst, a.output.strides[3],
                         a.options.accumulate);
           continue;
         }
         if (cols > 0) {
-          gemm_packed_b(r1 - r0, p.og(), cols, col.data(), cols, w, out.data(), p.og(), false);
+          gemm_packed_b(r1 - r0, p.og(), cols, col, cols, w, out, p.og(), false);
         } else {
-          std::fill(out.begin(), out.end(), 0.0f);  // every tap of this phase reads a zero
+          std::fill(out, out + (r1 - r0) * p.og(), 0.0f);  // every tap of this phase reads a zero
         }
-        store_rows(ph.rows, r0, r1, out.data(), p.og(), a.output, a.output_dtype, g * p.og(),
-                   p.og(), a.options.accumulate, epilogue.store());
+        store_rows(ph.rows, r0, r1, out, p.og(), a.output, a.output_dtype, g * p.og(), p.og(),
+                   a.options.accumulate, epilogue.store());
       }
     }
   }

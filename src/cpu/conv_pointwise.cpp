@@ -6,6 +6,7 @@
 #include "cpu/cost_model.h"
 #include "cpu/gemm_epilogue.h"
 #include "cpu/packed_gemm.h"
+#include "cpu/scratch.h"
 
 namespace vconv::cpu {
 namespace {
@@ -77,8 +78,8 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
   }
 #pragma omp parallel
   {
-    std::vector<float> in(in_place ? 0 : static_cast<size_t>(chunk * p.cg()));
-    std::vector<float> out(direct ? 0 : static_cast<size_t>(chunk * p.og()));
+    float* in = in_place ? nullptr : thread_scratch(ScratchSlot::first, chunk * p.cg());
+    float* out = direct ? nullptr : thread_scratch(ScratchSlot::second, chunk * p.og());
 #pragma omp for schedule(dynamic)
     for (size_t i = 0; i < chunks.size(); ++i) {
       const auto [g, r0, r1] = chunks[i];
@@ -96,9 +97,9 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
           load_f32(
               p.dtype,
               byte_ptr(a.input.data, a.input.offset(c[0], c[1], c[2], c[3], g * p.cg()), p.dtype),
-              p.cg(), in.data() + (r - r0) * p.cg());
+              p.cg(), in + (r - r0) * p.cg());
         }
-        A = in.data();
+        A = in;
       }
       if (direct) {
         float* C = static_cast<float*>(a.output.data) +
@@ -106,8 +107,8 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
         gemm_packed_b(rows, p.og(), p.cg(), A, lda, weights[g].data(), C, a.output.strides[3],
                       a.options.accumulate);
       } else {
-        gemm_packed_b(rows, p.og(), p.cg(), A, lda, weights[g].data(), out.data(), p.og(), false);
-        store_rows(grid, r0, r1, out.data(), p.og(), a.output, a.output_dtype, g * p.og(), p.og(),
+        gemm_packed_b(rows, p.og(), p.cg(), A, lda, weights[g].data(), out, p.og(), false);
+        store_rows(grid, r0, r1, out, p.og(), a.output, a.output_dtype, g * p.og(), p.og(),
                    a.options.accumulate, epilogue.store());
       }
     }

@@ -10,6 +10,7 @@
 #include "cpu/epilogue.h"
 #include "cpu/isa_clones.h"
 #include "cpu/packed_gemm.h"
+#include "cpu/scratch.h"
 #include "cpu/winograd_tile.h"
 #include "cpu/winograd_transforms.h"
 
@@ -52,50 +53,51 @@ int64_t tiles_per_chunk(const Problem& p, const Tiles& tiles) {
 
 // U[a][kd * cg + ci][o] = (G g G^T)[a] for each depth tap kd and (ci, o) of group g: the depth
 // taps are stacked along the GEMM's K dimension. The kernel is mirrored under flip (depth too).
-// Returned packed (pack_b), alpha^2 matrices of packed_b_floats(kdim, og) floats.
+// Written packed for the GEMM into `u`: alpha^2 matrices of packed_b_floats(kdim, og) floats.
 template <int M>
-std::vector<float> transform_weight(const ConvArgs& a, int64_t g) {
+void transform_weight(const ConvArgs& a, int64_t g, float* u) {
   using W = WinogradF3<M>;
   constexpr int A = W::kAlpha;
   const Problem& p = a.problem;
-  const int64_t kdim = p.k[0] * p.cg();
-  std::vector<float> u(static_cast<size_t>(A * A * kdim * p.og()));
-  // Each (kd, oo) writes its own entries of u: threads share the work without changing a bit.
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t kd = 0; kd < p.k[0]; ++kd)
-    for (int64_t oo = 0; oo < p.og(); ++oo) {
-      const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
-      std::vector<float> taps(static_cast<size_t>(9 * p.cg()));
-      for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw) {
-          const int wh = p.flip ? 2 - kh : kh, ww = p.flip ? 2 - kw : kw;
-          load_f32(
-              p.dtype,
-              byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, wd, wh, ww, 0), p.dtype),
-              p.cg(), taps.data() + (kh * 3 + kw) * p.cg());
-        }
-      for (int64_t ci = 0; ci < p.cg(); ++ci) {
-        float gk[A][3];  // G g
-        for (int i = 0; i < A; ++i)
-          for (int l = 0; l < 3; ++l) {
-            float s = 0;
-            for (int kk = 0; kk < 3; ++kk) s += W::G[i][kk] * taps[(kk * 3 + l) * p.cg() + ci];
-            gk[i][l] = s;
-          }
-        for (int i = 0; i < A; ++i)
-          for (int j = 0; j < A; ++j) {
-            float s = 0;
-            for (int l = 0; l < 3; ++l) s += gk[i][l] * W::G[j][l];
-            u[static_cast<size_t>(((i * A + j) * kdim + kd * p.cg() + ci) * p.og() + oo)] = s;
-          }
-      }
-    }
-  // Each of the alpha^2 matrices [kdim][og] packed for the GEMM.
-  const int64_t packed = packed_b_floats(kdim, p.og());
-  std::vector<float> panels(static_cast<size_t>(A * A * packed));
+  const int64_t kdim = p.k[0] * p.cg(), packed = packed_b_floats(kdim, p.og());
+  // The last panel's columns past og: zeros.
   for (int e = 0; e < A * A; ++e)
-    pack_b(kdim, p.og(), u.data() + e * kdim * p.og(), p.og(), panels.data() + e * packed);
-  return panels;
+    for (int64_t k = 0; k < kdim; ++k)
+      for (int64_t o = p.og(); o % kPanelWidth != 0; ++o)
+        u[e * packed + packed_b_offset(kdim, k, o)] = 0.0f;
+#pragma omp parallel
+  {
+    std::vector<float> taps(static_cast<size_t>(9 * p.cg()));
+    // Each (kd, oo) writes its own entries of u: threads share the work without changing a bit.
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t kd = 0; kd < p.k[0]; ++kd)
+      for (int64_t oo = 0; oo < p.og(); ++oo) {
+        const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw) {
+            const int wh = p.flip ? 2 - kh : kh, ww = p.flip ? 2 - kw : kw;
+            load_f32(
+                p.dtype,
+                byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, wd, wh, ww, 0), p.dtype),
+                p.cg(), taps.data() + (kh * 3 + kw) * p.cg());
+          }
+        for (int64_t ci = 0; ci < p.cg(); ++ci) {
+          float gk[A][3];  // G g
+          for (int i = 0; i < A; ++i)
+            for (int l = 0; l < 3; ++l) {
+              float s = 0;
+              for (int kk = 0; kk < 3; ++kk) s += W::G[i][kk] * taps[(kk * 3 + l) * p.cg() + ci];
+              gk[i][l] = s;
+            }
+          for (int i = 0; i < A; ++i)
+            for (int j = 0; j < A; ++j) {
+              float s = 0;
+              for (int l = 0; l < 3; ++l) s += gk[i][l] * W::G[j][l];
+              u[(i * A + j) * packed + packed_b_offset(kdim, kd * p.cg() + ci, oo)] = s;
+            }
+        }
+      }
+  }
 }
 
 template <int M>
@@ -260,24 +262,26 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
   const int64_t packed = packed_b_floats(kdim, og);
   const LoadedEpilogue epilogue(a.options.epilogue);
   for (int64_t g = 0; g < p.groups; ++g) {
-    const std::vector<float> u = transform_weight<M>(a, g);
+    float* u = thread_scratch(ScratchSlot::weights, A * A * packed);
+    transform_weight<M>(a, g, u);
     TileContext<M> ctx{a, tiles, {}, g, epilogue.store()};
     for (int i = 0; i < 3; ++i)
       ctx.dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
 #pragma omp parallel
     {
-      std::vector<float> v(static_cast<size_t>(A * A * tc * kdim));  // [a][tile][kd, ci]
-      std::vector<float> m(static_cast<size_t>(A * A * tc * og));    // [a][tile][o]
+      float* v = thread_scratch(ScratchSlot::first, A * A * tc * kdim);  // [a][tile][kd, ci]
+      float* m = thread_scratch(ScratchSlot::second, A * A * tc * og);   // [a][tile][o]
       // Scratch for one tile: the widened patch (not fp32 inputs) and a zero pixel; the output
       // tile.
-      std::vector<float> patch(static_cast<size_t>((A * A + 1) * cg));
-      std::vector<float> y(static_cast<size_t>(M * M * og));
+      float* patch = thread_scratch(ScratchSlot::third, (A * A + 1) * cg);
+      std::fill(patch + A * A * cg, patch + (A * A + 1) * cg, 0.0f);
+      float* y = thread_scratch(ScratchSlot::fourth, M * M * og);
 #pragma omp for schedule(dynamic)
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t t0 = c * tc, n = std::min(tc, tiles.count - t0);
         for (int64_t t = 0; t < n; ++t)
           for (int64_t kd = 0; kd < p.k[0]; ++kd) {
-            float* dst = v.data() + t * kdim + kd * cg;
+            float* dst = v + t * kdim + kd * cg;
             // The previous tile of the chunk at the same (n, th, tw) may have transformed this
             // frame's patch already (for another depth tap): copy it instead of transforming.
             const int64_t frame = ctx.frame_of(t0 + t, kd);
@@ -286,18 +290,17 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
               for (int64_t k2 = 0; k2 < p.k[0] && from < 0; ++k2)
                 if (ctx.frame_of(t0 + t - 1, k2) == frame) from = k2;
             if (from >= 0) {
-              const float* src = v.data() + (t - 1) * kdim + from * cg;
+              const float* src = v + (t - 1) * kdim + from * cg;
               for (int e = 0; e < A * A; ++e)
                 std::copy(src + e * tc * kdim, src + e * tc * kdim + cg, dst + e * tc * kdim);
             } else {
-              ctx.input_transform(t0 + t, kd, patch.data(), dst, tc * kdim);
+              ctx.input_transform(t0 + t, kd, patch, dst, tc * kdim);
             }
           }
         for (int e = 0; e < A * A; ++e)
-          gemm_packed_b(n, og, kdim, v.data() + e * tc * kdim, kdim, u.data() + e * packed,
-                        m.data() + e * tc * og, og, false);
-        for (int64_t t = 0; t < n; ++t)
-          ctx.output_transform(t0 + t, m.data() + t * og, tc * og, y.data());
+          gemm_packed_b(n, og, kdim, v + e * tc * kdim, kdim, u + e * packed, m + e * tc * og, og,
+                        false);
+        for (int64_t t = 0; t < n; ++t) ctx.output_transform(t0 + t, m + t * og, tc * og, y);
       }
     }
   }

@@ -75,9 +75,10 @@ int64_t packed_b_floats(int64_t k, int64_t n) {
 void pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, float* packed) {
   for (int64_t j0 = 0; j0 < n; j0 += kPanelWidth) {
     const int64_t cols = std::min(kPanelWidth, n - j0);
-    for (int64_t kk = 0; kk < k; ++kk, packed += kPanelWidth) {
-      std::copy(b + kk * ldb + j0, b + kk * ldb + j0 + cols, packed);
-      std::fill(packed + cols, packed + kPanelWidth, 0.0f);
+    for (int64_t kk = 0; kk < k; ++kk) {
+      float* row = packed + packed_b_offset(k, kk, j0);
+      std::copy(b + kk * ldb + j0, b + kk * ldb + j0 + cols, row);
+      std::fill(row + cols, row + kPanelWidth, 0.0f);
     }
   }
 }

@@ -23,6 +23,12 @@ const char* to_string(GemmKernel kernel);
 // Floats of B [k][n] packed: ceil(n / kPanelWidth) panels of [k][kPanelWidth], zero-padded.
 int64_t packed_b_floats(int64_t k, int64_t n);
 
+// Where B's element (kk, j) lies in a packing of k rows: panel j / kPanelWidth, row kk, column
+// j % kPanelWidth. Columns from n up to the last panel's end are zeros.
+inline int64_t packed_b_offset(int64_t k, int64_t kk, int64_t j) {
+  return (j / kPanelWidth * k + kk) * kPanelWidth + j % kPanelWidth;
+}
+
 // Packs B [k][n] (row stride ldb) into `packed` (packed_b_floats(k, n) floats).
 void pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, float* packed);
 
