@@ -16,12 +16,14 @@ namespace {
 
 constexpr int64_t kChunkBytes = int64_t{1} << 20;
 
-// Weight rows (tap, ci) x columns (output channel of group g), mirrored under flip; packed for
-// the GEMM (pack_b).
+// Weight rows (tap, ci) x columns (output channel of group g), mirrored under flip, written
+// straight into the GEMM's packing (packed_b_offset): a transpose first, then pack_b, cost
+// pointwise convs 0.4 ms of 7 (9x32x32 256->256).
 std::vector<float> pack_weight(const ConvArgs& a, const Phase& ph, int64_t g) {
   const Problem& p = a.problem;
   const int64_t rows = ph.tap_count() * p.cg();
-  std::vector<float> packed(static_cast<size_t>(rows * p.og()));
+  // Columns of the last panel past og stay zero.
+  std::vector<float> packed(static_cast<size_t>(packed_b_floats(rows, p.og())));
   std::vector<float> run(static_cast<size_t>(p.cg()));
   int64_t t = 0;
   for (int64_t jd = 0; jd < ph.taps[0].count; ++jd)
@@ -37,13 +39,11 @@ std::vector<float> pack_weight(const ConvArgs& a, const Phase& ph, int64_t g) {
               byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, wd, wh, ww, 0), p.dtype),
               p.cg(), run.data());
           for (int64_t ci = 0; ci < p.cg(); ++ci)
-            packed[static_cast<size_t>((t * p.cg() + ci) * p.og() + oo)] = run[ci];
+            packed[packed_b_offset(rows, t * p.cg() + ci, oo)] = run[ci];
         }
         ++t;
       }
-  std::vector<float> panels(static_cast<size_t>(packed_b_floats(rows, p.og())));
-  pack_b(rows, p.og(), packed.data(), p.og(), panels.data());
-  return panels;
+  return packed;
 }
 
 // Rows [r0, r1) of the phase's im2col matrix for group g, row-major with `cols` columns.

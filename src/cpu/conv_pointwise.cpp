@@ -63,18 +63,19 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
     for (int64_t n = 0; n < p.n; ++n)
       for (int64_t r0 = n * frame_rows; r0 < (n + 1) * frame_rows; r0 += chunk)
         chunks.push_back({g, r0, std::min((n + 1) * frame_rows, r0 + chunk)});
-  // W^T per group ([cg, og]), packed for the GEMM.
+  // W^T per group ([cg, og]), packed for the GEMM: column oo of W^T is W's row oo, written
+  // straight into the packing (a transpose, then pack_b, cost 0.4 ms of 7 on 9x32x32 256->256).
+  // The last panel's columns past og stay zero.
   std::vector<std::vector<float>> weights(static_cast<size_t>(p.groups));
-  std::vector<float> run(static_cast<size_t>(p.cg())), wt(static_cast<size_t>(p.cg() * p.og()));
+  std::vector<float> run(static_cast<size_t>(p.cg()));
   for (int64_t g = 0; g < p.groups; ++g) {
+    weights[g].resize(static_cast<size_t>(packed_b_floats(p.cg(), p.og())));
     for (int64_t oo = 0; oo < p.og(); ++oo) {
       load_f32(p.dtype,
                byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, 0, 0, 0, 0), p.dtype),
                p.cg(), run.data());
-      for (int64_t ci = 0; ci < p.cg(); ++ci) wt[ci * p.og() + oo] = run[ci];
+      for (int64_t ci = 0; ci < p.cg(); ++ci) weights[g][packed_b_offset(p.cg(), ci, oo)] = run[ci];
     }
-    weights[g].resize(static_cast<size_t>(packed_b_floats(p.cg(), p.og())));
-    pack_b(p.cg(), p.og(), wt.data(), p.og(), weights[g].data());
   }
 #pragma omp parallel
   {
