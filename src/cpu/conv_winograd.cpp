@@ -107,30 +107,21 @@ struct TileContext {
   DimMap dim[3];
   int64_t g;
   StoreEpilogue epilogue;  // of the whole output; shifted to the group's channels at the store
-  // Tile order. With depth taps (KD > 1), (n, th, tw, od): the output frame innermost, so that
-  // consecutive tiles read overlapping input frames through their taps and share transformed
-  // patches. Otherwise (n, od, th, tw), frame by frame, whose neighbouring tiles read neighbouring
-  // pixels (1x3x3 9x32x32 64->64: the frame-innermost order was 1.09x depth_tap's time).
-  bool frame_inner = true;
 
   // (n, od, oh0, ow0) of tile t.
+  // Tiles are ordered (n, th, tw, od) with the output frame innermost, so that consecutive tiles
+  // read overlapping input frames through their depth taps and can share transformed patches.
   std::array<int64_t, 4> origin(int64_t t) const {
     const Problem& p = a.problem;
-    if (!frame_inner) {
-      const int64_t tw = t % tiles.tw, th = t / tiles.tw % tiles.th;
-      const int64_t frame = t / (tiles.tw * tiles.th);
-      return {frame / p.out[0], frame % p.out[0], th * M, tw * M};
-    }
     const int64_t od = t % p.out[0], pos = t / p.out[0];
     const int64_t tw = pos % tiles.tw, th = pos / tiles.tw % tiles.th;
     return {pos / (tiles.tw * tiles.th), od, th * M, tw * M};
   }
 
-  // Whether tile t - 1 lies at tile t's (n, th, tw), one output frame before.
-  bool follows_in_depth(int64_t t) const { return frame_inner && t % a.problem.out[0] != 0; }
-
   // The input frame depth tap kd of tile t reads (-1: zero padding).
-  int64_t frame_of(int64_t t, int64_t kd) const { return source_index(dim[0], origin(t)[1], kd); }
+  int64_t frame_of(int64_t t, int64_t kd) const {
+    return source_index(dim[0], t % a.problem.out[0], kd);
+  }
 
   // v[a][c] (stride ldv between a) = B^T d B of tile t's alpha x alpha input patch in the frame
   // that depth tap kd reads. fp32 pixels are read in place; others are widened into `patch`
@@ -274,7 +265,7 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
   for (int64_t g = 0; g < p.groups; ++g) {
     float* u = thread_scratch(ScratchSlot::weights, A * A * packed);
     transform_weight<M>(a, g, u);
-    TileContext<M> ctx{a, tiles, {}, g, epilogue.store(), p.k[0] > 1};
+    TileContext<M> ctx{a, tiles, {}, g, epilogue.store()};
     for (int i = 0; i < 3; ++i)
       ctx.dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
 #pragma omp parallel
@@ -296,7 +287,7 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
             // frame's patch already (for another depth tap): copy it instead of transforming.
             const int64_t frame = ctx.frame_of(t0 + t, kd);
             int64_t from = -1;
-            if (t > 0 && frame >= 0 && ctx.follows_in_depth(t0 + t))
+            if (t > 0 && frame >= 0 && (t0 + t) % p.out[0] != 0)
               for (int64_t k2 = 0; k2 < p.k[0] && from < 0; ++k2)
                 if (ctx.frame_of(t0 + t - 1, k2) == frame) from = k2;
             if (from >= 0) {
