@@ -56,16 +56,40 @@ void gemm_panel_portable(const PanelCall& p) {
   if (p.m - r0 == 1) portable_rows<1>(p, p.a + r0 * p.lda, p.c + r0 * p.ldc);
 }
 
-GemmKernel best_gemm_kernel() {
-#if defined(VCONV_CPU_AVX2_KERNEL)
-  static const bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (avx2_fma) return GemmKernel::avx2_fma;
+bool gemm_kernel_runs(GemmKernel kernel) {
+  switch (kernel) {
+    case GemmKernel::portable:
+      return true;
+#if defined(VCONV_CPU_X86_KERNELS)
+    case GemmKernel::avx2_fma: {
+      static const bool runs = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return runs;
+    }
+    case GemmKernel::avx512: {
+      static const bool runs = __builtin_cpu_supports("avx512f");
+      return runs;
+    }
 #endif
+    default:
+      return false;
+  }
+}
+
+GemmKernel best_gemm_kernel() {
+  for (GemmKernel k : {GemmKernel::avx512, GemmKernel::avx2_fma})
+    if (gemm_kernel_runs(k)) return k;
   return GemmKernel::portable;
 }
 
 const char* to_string(GemmKernel kernel) {
-  return kernel == GemmKernel::avx2_fma ? "avx2_fma" : "portable";
+  switch (kernel) {
+    case GemmKernel::avx2_fma:
+      return "avx2_fma";
+    case GemmKernel::avx512:
+      return "avx512";
+    default:
+      return "portable";
+  }
 }
 
 int64_t packed_b_floats(int64_t k, int64_t n) {
@@ -86,15 +110,13 @@ void pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, float* packed) {
 void gemm_packed_b(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                    const float* packed_b, float* c, int64_t ldc, bool accumulate,
                    GemmKernel kernel) {
-  if (kernel != GemmKernel::portable && kernel != best_gemm_kernel())
+  if (!gemm_kernel_runs(kernel))
     throw Error(std::string("gemm_packed_b: kernel ") + to_string(kernel) +
                 " does not run on this CPU");
-#if defined(VCONV_CPU_AVX2_KERNEL)
-  void (*panel)(const PanelCall&) =
-      kernel == GemmKernel::avx2_fma ? gemm_panel_avx2_fma : gemm_panel_portable;
-#else
-  (void)kernel;
   void (*panel)(const PanelCall&) = gemm_panel_portable;
+#if defined(VCONV_CPU_X86_KERNELS)
+  if (kernel == GemmKernel::avx2_fma) panel = gemm_panel_avx2_fma;
+  if (kernel == GemmKernel::avx512) panel = gemm_panel_avx512;
 #endif
   // Blocks of kDepthBlock along k; in each, blocks of rows whose slice of A stays in L2 (about
   // kRowBlockBytes); in each, panel by panel: the panel's slice (16 KiB) stays in L1 while the

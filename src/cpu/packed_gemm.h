@@ -15,9 +15,11 @@
 
 namespace vconv::cpu {
 
-// The kernels this build has; `best_gemm_kernel()` is the fastest the CPU runs.
-enum class GemmKernel { portable, avx2_fma };
+// The kernels this build has; `best_gemm_kernel()` is the fastest the CPU runs, and
+// `gemm_kernel_runs(k)` whether the CPU runs k.
+enum class GemmKernel { portable, avx2_fma, avx512 };
 GemmKernel best_gemm_kernel();
+bool gemm_kernel_runs(GemmKernel kernel);
 const char* to_string(GemmKernel kernel);
 
 // Floats of B [k][n] packed: ceil(n / kPanelWidth) panels of [k][kPanelWidth], zero-padded.
