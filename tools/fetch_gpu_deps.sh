@@ -6,7 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .deps .whl
-(cd .deps && apt-get download libgtest-dev libcli11-dev nlohmann-json3-dev libopenblas-openmp-dev \
-  libopenblas0-openmp)
+(cd .deps && apt-get download libgtest-dev libcli11-dev nlohmann-json3-dev)
 python3 -m pip download -q --no-deps --python-version 3.12 --only-binary=:all: -d .whl \
   diffusers==0.42.1 importlib_metadata==10.2.0 lazy_importer==0.1.0

@@ -40,12 +40,10 @@ if [ -d .deps ]; then
 fi
 # cuDNN: the toolkit's, else the one PyTorch's wheels bring.
 cudnn_root=$(python3 -c "import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))" 2>/dev/null || true)
-arch=x86_64-linux-gnu
 build=${BUILD_DIR:-build-gpu}
 configure() {
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="80;90a" \
-    -DCMAKE_PREFIX_PATH="$prefix/usr" -DVCONV_OPENBLAS_DIR="$prefix/usr/lib/$arch/openblas-openmp" \
-    -DVCONV_CBLAS_INCLUDE="$prefix/usr/include/$arch/openblas-openmp" -DVCONV_CUDNN=ON \
+    -DCMAKE_PREFIX_PATH="$prefix/usr" -DVCONV_CUDNN=ON \
     -DVCONV_CUDNN_ROOT="$cudnn_root" "$@"
 }
 if [ -n "${BINARIES:-}" ]; then
@@ -98,8 +96,6 @@ if want python; then
   # its tests (the GPU ones included) and its benchmark against torch.
   pyinstall() {
     python3 -m pip install --no-build-isolation --no-deps -v . \
-      -Ccmake.define.VCONV_OPENBLAS_DIR="$prefix/usr/lib/$arch/openblas-openmp" \
-      -Ccmake.define.VCONV_CBLAS_INCLUDE="$prefix/usr/include/$arch/openblas-openmp" \
       -Ccmake.define.CMAKE_CUDA_ARCHITECTURES="80;90a"
   }
   step "pip install ." pip_install.log pyinstall

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the build dependencies from Debian's archive when they are missing.
 set -euo pipefail
-pkgs=(cmake g++ make libgtest-dev libcli11-dev nlohmann-json3-dev libopenblas-openmp-dev ${EXTRA_PACKAGES:-})
+pkgs=(cmake g++ make libgtest-dev libcli11-dev nlohmann-json3-dev ${EXTRA_PACKAGES:-})
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,5 @@
 #pragma once
-// cpu_gemm: im2col in bounded chunks, then SGEMM (OpenBLAS), one GEMM per group. Takes every
+// cpu_gemm: im2col in bounded chunks, then a GEMM (packed_gemm.h), one per group. Takes every
 // conv_general problem. Input dilation in zero-padded dimensions is split by stride phase: the
 // output positions of one phase read real samples through a fixed subset of taps, so each phase
 // is a dense GEMM over those taps alone and no inserted zero is multiplied.

@@ -5,11 +5,13 @@
 #include <vector>
 
 #include "core/index_map.h"
-#include "cpu/blas.h"
 #include "cpu/convert.h"
 #include "cpu/cost_model.h"
 #include "cpu/epilogue.h"
 #include "cpu/isa_clones.h"
+#include "cpu/packed_gemm.h"
+#include "cpu/scratch.h"
+#include "cpu/winograd_tile.h"
 #include "cpu/winograd_transforms.h"
 
 namespace vconv::cpu {
@@ -37,72 +39,64 @@ Tiles tiles_of(const Problem& p) {
   return {th, tw, p.n * p.out[0] * th * tw};
 }
 
-// Tiles per chunk: a fixed size (independent of the thread count, so are the results), such that
-// a chunk's transformed tiles stay within about kChunkBytes, and at least 32.
+// Tiles per chunk: such that a chunk's transformed tiles stay within about kChunkBytes, at least
+// 36, and a multiple of the GEMM kernel's 6 rows (results do not depend on it: each output is one
+// sum over the reduction in a fixed order however the tiles are chunked).
 template <int M>
 int64_t tiles_per_chunk(const Problem& p, const Tiles& tiles) {
   constexpr int64_t A = WinogradF3<M>::kAlpha;
   const int64_t bytes_per_tile = A * A * (p.k[0] * p.cg() + p.og()) * 4;
-  return std::max<int64_t>(32, std::min(tiles.count, kChunkBytes / bytes_per_tile));
+  const int64_t rows =
+      std::max<int64_t>(36, kChunkBytes / bytes_per_tile) / kBlockRows * kBlockRows;
+  return std::min(tiles.count, rows);
 }
 
 // U[a][kd * cg + ci][o] = (G g G^T)[a] for each depth tap kd and (ci, o) of group g: the depth
 // taps are stacked along the GEMM's K dimension. The kernel is mirrored under flip (depth too).
+// Written packed for the GEMM into `u`: alpha^2 matrices of packed_b_floats(kdim, og) floats.
 template <int M>
-std::vector<float> transform_weight(const ConvArgs& a, int64_t g) {
+void transform_weight(const ConvArgs& a, int64_t g, float* u) {
   using W = WinogradF3<M>;
   constexpr int A = W::kAlpha;
   const Problem& p = a.problem;
-  const int64_t kdim = p.k[0] * p.cg();
-  std::vector<float> u(static_cast<size_t>(A * A * kdim * p.og()));
-  // Each (kd, oo) writes its own entries of u: threads share the work without changing a bit.
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t kd = 0; kd < p.k[0]; ++kd)
-    for (int64_t oo = 0; oo < p.og(); ++oo) {
-      const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
-      std::vector<float> taps(static_cast<size_t>(9 * p.cg()));
-      for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw) {
-          const int wh = p.flip ? 2 - kh : kh, ww = p.flip ? 2 - kw : kw;
-          load_f32(
-              p.dtype,
-              byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, wd, wh, ww, 0), p.dtype),
-              p.cg(), taps.data() + (kh * 3 + kw) * p.cg());
+  const int64_t kdim = p.k[0] * p.cg(), packed = packed_b_floats(kdim, p.og());
+  // The last panel's columns past og: zeros.
+  for (int e = 0; e < A * A; ++e)
+    for (int64_t k = 0; k < kdim; ++k)
+      for (int64_t o = p.og(); o % kPanelWidth != 0; ++o)
+        u[e * packed + packed_b_offset(kdim, k, o)] = 0.0f;
+#pragma omp parallel
+  {
+    std::vector<float> taps(static_cast<size_t>(9 * p.cg()));
+    // Each (kd, oo) writes its own entries of u: threads share the work without changing a bit.
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t kd = 0; kd < p.k[0]; ++kd)
+      for (int64_t oo = 0; oo < p.og(); ++oo) {
+        const int64_t wd = p.flip ? p.k[0] - 1 - kd : kd;
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw) {
+            const int wh = p.flip ? 2 - kh : kh, ww = p.flip ? 2 - kw : kw;
+            load_f32(
+                p.dtype,
+                byte_ptr(a.weight.data, a.weight.offset(g * p.og() + oo, wd, wh, ww, 0), p.dtype),
+                p.cg(), taps.data() + (kh * 3 + kw) * p.cg());
+          }
+        for (int64_t ci = 0; ci < p.cg(); ++ci) {
+          float gk[A][3];  // G g
+          for (int i = 0; i < A; ++i)
+            for (int l = 0; l < 3; ++l) {
+              float s = 0;
+              for (int kk = 0; kk < 3; ++kk) s += W::G[i][kk] * taps[(kk * 3 + l) * p.cg() + ci];
+              gk[i][l] = s;
+            }
+          for (int i = 0; i < A; ++i)
+            for (int j = 0; j < A; ++j) {
+              float s = 0;
+              for (int l = 0; l < 3; ++l) s += gk[i][l] * W::G[j][l];
+              u[(i * A + j) * packed + packed_b_offset(kdim, kd * p.cg() + ci, oo)] = s;
+            }
         }
-      for (int64_t ci = 0; ci < p.cg(); ++ci) {
-        float gk[A][3];  // G g
-        for (int i = 0; i < A; ++i)
-          for (int l = 0; l < 3; ++l) {
-            float s = 0;
-            for (int kk = 0; kk < 3; ++kk) s += W::G[i][kk] * taps[(kk * 3 + l) * p.cg() + ci];
-            gk[i][l] = s;
-          }
-        for (int i = 0; i < A; ++i)
-          for (int j = 0; j < A; ++j) {
-            float s = 0;
-            for (int l = 0; l < 3; ++l) s += gk[i][l] * W::G[j][l];
-            u[static_cast<size_t>(((i * A + j) * kdim + kd * p.cg() + ci) * p.og() + oo)] = s;
-          }
       }
-    }
-  return u;
-}
-
-// dst_r = sum_k mat[r][k] * src_k for r < R, over vectors of n channels; src_k lies at
-// src + k * src_step and dst_r at dst + r * dst_step. The channel loop is innermost so that it
-// vectorises; zero coefficients are skipped.
-template <int R, int K>
-void combine(const float (&mat)[R][K], int64_t n, const float* src, int64_t src_step, float* dst,
-             int64_t dst_step) {
-  for (int r = 0; r < R; ++r) {
-    float* d = dst + r * dst_step;
-    std::fill(d, d + n, 0.0f);
-    for (int k = 0; k < K; ++k) {
-      const float c = mat[r][k];
-      if (c == 0) continue;
-      const float* x = src + k * src_step;
-      for (int64_t i = 0; i < n; ++i) d[i] += c * x[i];
-    }
   }
 }
 
@@ -130,7 +124,8 @@ struct TileContext {
   }
 
   // v[a][c] (stride ldv between a) = B^T d B of tile t's alpha x alpha input patch in the frame
-  // that depth tap kd reads.
+  // that depth tap kd reads. fp32 pixels are read in place; others are widened into `patch`
+  // (alpha^2 pixels), after which lie cg zeros that stand for padding.
   VCONV_ISA_CLONES
   void input_transform(int64_t t, int64_t kd, float* patch, float* v, int64_t ldv) const {
     using W = WinogradF3<M>;
@@ -143,28 +138,34 @@ struct TileContext {
       for (int e = 0; e < A * A; ++e) std::fill(v + e * ldv, v + e * ldv + cg, 0.0f);
       return;
     }
-    // Patch rows/columns past the last valid output + 2 feed no output: leave them zero rather
-    // than read outside the padded input.
+    const float* zeros = patch + A * A * cg;
+    // Patch rows/columns past the last valid output + 2 feed no output: read as zero rather
+    // than outside the padded input.
     const int64_t rows = std::min<int64_t>(M, p.out[1] - o[2]) + 2;
     const int64_t cols = std::min<int64_t>(M, p.out[2] - o[3]) + 2;
+    const float* src[A * A];
+    float* dst[A * A];
     for (int i = 0; i < A; ++i) {
       const int64_t ih = i < rows ? source_index(dim[1], o[2], i) : -1;
       for (int j = 0; j < A; ++j) {
         const int64_t iw = j < cols ? source_index(dim[2], o[3], j) : -1;
-        float* dst = patch + (i * A + j) * cg;
+        dst[i * A + j] = v + (i * A + j) * ldv;
         if (ih < 0 || iw < 0) {
-          std::fill(dst, dst + cg, 0.0f);
+          src[i * A + j] = zeros;
+          continue;
+        }
+        const void* pixel =
+            byte_ptr(a.input.data, a.input.offset(o[0], id, ih, iw, g * cg), p.dtype);
+        if (p.dtype == DType::f32) {
+          src[i * A + j] = static_cast<const float*>(pixel);
         } else {
-          load_f32(p.dtype,
-                   byte_ptr(a.input.data, a.input.offset(o[0], id, ih, iw, g * cg), p.dtype), cg,
-                   dst);
+          float* widened = patch + (i * A + j) * cg;
+          load_f32(p.dtype, pixel, cg, widened);
+          src[i * A + j] = widened;
         }
       }
     }
-    // B^T d, then (B^T d) B: each a linear combination of channel vectors.
-    float* tmp = patch + A * A * cg;  // second half of the scratch
-    for (int j = 0; j < A; ++j) combine(W::BT, cg, patch + j * cg, A * cg, tmp + j * cg, A * cg);
-    for (int i = 0; i < A; ++i) combine(W::BT, cg, tmp + i * A * cg, cg, v + i * A * ldv, ldv);
+    sandwich(W::BT, src, dst, cg);
   }
 
   // Y = A^T m A for tile t, written to (or accumulated into) the valid output pixels through the
@@ -176,10 +177,11 @@ struct TileContext {
     const Problem& p = a.problem;
     const int64_t og = p.og();
     const auto o = origin(t);
-    // A^T m into the M x A rows after the result, then (A^T m) A into y's first M x M rows.
-    float* tmp = y + M * M * og;
-    for (int j = 0; j < A; ++j) combine(W::AT, og, m + j * ldm, A * ldm, tmp + j * og, A * og);
-    for (int i = 0; i < M; ++i) combine(W::AT, og, tmp + i * A * og, og, y + i * M * og, og);
+    const float* src[A * A];
+    float* dst[M * M];
+    for (int e = 0; e < A * A; ++e) src[e] = m + e * ldm;
+    for (int e = 0; e < M * M; ++e) dst[e] = y + e * og;
+    sandwich(W::AT, src, dst, og);
     for (int i = 0; i < M && o[2] + i < p.out[1]; ++i)
       for (int j = 0; j < M && o[3] + j < p.out[2]; ++j)
         store_f32(a.output_dtype, y + (i * M + j) * og, og,
@@ -206,9 +208,10 @@ std::string WinogradAlgorithm<M>::why_not_options(const Problem& p, const Option
   // bf16/f16 inputs carry far more error than either transform adds; fp32 ones do not.
   if (p.dtype != DType::f32) return {};
   // F(4x4)'s transforms multiply rounding errors by up to ~10x the F(2x2) ones: elementwise
-  // 3-8e-5 of the output RMS, which fails MLX-style comparisons at any reduction that matters.
+  // 4e-5 of the output RMS (8.8x MLX's atol = rtol = 1e-4 at reduction 4608; docs/PERFORMANCE.md,
+  // "Accuracy"), which fails MLX-style comparisons at any reduction that matters.
   if (M == 4 && options.fp32_math == Fp32Math::exact)
-    return "fp32 error up to 8e-5 of the output RMS elementwise; runs under fp32_math = tf32";
+    return "fp32 error up to 4e-5 of the output RMS elementwise; runs under fp32_math = tf32";
   const int64_t reduction = p.k[0] * p.cg(), limit = kMaxF32ReductionFor<M>(options.fp32_math);
   if (reduction > limit)
     return "fp32 with KD * C/groups = " + std::to_string(reduction) + " > " +
@@ -257,26 +260,29 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
   const int64_t cg = p.cg(), og = p.og(), kdim = p.k[0] * cg;
   const int64_t tc = tiles_per_chunk<M>(p, tiles);
   const int64_t chunks = (tiles.count + tc - 1) / tc;
+  const int64_t packed = packed_b_floats(kdim, og);
   const LoadedEpilogue epilogue(a.options.epilogue);
   for (int64_t g = 0; g < p.groups; ++g) {
-    const std::vector<float> u = transform_weight<M>(a, g);
+    float* u = thread_scratch(ScratchSlot::weights, A * A * packed);
+    transform_weight<M>(a, g, u);
     TileContext<M> ctx{a, tiles, {}, g, epilogue.store()};
     for (int i = 0; i < 3; ++i)
       ctx.dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
 #pragma omp parallel
     {
-      std::vector<float> v(static_cast<size_t>(A * A * tc * kdim));  // [a][tile][kd, ci]
-      std::vector<float> m(static_cast<size_t>(A * A * tc * og));    // [a][tile][o]
-      // Scratch for one tile: the gathered patch and its half-transformed copy; the output tile
-      // and its half-transformed copy.
-      std::vector<float> patch(static_cast<size_t>(2 * A * A * cg));
-      std::vector<float> y(static_cast<size_t>((M * M + M * A) * og));
+      float* v = thread_scratch(ScratchSlot::first, A * A * tc * kdim);  // [a][tile][kd, ci]
+      float* m = thread_scratch(ScratchSlot::second, A * A * tc * og);   // [a][tile][o]
+      // Scratch for one tile: the widened patch (not fp32 inputs) and a zero pixel; the output
+      // tile.
+      float* patch = thread_scratch(ScratchSlot::third, (A * A + 1) * cg);
+      std::fill(patch + A * A * cg, patch + (A * A + 1) * cg, 0.0f);
+      float* y = thread_scratch(ScratchSlot::fourth, M * M * og);
 #pragma omp for schedule(dynamic)
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t t0 = c * tc, n = std::min(tc, tiles.count - t0);
         for (int64_t t = 0; t < n; ++t)
           for (int64_t kd = 0; kd < p.k[0]; ++kd) {
-            float* dst = v.data() + t * kdim + kd * cg;
+            float* dst = v + t * kdim + kd * cg;
             // The previous tile of the chunk at the same (n, th, tw) may have transformed this
             // frame's patch already (for another depth tap): copy it instead of transforming.
             const int64_t frame = ctx.frame_of(t0 + t, kd);
@@ -285,18 +291,17 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
               for (int64_t k2 = 0; k2 < p.k[0] && from < 0; ++k2)
                 if (ctx.frame_of(t0 + t - 1, k2) == frame) from = k2;
             if (from >= 0) {
-              const float* src = v.data() + (t - 1) * kdim + from * cg;
+              const float* src = v + (t - 1) * kdim + from * cg;
               for (int e = 0; e < A * A; ++e)
                 std::copy(src + e * tc * kdim, src + e * tc * kdim + cg, dst + e * tc * kdim);
             } else {
-              ctx.input_transform(t0 + t, kd, patch.data(), dst, tc * kdim);
+              ctx.input_transform(t0 + t, kd, patch, dst, tc * kdim);
             }
           }
         for (int e = 0; e < A * A; ++e)
-          sgemm(n, og, kdim, v.data() + e * tc * kdim, kdim, u.data() + e * kdim * og, og, 0.0f,
-                m.data() + e * tc * og, og);
-        for (int64_t t = 0; t < n; ++t)
-          ctx.output_transform(t0 + t, m.data() + t * og, tc * og, y.data());
+          gemm_packed_b(n, og, kdim, v + e * tc * kdim, kdim, u + e * packed, m + e * tc * og, og,
+                        false);
+        for (int64_t t = 0; t < n; ++t) ctx.output_transform(t0 + t, m + t * og, tc * og, y);
       }
     }
   }

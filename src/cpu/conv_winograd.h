@@ -5,8 +5,8 @@
 // stacked along K = KD * C), so each output tile is transformed and written once, with any depth
 // kernel, stride, dilation and padding mode. Tiles are processed in chunks small enough that a
 // thread's transformed tiles stay in cache: gather and transform the input patches, alpha^2 GEMMs
-// (OpenBLAS) against the transformed weight, then the output transform writes (or accumulates
-// into) the output directly.
+// (packed_gemm.h) against the transformed weight, packed once, then the output transform writes
+// (or accumulates into) the output directly.
 #include "core/algorithm.h"
 
 namespace vconv::cpu {

@@ -1,8 +1,9 @@
 #pragma once
 // The CPU cost model: time from arithmetic and bytes moved, with throughput constants calibrated
-// once on the development machine (2 cores of an AMD EPYC with AVX2 and FMA, OpenBLAS 0.3.21,
-// OpenMP build) from `vconv bench --suite bench/suites/cpu.txt --no-scale` and
-// `vconv bench --suite vae` (docs/PERFORMANCE.md). To recalibrate on another machine, run those
+// once on the development machine (2 cores of an AMD EPYC with AVX2 and FMA, then with OpenBLAS
+// 0.3.21's GEMM; vconv's own, which replaced it, runs at about the same rate on large products)
+// from `vconv bench --suite bench/suites/cpu.txt --no-scale` and `vconv bench --suite vae`
+// (docs/PERFORMANCE.md). To recalibrate on another machine, run those
 // two commands, and fit the constants below to the achieved rates they print: kGemmGflops to
 // cpu_gemm on the C = 64 cases, the gather rates to the gap between cpu_gemm and its GEMM time,
 // kTransformGflops to winograd_f4x3 less its GEMM time. The weight transform's rate and the
@@ -15,7 +16,7 @@
 
 namespace vconv::cpu::cost {
 
-constexpr double kGemmGflops = 180.0;     // OpenBLAS SGEMM with >= 64 output columns
+constexpr double kGemmGflops = 180.0;     // the GEMM with >= 64 output columns, 2 threads
 constexpr double kReferenceGflops = 3.2;  // the reference's double loop
 constexpr double kCallOverheadMs = 0.01;  // per sub-problem (a depth tap's 2D conv)
 

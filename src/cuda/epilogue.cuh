@@ -146,12 +146,9 @@ struct OutputRow {
   __device__ void store_pair(int64_t channel, float v0, float v1, bool second) const {
     if constexpr (K == StoreKind::moved) {
       const Target t = locate(channel);
-      if (!(second && t.next_adjacent)) {
-        store(channel, v0);
-        if (second) store(channel + 1, v1);
-        return;
-      }
-      store_fused(t.out, t.residual, channel, v0, v1, true);
+      const bool pair = second && t.next_adjacent;
+      store_fused(t.out, t.residual, channel, v0, v1, pair);  // channel + 1 too where adjacent
+      if (second && !pair) store(channel + 1, v1);
     } else if constexpr (K == StoreKind::fused) {
       store_fused(out + (channel - first), residual ? residual + (channel - first) : nullptr,
                   channel, v0, v1, second);

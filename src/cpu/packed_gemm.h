@@ -1,0 +1,43 @@
+#pragma once
+// C = A * B (+ C) for a row-major A read in place (any row stride) and a B packed once into
+// panels of kPanelWidth columns: the GEMMs of Winograd's tiles and of pointwise convs, whose B (a
+// weight) serves every chunk of a call. OpenBLAS, which vconv called before, packed B again at
+// each call and A too: a fifth of Winograd's time on 32-row chunks (docs/PERFORMANCE.md, "The CPU's
+// own GEMM").
+//
+// Each element of C is a sum over k in blocks of 256 (within a block one sequential sum, with fused
+// multiply-adds on AVX2; the blocks' sums added in order), the same whatever m, n, the row block
+// or the thread: results depend on the kernel (AVX2 + FMA or the portable one), not on how a call
+// is chunked into rows.
+#include <cstdint>
+
+#include "cpu/packed_gemm_panel.h"
+
+namespace vconv::cpu {
+
+// The kernels this build has; `best_gemm_kernel()` is the fastest the CPU runs, and
+// `gemm_kernel_runs(k)` whether the CPU runs k.
+enum class GemmKernel { portable, avx2_fma, avx512 };
+GemmKernel best_gemm_kernel();
+bool gemm_kernel_runs(GemmKernel kernel);
+const char* to_string(GemmKernel kernel);
+
+// Floats of B [k][n] packed: ceil(n / kPanelWidth) panels of [k][kPanelWidth], zero-padded.
+int64_t packed_b_floats(int64_t k, int64_t n);
+
+// Where B's element (kk, j) lies in a packing of k rows: panel j / kPanelWidth, row kk, column
+// j % kPanelWidth. Columns from n up to the last panel's end are zeros.
+inline int64_t packed_b_offset(int64_t k, int64_t kk, int64_t j) {
+  return (j / kPanelWidth * k + kk) * kPanelWidth + j % kPanelWidth;
+}
+
+// Packs B [k][n] (row stride ldb) into `packed` (packed_b_floats(k, n) floats).
+void pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, float* packed);
+
+// C [m][n] (row stride ldc) = A [m][k] (row stride lda) * B, or += when accumulate (the product
+// rounded, then added). `packed_b` comes from pack_b(k, n, ...).
+void gemm_packed_b(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                   const float* packed_b, float* c, int64_t ldc, bool accumulate,
+                   GemmKernel kernel = best_gemm_kernel());
+
+}  // namespace vconv::cpu
