@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds here, on the development machine, the binaries tools/gpu_check.sh runs on the GPU machine
-# (vconv and vconv_cuda_tests for sm_90a, the cuDNN comparison compiled against the headers of the
+# (vconv, vconv_cuda_tests for sm_90a, and vconv_tests, whose CPU kernels the GPU machine's host
+# may run where this one cannot, e.g. AVX-512; the cuDNN comparison compiled against the headers of the
 # cuDNN wheel PyTorch brings there), stripped, into devbin/NAME.tar.xz (ignored by git; name
 # devbin in the device call's carry). A device call then spends no minutes compiling, and one call
 # can time two commits' binaries side by side:
@@ -20,11 +21,12 @@ if [ ! -f "$cudnn/nvidia/cudnn/include/cudnn.h" ]; then
 fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
   -DVCONV_CUDNN=ON -DVCONV_CUDNN_ROOT="$cudnn/nvidia/cudnn" >/dev/null
-cmake --build "$build" --target vconv vconv_cuda_tests
+cmake --build "$build" --target vconv vconv_cuda_tests vconv_tests
 staging=$(mktemp -d)
 mkdir -p "$staging/tests" devbin
 strip -o "$staging/vconv" "$build/vconv"
 strip -o "$staging/tests/vconv_cuda_tests" "$build/tests/vconv_cuda_tests"
-tar cJf "devbin/$name.tar.xz" -C "$staging" vconv tests/vconv_cuda_tests
+strip -o "$staging/tests/vconv_tests" "$build/tests/vconv_tests"
+tar cJf "devbin/$name.tar.xz" -C "$staging" vconv tests/vconv_cuda_tests tests/vconv_tests
 rm -rf "$staging"
 ls -l "devbin/$name.tar.xz"
