@@ -3,8 +3,9 @@
 // by each ISA's file (packed_gemm_avx2.cpp, packed_gemm_avx512.cpp), the only files compiled for
 // that ISA. V provides: Vec, kLanes (floats per Vec, dividing kPanelWidth), kRows (rows of C per
 // block), zero(), load(p), broadcast(p), fma(a, b, c) = a * b + c rounded once, add(a, b),
-// store(p, v). Every function here is a template, so nothing compiled for one ISA can be linked
-// into a caller on a CPU without it (see packed_gemm_panel.h).
+// store(p, v). Each ISA's traits type lies in its file's anonymous namespace, so every
+// instantiation of these templates is internal to that file: none can be linked into a caller
+// compiled for another ISA (see packed_gemm_panel.h).
 //
 // A block of R rows x kPanelWidth columns of C stays in R x kPanelWidth / kLanes accumulators
 // while k runs: per step, the panel's row of B in kPanelWidth / kLanes vectors and one broadcast
