@@ -84,20 +84,24 @@ TEST(PackedGemm, MatchesFloat64OnRandomShapes) {
 
 TEST(PackedGemm, RowsAgreeBitwiseHoweverSplit) {
   std::mt19937_64 rng(92);
-  const int64_t m = 80, n = 37, k = 131;
-  const auto a = random_floats(rng, m * k), b = random_floats(rng, k * n);
-  std::vector<float> packed(static_cast<size_t>(vconv::cpu::packed_b_floats(k, n)));
-  vconv::cpu::pack_b(k, n, b.data(), n, packed.data());
-  for (GemmKernel kernel : kernels_here()) {
-    std::vector<float> whole(static_cast<size_t>(m * n)), split(whole.size());
-    vconv::cpu::gemm_packed_b(m, n, k, a.data(), k, packed.data(), whole.data(), n, false, kernel);
-    // Rows in calls of 1, 2, ..., 12 rows (and 2): each kernel's block of every row count runs.
-    for (int64_t r0 = 0, len = 1; r0 < m; r0 += len, ++len) {
-      const int64_t rows = std::min(len, m - r0);
-      vconv::cpu::gemm_packed_b(rows, n, k, a.data() + r0 * k, k, packed.data(),
-                                split.data() + r0 * n, n, false, kernel);
+  // The second size spans several row blocks and three k blocks.
+  for (const auto [m, k] : {std::pair<int64_t, int64_t>{80, 131}, {200, 600}}) {
+    const int64_t n = 37;
+    const auto a = random_floats(rng, m * k), b = random_floats(rng, k * n);
+    std::vector<float> packed(static_cast<size_t>(vconv::cpu::packed_b_floats(k, n)));
+    vconv::cpu::pack_b(k, n, b.data(), n, packed.data());
+    for (GemmKernel kernel : kernels_here()) {
+      std::vector<float> whole(static_cast<size_t>(m * n)), split(whole.size());
+      vconv::cpu::gemm_packed_b(m, n, k, a.data(), k, packed.data(), whole.data(), n, false,
+                                kernel);
+      // Rows in calls of 1, 2, 3, ... rows: each kernel's block of every row count runs.
+      for (int64_t r0 = 0, len = 1; r0 < m; r0 += len, ++len) {
+        const int64_t rows = std::min(len, m - r0);
+        vconv::cpu::gemm_packed_b(rows, n, k, a.data() + r0 * k, k, packed.data(),
+                                  split.data() + r0 * n, n, false, kernel);
+      }
+      EXPECT_EQ(whole, split) << to_string(kernel) << " m=" << m << " k=" << k;
     }
-    EXPECT_EQ(whole, split) << to_string(kernel);
   }
 }
 

@@ -48,8 +48,8 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
   const LoadedEpilogue epilogue(a.options.epilogue);
   // Chunks never cross a batch index, so each has one leading dimension per operand; the chunks of
   // a frame are of about equal size, for an even share between threads, and a multiple of the
-  // GEMM kernel's rows but the last. Results do not depend on the
-  // chunks (each output is one sum over the channels in a fixed order, packed_gemm.h).
+  // GEMM kernels' rows but the last. Results do not depend on the chunks (each output is one sum
+  // over the channels in a fixed order, packed_gemm.h).
   const int64_t max_rows =
       std::min(frame_rows, std::max(kMinChunkRows, kChunkBytes / ((p.cg() + p.og()) * 4)));
   const int64_t per_frame = (frame_rows + max_rows - 1) / max_rows;

@@ -40,8 +40,8 @@ Tiles tiles_of(const Problem& p) {
 }
 
 // Tiles per chunk: such that a chunk's transformed tiles stay within about kChunkBytes, at least
-// 36, and a multiple of the GEMM kernel's 6 rows (results do not depend on it: each output is one
-// sum over the reduction in a fixed order however the tiles are chunked).
+// 36, and a multiple of kBlockRows, the GEMM kernels' rows per block (results do not depend on it:
+// each output is one sum over the reduction in a fixed order however the tiles are chunked).
 template <int M>
 int64_t tiles_per_chunk(const Problem& p, const Tiles& tiles) {
   constexpr int64_t A = WinogradF3<M>::kAlpha;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "cpu/packed_gemm_kernel.h"
 #include "vconv/error.h"
 
 namespace vconv::cpu {
@@ -16,44 +17,32 @@ constexpr int64_t kDepthBlock = 256;
 // a 9216 x 256 x 256 product, 1 thread).
 constexpr int64_t kRowBlockBytes = int64_t{64} << 10;
 
-// The portable kernel: the AVX2 one's order of sums without fused multiply-adds (the build forms
-// none), in 4-float vectors (GCC's vector extensions: SSE2 on baseline x86-64, NEON on Arm),
-// 3 rows at a time: 12 accumulators, a broadcast per row and a vector of B fill 16 registers.
-constexpr int kPortableRows = 3;
+// The portable kernel: the SIMD kernels' order of sums without fused multiply-adds (the build
+// forms none), in 4-float vectors (GCC's vector extensions: SSE2 on baseline x86-64, NEON on
+// Arm), 3 rows at a time: 12 accumulators, a broadcast and a vector of B fill 14 of 16 registers.
 typedef float Lanes4 __attribute__((vector_size(16)));
-constexpr int kLanes = kPanelWidth / 4;
 
-template <int R>
-void portable_rows(const PanelCall& p, const float* a, float* c) {
-  Lanes4 acc[R][kLanes] = {};
-  const float* b = p.b;
-  for (int64_t kk = 0; kk < p.k; ++kk, b += kPanelWidth) {
-    Lanes4 x[R];
-    for (int r = 0; r < R; ++r) x[r] = Lanes4{} + a[r * p.lda + kk];
-    for (int j = 0; j < kLanes; ++j) {
-      Lanes4 bj;
-      std::memcpy(&bj, b + 4 * j, sizeof(bj));
-      for (int r = 0; r < R; ++r) acc[r][j] += x[r] * bj;
-    }
+struct Portable {
+  using Vec = Lanes4;
+  static constexpr int kLanes = 4;
+  static constexpr int kRows = 3;
+  static Vec zero() { return Vec{}; }
+  static Vec load(const float* p) {
+    Vec v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
   }
-  for (int r = 0; r < R; ++r) {
-    float out[kPanelWidth];
-    std::memcpy(out, acc[r], sizeof(out));
-    for (int64_t j = 0; j < p.cols; ++j) {
-      float& y = c[r * p.ldc + j];
-      y = p.add_to_c ? y + out[j] : out[j];
-    }
-  }
-}
+  static Vec broadcast(const float* p) { return Vec{} + *p; }
+  static Vec fma(Vec a, Vec b, Vec c) { return a * b + c; }
+  static Vec add(Vec a, Vec b) { return a + b; }
+  static void store(float* p, Vec v) { std::memcpy(p, &v, sizeof(v)); }
+};
+static_assert(kBlockRows % Portable::kRows == 0, "callers' row multiples must fill its blocks");
 
 }  // namespace
 
 void gemm_panel_portable(const PanelCall& p) {
-  int64_t r0 = 0;
-  for (; r0 + kPortableRows <= p.m; r0 += kPortableRows)
-    portable_rows<kPortableRows>(p, p.a + r0 * p.lda, p.c + r0 * p.ldc);
-  if (p.m - r0 == 2) portable_rows<2>(p, p.a + r0 * p.lda, p.c + r0 * p.ldc);
-  if (p.m - r0 == 1) portable_rows<1>(p, p.a + r0 * p.lda, p.c + r0 * p.ldc);
+  kernel::panel<Portable>(p);
 }
 
 bool gemm_kernel_runs(GemmKernel kernel) {
@@ -132,7 +121,8 @@ void gemm_packed_b(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
     for (int64_t i0 = 0; i0 < m; i0 += rows)
       for (int64_t j0 = 0; j0 < n; j0 += kPanelWidth)
         panel({std::min(rows, m - i0), depth, std::min(kPanelWidth, n - j0), a + i0 * lda + k0, lda,
-               packed_b + j0 * k + k0 * kPanelWidth, c + i0 * ldc + j0, ldc, accumulate || k0 > 0});
+               packed_b + packed_b_offset(k, k0, j0), c + i0 * ldc + j0, ldc,
+               accumulate || k0 > 0});
   }
 }
 

@@ -6,9 +6,9 @@
 // own GEMM").
 //
 // Each element of C is a sum over k in blocks of 256 (within a block one sequential sum, with fused
-// multiply-adds on AVX2; the blocks' sums added in order), the same whatever m, n, the row block
-// or the thread: results depend on the kernel (AVX2 + FMA or the portable one), not on how a call
-// is chunked into rows.
+// multiply-adds on AVX2 and AVX-512; the blocks' sums added to C in order), the same whatever m,
+// n, the row block or the thread: results depend on the kernel (FMA or the portable one), not on
+// how a call is chunked into rows.
 #include <cstdint>
 
 #include "cpu/packed_gemm_panel.h"
@@ -34,8 +34,10 @@ inline int64_t packed_b_offset(int64_t k, int64_t kk, int64_t j) {
 // Packs B [k][n] (row stride ldb) into `packed` (packed_b_floats(k, n) floats).
 void pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, float* packed);
 
-// C [m][n] (row stride ldc) = A [m][k] (row stride lda) * B, or += when accumulate (the product
-// rounded, then added). `packed_b` comes from pack_b(k, n, ...).
+// C [m][n] (row stride ldc) = A [m][k] (row stride lda) * B, or += when accumulate: each block's
+// sum rounded, then added to C in turn, ((C + s0) + s1) + ..., so for k > 256 an accumulating
+// call rounds differently from C + (a product computed apart): within fp32 rounding, not
+// bitwise. `packed_b` comes from pack_b(k, n, ...).
 void gemm_packed_b(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                    const float* packed_b, float* c, int64_t ldc, bool accumulate,
                    GemmKernel kernel = best_gemm_kernel());

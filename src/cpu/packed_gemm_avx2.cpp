@@ -2,6 +2,8 @@
 // accumulators, which with 2 vectors of B and a broadcast fill 15 of the 16 registers; two FMA
 // pipes of 4-cycle latency need at least 8 independent sums. Compiled with -mavx2 -mfma
 // (CMakeLists.txt) and called only where the CPU has both (best_gemm_kernel()).
+#include <immintrin.h>
+
 #include "cpu/packed_gemm_kernel.h"
 
 namespace vconv::cpu {

@@ -2,6 +2,8 @@
 // accumulators of one vector each (a panel is one AVX-512 vector wide), enough independent sums
 // for two FMA pipes of 4-cycle latency, in 14 of the 32 registers. Compiled with -mavx512f
 // (CMakeLists.txt) and called only where the CPU has it (best_gemm_kernel()).
+#include <immintrin.h>
+
 #include "cpu/packed_gemm_kernel.h"
 
 namespace vconv::cpu {

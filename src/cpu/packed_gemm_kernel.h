@@ -1,16 +1,16 @@
 #pragma once
-// The packed GEMM's SIMD kernel, written once over an ISA's vector operations and instantiated
-// by each ISA's file (packed_gemm_avx2.cpp, packed_gemm_avx512.cpp), the only files compiled for
-// that ISA. V provides: Vec, kLanes (floats per Vec, dividing kPanelWidth), kRows (rows of C per
-// block), zero(), load(p), broadcast(p), fma(a, b, c) = a * b + c rounded once, add(a, b),
-// store(p, v). Every function here is a template, so nothing compiled for one ISA can be linked
-// into a caller on a CPU without it (see packed_gemm_panel.h).
+// The packed GEMM's kernel, written once over a vector type's operations and instantiated by
+// each ISA's file (packed_gemm_avx2.cpp, packed_gemm_avx512.cpp, the only files compiled for that
+// ISA) and, for the portable kernel, by packed_gemm.cpp. V provides: Vec, kLanes (floats per Vec,
+// dividing kPanelWidth), kRows (rows of C per block), zero(), load(p), broadcast(p),
+// fma(a, b, c) = a * b + c (rounded once where the ISA has FMA, twice in the portable kernel),
+// add(a, b), store(p, v). Each ISA's traits type lies in its file's anonymous namespace, so every
+// instantiation of these templates is internal to that file: none can be linked into a caller
+// compiled for another ISA (see packed_gemm_panel.h).
 //
 // A block of R rows x kPanelWidth columns of C stays in R x kPanelWidth / kLanes accumulators
 // while k runs: per step, the panel's row of B in kPanelWidth / kLanes vectors and one broadcast
 // per row of A, read in place through its row stride.
-#include <immintrin.h>
-
 #include <cstdint>
 
 #include "cpu/packed_gemm_panel.h"
@@ -40,8 +40,7 @@ void rows(const PanelCall& p, const float* a, float* c) {
   const float* next = a + R * lda;
   for (int64_t k0 = 0; k0 < k; k0 += 16) {
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r)
-      _mm_prefetch(reinterpret_cast<const char*>(next + r * lda + k0), _MM_HINT_T0);
+    for (int r = 0; r < R; ++r) __builtin_prefetch(next + r * lda + k0, 0, 3);
     const int64_t k1 = k0 + 16 < k ? k0 + 16 : k;
 #pragma GCC unroll 2
     for (int64_t kk = k0; kk < k1; ++kk, b += kPanelWidth) {

@@ -10,7 +10,10 @@ float* thread_scratch(ScratchSlot slot, int64_t floats) {
   thread_local int64_t sizes[kSlots] = {};
   const int s = static_cast<int>(slot);
   if (floats > sizes[s]) {
-    buffers[s].reset();  // before the new one: the two need not coexist
+    // The old buffer goes before the new one is allocated (the two need not coexist), and its
+    // size with it: were the allocation to throw, a later call must not get the null pointer.
+    sizes[s] = 0;
+    buffers[s].reset();
     buffers[s].reset(new float[static_cast<size_t>(floats)]);
     sizes[s] = floats;
   }

@@ -2,8 +2,8 @@
 // Winograd's tile transforms over channels-last tiles: out = L in L^T, where in is a K x K tile
 // and out an R x R one, each element a run of n channels (in[k][j] at src[k * K + j], out[r][q]
 // at dst[r * R + q]). Input (L = B^T) and output (L = A^T) transforms alike, in one pass over
-// the channels: 8 channels at a time in vector registers (GCC's vector extensions, as wide as the
-// ISA clone that inlines this allows), the tail one at a time.
+// the channels: 8 channels at a time in vector registers (GCC's vector extensions: one AVX2
+// register, two SSE ones, in whichever ISA clone inlines this), the tail one at a time.
 //
 // L's coefficients are compile-time constants and the loops are unrolled, so that zero
 // coefficients cost nothing and +-1 ones leave a bare add or subtract. Each sum starts from its
