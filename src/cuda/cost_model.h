@@ -27,14 +27,17 @@ constexpr double kLaunchMs = 0.005;
 // conv_implicit_gemm.cu).
 inline double implicit_gemm_tflops(const Problem& p, Fp32Math math, TileShape shape,
                                    int64_t row_bytes, int64_t bn) {
-  // The im2col variant is not yet measured: the ws kernel's rate, so that the planner keeps the
-  // ws kernel (listed first, src/algorithm_list.cpp) until measurement ranks them.
+  // The im2col variant (A by the tensor copy engine), H200, 2026-12-05 (docs/PERFORMANCE.md,
+  // "A by the copy engine"): 1.02-1.43x the ws kernel's speed on 55 of the 56 seed, block_convs,
+  // vae and decode_chunks rows both ran (median 1.1x; 0.87x on 96 -> 3, which the narrow kernel
+  // takes), so the ws kernel's rate times 1.1: the planner takes it wherever it can run.
   if (shape == TileShape::sm90_ws || shape == TileShape::sm90_im2col) {
+    const double copy_engine = shape == TileShape::sm90_im2col ? 1.1 : 1.0;
     const int64_t cblocks = (p.cg() * dtype_size(p.dtype) + row_bytes - 1) / row_bytes;
-    if (bn == 256 && cblocks >= 4) return 480.0;
+    if (bn == 256 && cblocks >= 4) return 480.0 * copy_engine;
     // The 128 x 192 tile (bn 192) is not yet measured: the tall tile's rate at its 0.75 fill of
     // 192-wide output channels, so that the planner's choices stay as measured until it is.
-    return (cblocks >= 6 ? 390.0 : 300.0) * (bn == 192 ? 0.75 : 1.0);
+    return (cblocks >= 6 ? 390.0 : 300.0) * (bn == 192 ? 0.75 : 1.0) * copy_engine;
   }
   // The multistage wgmma kernel on time convs (3x1x1: depth taps, one spatial tap), H200,
   // 2026-12-04 (docs/PERFORMANCE.md): 61 TFLOP/s on 6x120x208 384->768, where the ws kernel
