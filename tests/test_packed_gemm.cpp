@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cpu/packed_gemm.h"
@@ -123,4 +125,34 @@ TEST(PackedGemm, EveryKernelRunsHere) {
   for (GemmKernel kernel : kEveryKernel)
     if (!vconv::cpu::gemm_kernel_runs(kernel)) missing += std::string(" ") + to_string(kernel);
   if (!missing.empty()) GTEST_SKIP() << "not tested on this CPU (it lacks their ISA):" << missing;
+}
+
+// The kernel the algorithms run: VCONV_CPU_GEMM_KERNEL's when set (tools/test.sh runs the
+// sanitizer build's tests on the portable one; a CTest case sets a name that is no kernel), else
+// the best the CPU runs.
+TEST(PackedGemm, DefaultKernelFollowsTheEnvironment) {
+  const char* name = std::getenv("VCONV_CPU_GEMM_KERNEL");
+  if (name == nullptr || *name == '\0') {
+    EXPECT_EQ(vconv::cpu::default_gemm_kernel(), vconv::cpu::best_gemm_kernel());
+    return;
+  }
+  for (GemmKernel kernel : kEveryKernel)
+    if (std::string(name) == vconv::cpu::to_string(kernel)) {
+      if (vconv::cpu::gemm_kernel_runs(kernel))
+        EXPECT_EQ(vconv::cpu::default_gemm_kernel(), kernel);
+      else
+        EXPECT_THROW(vconv::cpu::default_gemm_kernel(), vconv::Error);
+      return;
+    }
+  try {
+    vconv::cpu::default_gemm_kernel();
+    FAIL() << "VCONV_CPU_GEMM_KERNEL=" << name << " was accepted";
+  } catch (const vconv::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("VCONV_CPU_GEMM_KERNEL: '" + std::string(name) + "'"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("expected portable, avx2_fma or avx512"),
+              std::string::npos)
+        << e.what();
+  }
 }

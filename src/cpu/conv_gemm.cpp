@@ -157,8 +157,10 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
 
 #pragma omp parallel
     {
-      float* col = thread_scratch(ScratchSlot::first, chunk * cols);
-      float* out = direct ? nullptr : thread_scratch(ScratchSlot::second, chunk * p.og());
+      const Scratch col_buffer(ScratchSlot::first, chunk * cols);
+      const Scratch out_buffer(ScratchSlot::second, direct ? 0 : chunk * p.og());
+      float* col = col_buffer.get();
+      float* out = direct ? nullptr : out_buffer.get();
 #pragma omp for schedule(dynamic)
       for (size_t i = 0; i < chunks.size(); ++i) {
         const auto [g, r0, r1] = chunks[i];

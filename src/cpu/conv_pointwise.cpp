@@ -79,8 +79,10 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
   }
 #pragma omp parallel
   {
-    float* in = in_place ? nullptr : thread_scratch(ScratchSlot::first, chunk * p.cg());
-    float* out = direct ? nullptr : thread_scratch(ScratchSlot::second, chunk * p.og());
+    const Scratch in_buffer(ScratchSlot::first, in_place ? 0 : chunk * p.cg());
+    const Scratch out_buffer(ScratchSlot::second, direct ? 0 : chunk * p.og());
+    float* in = in_place ? nullptr : in_buffer.get();
+    float* out = direct ? nullptr : out_buffer.get();
 #pragma omp for schedule(dynamic)
     for (size_t i = 0; i < chunks.size(); ++i) {
       const auto [g, r0, r1] = chunks[i];

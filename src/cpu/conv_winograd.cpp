@@ -263,20 +263,25 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
   const int64_t packed = packed_b_floats(kdim, og);
   const LoadedEpilogue epilogue(a.options.epilogue);
   for (int64_t g = 0; g < p.groups; ++g) {
-    float* u = thread_scratch(ScratchSlot::weights, A * A * packed);
+    const Scratch u_buffer(ScratchSlot::weights, A * A * packed);
+    float* u = u_buffer.get();
     transform_weight<M>(a, g, u);
     TileContext<M> ctx{a, tiles, {}, g, epilogue.store()};
     for (int i = 0; i < 3; ++i)
       ctx.dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
 #pragma omp parallel
     {
-      float* v = thread_scratch(ScratchSlot::first, A * A * tc * kdim);  // [a][tile][kd, ci]
-      float* m = thread_scratch(ScratchSlot::second, A * A * tc * og);   // [a][tile][o]
+      const Scratch v_buffer(ScratchSlot::first, A * A * tc * kdim);  // [a][tile][kd, ci]
+      const Scratch m_buffer(ScratchSlot::second, A * A * tc * og);   // [a][tile][o]
+      float* v = v_buffer.get();
+      float* m = m_buffer.get();
       // Scratch for one tile: the widened patch (not fp32 inputs) and a zero pixel; the output
       // tile.
-      float* patch = thread_scratch(ScratchSlot::third, (A * A + 1) * cg);
+      const Scratch patch_buffer(ScratchSlot::third, (A * A + 1) * cg);
+      float* patch = patch_buffer.get();
       std::fill(patch + A * A * cg, patch + (A * A + 1) * cg, 0.0f);
-      float* y = thread_scratch(ScratchSlot::fourth, M * M * og);
+      const Scratch y_buffer(ScratchSlot::fourth, M * M * og);
+      float* y = y_buffer.get();
 #pragma omp for schedule(dynamic)
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t t0 = c * tc, n = std::min(tc, tiles.count - t0);

@@ -1,8 +1,10 @@
 #include "cpu/packed_gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "cpu/packed_gemm_kernel.h"
 #include "vconv/error.h"
@@ -68,6 +70,24 @@ GemmKernel best_gemm_kernel() {
   for (GemmKernel k : {GemmKernel::avx512, GemmKernel::avx2_fma})
     if (gemm_kernel_runs(k)) return k;
   return GemmKernel::portable;
+}
+
+GemmKernel default_gemm_kernel() {
+  // Read once; a bad value fails every call, not only the first.
+  static const std::pair<GemmKernel, std::string> chosen = [] {
+    const char* name = std::getenv("VCONV_CPU_GEMM_KERNEL");
+    if (name == nullptr || *name == '\0') return std::make_pair(best_gemm_kernel(), std::string());
+    for (GemmKernel k : {GemmKernel::portable, GemmKernel::avx2_fma, GemmKernel::avx512})
+      if (std::string(name) == to_string(k))
+        return std::make_pair(
+            k, gemm_kernel_runs(k) ? std::string() : std::string(" does not run on this CPU"));
+    return std::make_pair(GemmKernel::portable,
+                          std::string(" is not a kernel; expected portable, avx2_fma or avx512"));
+  }();
+  if (!chosen.second.empty())
+    throw Error(std::string("VCONV_CPU_GEMM_KERNEL: '") + std::getenv("VCONV_CPU_GEMM_KERNEL") +
+                "'" + chosen.second);
+  return chosen.first;
 }
 
 const char* to_string(GemmKernel kernel) {

@@ -22,6 +22,13 @@ GemmKernel best_gemm_kernel();
 bool gemm_kernel_runs(GemmKernel kernel);
 const char* to_string(GemmKernel kernel);
 
+// The kernel every CPU algorithm's GEMM runs: the one the environment variable
+// VCONV_CPU_GEMM_KERNEL names (portable, avx2_fma or avx512: to test a kernel inside the
+// algorithms, as tools/test.sh does with the portable one, or for results that do not depend on
+// the CPU's FMA support), else best_gemm_kernel(). Throws, naming the variable, when it names no
+// kernel or one the CPU does not run.
+GemmKernel default_gemm_kernel();
+
 // Floats of B [k][n] packed: ceil(n / kPanelWidth) panels of [k][kPanelWidth], zero-padded.
 int64_t packed_b_floats(int64_t k, int64_t n);
 
@@ -40,6 +47,6 @@ void pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, float* packed);
 // bitwise. `packed_b` comes from pack_b(k, n, ...).
 void gemm_packed_b(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                    const float* packed_b, float* c, int64_t ldc, bool accumulate,
-                   GemmKernel kernel = best_gemm_kernel());
+                   GemmKernel kernel = default_gemm_kernel());
 
 }  // namespace vconv::cpu

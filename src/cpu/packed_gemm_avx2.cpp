@@ -1,7 +1,7 @@
 // The packed GEMM's AVX2 + FMA kernel (packed_gemm_kernel.h): 6 rows x 16 columns of C in 12
 // accumulators, which with 2 vectors of B and a broadcast fill 15 of the 16 registers; two FMA
 // pipes of 4-cycle latency need at least 8 independent sums. Compiled with -mavx2 -mfma
-// (CMakeLists.txt) and called only where the CPU has both (best_gemm_kernel()).
+// (CMakeLists.txt) and called only where the CPU has both (gemm_kernel_runs()).
 #include <immintrin.h>
 
 #include "cpu/packed_gemm_kernel.h"

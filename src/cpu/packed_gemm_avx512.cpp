@@ -1,7 +1,7 @@
 // The packed GEMM's AVX-512 kernel (packed_gemm_kernel.h): 12 rows x 16 columns of C in 12
 // accumulators of one vector each (a panel is one AVX-512 vector wide), enough independent sums
 // for two FMA pipes of 4-cycle latency, in 14 of the 32 registers. Compiled with -mavx512f
-// (CMakeLists.txt) and called only where the CPU has it (best_gemm_kernel()).
+// (CMakeLists.txt) and called only where the CPU has it (gemm_kernel_runs()).
 #include <immintrin.h>
 
 #include "cpu/packed_gemm_kernel.h"

@@ -36,11 +36,15 @@ void rows(const PanelCall& p, const float* a, float* c) {
   // A's next R rows (the next call's, or past the row block the next block's), one cache line per
   // row every 16 steps of k, ahead of their use: the first panel over rows of A otherwise waits on
   // them from memory (AVX2, 1 thread, 9216 x 256 x 256: 91 -> 94 GFLOP/s). A prefetch never
-  // faults, so the rows past A's end cost nothing.
-  const float* next = a + R * lda;
+  // faults, so the rows past A's end cost nothing; their addresses are formed as integers, as a
+  // pointer past an array's end is undefined in C++.
+  const uintptr_t first = reinterpret_cast<uintptr_t>(a);
+  const uintptr_t row_bytes = static_cast<uintptr_t>(lda) * sizeof(float);
   for (int64_t k0 = 0; k0 < k; k0 += 16) {
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) __builtin_prefetch(next + r * lda + k0, 0, 3);
+    for (int r = 0; r < R; ++r)
+      __builtin_prefetch(
+          reinterpret_cast<const void*>(first + (R + r) * row_bytes + k0 * sizeof(float)), 0, 3);
     const int64_t k1 = k0 + 16 < k ? k0 + 16 : k;
 #pragma GCC unroll 2
     for (int64_t kk = k0; kk < k1; ++kk, b += kPanelWidth) {

@@ -25,7 +25,7 @@ struct PanelCall {
 };
 
 void gemm_panel_portable(const PanelCall& call);
-// Only where best_gemm_kernel() says the CPU runs them:
+// Only where gemm_kernel_runs() says the CPU runs them:
 void gemm_panel_avx2_fma(const PanelCall& call);
 void gemm_panel_avx512(const PanelCall& call);
 

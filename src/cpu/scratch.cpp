@@ -1,10 +1,14 @@
 #include "cpu/scratch.h"
 
-#include <memory>
+#include <algorithm>
+#include <limits>
 
 namespace vconv::cpu {
 
-float* thread_scratch(ScratchSlot slot, int64_t floats) {
+namespace {
+
+// At least `floats` (<= kKeptFloats) floats of this thread's buffer in `slot`.
+float* kept_buffer(ScratchSlot slot, int64_t floats) {
   constexpr int kSlots = static_cast<int>(ScratchSlot::weights) + 1;
   thread_local std::unique_ptr<float[]> buffers[kSlots];
   thread_local int64_t sizes[kSlots] = {};
@@ -18,6 +22,20 @@ float* thread_scratch(ScratchSlot slot, int64_t floats) {
     sizes[s] = floats;
   }
   return buffers[s].get();
+}
+
+}  // namespace
+
+Scratch::Scratch(ScratchSlot slot, int64_t floats) {
+  if (floats > kKeptFloats) {
+    own_.reset(new float[static_cast<size_t>(floats)]);
+    data_ = own_.get();
+  } else {
+    data_ = kept_buffer(slot, floats);
+  }
+#ifdef VCONV_POISON_SCRATCH
+  std::fill_n(data_, floats, std::numeric_limits<float>::quiet_NaN());
+#endif
 }
 
 }  // namespace vconv::cpu
