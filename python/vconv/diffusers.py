@@ -18,6 +18,7 @@ conv's store; the block's convs are then the block's, not patched on their own.
 import torch
 
 from . import _diffusers_cogvideox, _diffusers_hunyuan_video, _diffusers_ltx, _diffusers_wan
+from .torch import _unit_channel_stride_weights
 
 __all__ = ["Report", "accelerate"]
 
@@ -85,6 +86,7 @@ def accelerate(vae, fuse_blocks=False):
                 report.skipped.append((name, why))
                 continue
             module.__class__ = patches[kind]
+            _unit_channel_stride_weights(module)  # no call copies a weight
             report.patched.append((name, kind.__name__))
             owners.append(name)
         elif isinstance(module, _CONVS):

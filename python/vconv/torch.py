@@ -7,7 +7,8 @@ input in channels_last / channels_last_3d memory format (or any strides with the
 channels-first kernel would avoid. The result is in channels-last memory format. fp32 on a GPU
 follows torch.backends.cudnn.allow_tf32, as cuDNN convolutions do. Forward only: a call that
 needs a gradient raises at backward time. Under torch.compile the calls are the custom operators
-vconv::conv and vconv::conv_streaming (vconv._torch_ops), traced without graph breaks.
+vconv::conv and vconv::conv_streaming (vconv._torch_ops), traced without graph breaks. The
+modules store their weights in channels-last memory once (_unit_channel_stride_weights).
 
 conv1d/2d/3d take vconv.conv_general's fusions as keywords beyond torch.nn.functional's, run in
 the same call (the CPU reference applies them all; vconv.plan says which other algorithms do):
@@ -287,29 +288,86 @@ def _pad_mode(padding_mode):
     return padding_mode
 
 
+def _unit_channel_stride_weights(module):
+    """Stores the weight of `module` and of every conv inside it with unit channel stride
+    (channels_last / channels_last_3d memory; values, dtype, device and Parameter unchanged),
+    once, so that no vconv call copies it (_torch_call.with_unit_channel_stride would, at every
+    call). A later load_state_dict keeps the layout (it copies into the tensor)."""
+    for m in module.modules():
+        w = getattr(m, "weight", None)
+        if isinstance(m, torch.nn.modules.conv._ConvNd) and isinstance(w, torch.Tensor) and w.stride(1) != 1:
+            with torch.inference_mode(False), torch.no_grad():
+                w.data = _torch_call.with_unit_channel_stride(w.data)
+
+
 class _ConvMixin:
-    """forward() of nn.ConvNd through vconv; parameters, state_dict and repr are nn.ConvNd's."""
+    """forward() of nn.ConvNd through vconv; parameters, state_dict and repr are nn.ConvNd's.
+    The weight is kept with unit channel stride (_unit_channel_stride_weights)."""
 
     _dims = 0
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _unit_channel_stride_weights(self)
+
     def forward(self, input):
-        return _conv(
-            self._dims,
-            input,
-            self.weight,
-            self.bias,
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            # Autograd's refusal of a backward, torch.compile's custom operator: _conv's path.
+            return _conv(
+                self._dims,
+                input,
+                self.weight,
+                self.bias,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.groups,
+                _pad_mode(self.padding_mode),
+            )
+        # Inference: the call prepared at the last forward when nothing it depends on changed
+        # (a model calls each conv on the same shapes over and over), else a new one.
+        weight = self.weight
+        key = (
+            input.shape,
+            input.dtype,
+            input.device,
+            weight.shape,
+            weight.dtype,
             self.stride,
             self.padding,
             self.dilation,
             self.groups,
-            _pad_mode(self.padding_mode),
+            self.padding_mode,
+            input.is_cuda and torch.backends.cudnn.allow_tf32,
         )
+        prepared = self.__dict__.get("_vconv_call")
+        if prepared is None or prepared[0] != key:
+            call = _torch_call.Call(
+                self._dims,
+                input,
+                weight,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.groups,
+                _pad_mode(self.padding_mode),
+            )
+            prepared = self.__dict__["_vconv_call"] = (key, call)
+        return prepared[1].run(input, weight, self.bias)
+
+    def __getstate__(self):
+        # The prepared call is vconv's extension object: not pickled (torch.save, deepcopy).
+        state = self.__dict__.copy()
+        state.pop("_vconv_call", None)
+        return state
 
     @classmethod
     def from_torch(cls, module):
-        """A vconv module sharing `module`'s parameters (no copy)."""
+        """A vconv module sharing `module`'s parameters (no copy of the Parameters; the weight's
+        memory becomes channels-last once, _unit_channel_stride_weights)."""
         m = cls.__new__(cls)
         m.__dict__.update(module.__dict__)
+        _unit_channel_stride_weights(m)
         return m
 
 
@@ -362,6 +420,7 @@ class CausalConv3d(torch.nn.Conv3d):
             dtype,
         )
         self.cache = None
+        _unit_channel_stride_weights(self)
 
     def forward(self, input):
         output, self.cache = causal_conv3d(
@@ -451,6 +510,7 @@ class NormActConv3d(torch.nn.Module):
             raise ValueError(f"fuse: {fuse!r}, expected None (the planner decides), True or False")
         self.norm, self.conv, self.activation, self.causal = norm, conv, activation, bool(causal)
         self.fuse = fuse
+        _unit_channel_stride_weights(conv)
 
     def prologue(self):
         """The norm and activation as the vconv.Prologue the call applies."""

@@ -246,6 +246,49 @@ def test_module_calls_are_prepared_once_and_stay_right():
     assert len(vconv._torch_call.prepared_calls) == 2  # batched and unbatched shapes
 
 
+def test_module_weights_are_stored_channels_last_once():
+    torch.manual_seed(6)
+    conv = torch.nn.Conv3d(4, 6, 3, padding=1)
+    values = conv.weight.detach().clone()
+    ours = vt.Conv3d.from_torch(conv)
+    assert ours.weight is conv.weight and ours.weight.stride(1) == 1
+    assert torch.equal(ours.weight, values)
+    fresh = vt.Conv3d(4, 6, 3, padding=1)
+    assert fresh.weight.stride(1) == 1
+    fresh.load_state_dict(torch.nn.Conv3d(4, 6, 3, padding=1).state_dict())
+    assert fresh.weight.stride(1) == 1  # load_state_dict copies into the tensor
+    assert vt.Conv2d(4, 6, 3).weight.stride(1) == 1 and vt.Conv1d(4, 6, 3).weight.stride(1) == 1
+    assert vt.CausalConv3d(4, 6, 3).weight.stride(1) == 1
+    block_conv = torch.nn.Conv3d(4, 6, 3, padding=1)
+    vt.NormActConv3d(torch.nn.GroupNorm(2, 4), block_conv)
+    assert block_conv.weight.stride(1) == 1
+
+
+def test_module_inference_follows_changed_arguments_and_pickles():
+    torch.manual_seed(7)
+    conv = torch.nn.Conv3d(4, 6, 3, padding=1)
+    ours = vt.Conv3d.from_torch(torch.nn.Conv3d(4, 6, 3, padding=1))
+    ours.load_state_dict(conv.state_dict())
+    x = torch.randn(1, 4, 5, 6, 6)
+    with torch.no_grad():
+        assert err(ours(x), conv(x)) <= tol(torch.float32)
+        for module in (conv, ours):  # arguments changed after the first call
+            module.stride, module.padding = (1, 2, 2), (2, 0, 1)
+        assert err(ours(x), conv(x)) <= tol(torch.float32)
+        x2 = torch.randn(2, 4, 3, 7, 5)  # another shape
+        assert err(ours(x2), conv(x2)) <= tol(torch.float32)
+        xb = x.bfloat16()
+        assert err(ours.bfloat16()(xb), conv.bfloat16()(xb)) <= tol(torch.bfloat16)
+        import copy
+        import io
+
+        buffer = io.BytesIO()
+        torch.save(ours, buffer)  # the prepared call is not pickled
+        buffer.seek(0)
+        for twin in (copy.deepcopy(ours), torch.load(buffer, weights_only=False)):
+            assert torch.equal(twin(xb), ours(xb))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_conv_general_fuses_bias_and_silu_like_torch(dtype):
     g = torch.Generator().manual_seed(7)
