@@ -18,7 +18,7 @@ conv's store; the block's convs are then the block's, not patched on their own.
 import torch
 
 from . import _diffusers_cogvideox, _diffusers_hunyuan_video, _diffusers_ltx, _diffusers_wan
-from .torch import _unit_channel_stride_weights
+from .torch import _VCONV_DTYPES, Report, _unit_channel_stride_weights
 
 __all__ = ["Report", "accelerate"]
 
@@ -28,25 +28,7 @@ _PATCHES = {  # diffusers' class -> vconv's subclass of it
     **_diffusers_cogvideox.PATCHES,
     **_diffusers_ltx.PATCHES,
 }
-_VCONV_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _CONVS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
-
-
-class Report:
-    """What accelerate() did: `patched`, (module name, diffusers' class name) of each module now
-    running on vconv; `skipped`, (module name, why) of each conv it left to torch."""
-
-    def __init__(self):
-        self.patched, self.skipped = [], []
-
-    def __str__(self):
-        lines = [f"vconv patched {len(self.patched)} modules, skipped {len(self.skipped)}"]
-        lines += [f"  patched {name} ({kind})" for name, kind in self.patched]
-        lines += [f"  skipped {name}: {why}" for name, why in self.skipped]
-        return "\n".join(lines)
-
-    def __repr__(self):
-        return f"Report(patched={len(self.patched)}, skipped={len(self.skipped)})"
 
 
 def _why_not(module, patched_class):

@@ -39,6 +39,7 @@ __all__ = [
     "Conv3d",
     "NormActConv3d",
     "RMSNorm",
+    "Report",
     "causal_conv3d",
     "conv1d",
     "conv2d",
@@ -549,13 +550,76 @@ class NormActConv3d(torch.nn.Module):
         return f"activation={self.activation!r}, causal={self.causal}, fuse={self.fuse}"
 
 
-def convert(model):
-    """Replaces every nn.Conv1d/2d/3d in `model` (in place) by its vconv module, sharing
-    parameters; returns the model."""
-    kinds = {torch.nn.Conv1d: Conv1d, torch.nn.Conv2d: Conv2d, torch.nn.Conv3d: Conv3d}
-    for name, child in model.named_children():
-        if type(child) in kinds:
-            setattr(model, name, kinds[type(child)].from_torch(child))
-        else:
-            convert(child)
-    return model
+class Report:
+    """What convert() or vconv.diffusers.accelerate() did: `patched`, (module name, its class
+    name) of each module now running on vconv; `skipped`, (module name, why) of each conv left to
+    torch."""
+
+    def __init__(self):
+        self.patched, self.skipped = [], []
+
+    def __str__(self):
+        lines = [f"vconv patched {len(self.patched)} modules, skipped {len(self.skipped)}"]
+        lines += [f"  patched {name} ({kind})" for name, kind in self.patched]
+        lines += [f"  skipped {name}: {why}" for name, why in self.skipped]
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"Report(patched={len(self.patched)}, skipped={len(self.skipped)})"
+
+
+_KINDS = {torch.nn.Conv1d: Conv1d, torch.nn.Conv2d: Conv2d, torch.nn.Conv3d: Conv3d}
+_VCONV_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_subclass_patches = {}  # a subclass of nn.ConvNd -> its vconv subclass
+
+
+def _why_not_converted(module, base):
+    """Why convert() leaves `module` (an instance of a subclass of `base`, an nn.ConvNd) to torch;
+    None when its forward is nn.ConvNd's own computation on arguments vconv takes."""
+    kind = type(module)
+    for method in ("forward", "_conv_forward"):
+        if getattr(kind, method) is not getattr(base, method):
+            return (
+                f"{kind.__name__} overrides {method}: vconv cannot prove it computes "
+                f"{base.__name__}'s (vconv.diffusers.accelerate knows diffusers' causal convs)"
+            )
+    if module.padding_mode not in _PAD_MODES:
+        return f"padding_mode {module.padding_mode!r}: vconv takes {', '.join(_PAD_MODES)}"
+    if module.weight.dtype not in _VCONV_DTYPES:
+        return f"dtype {module.weight.dtype}: vconv takes float32, float16 and bfloat16"
+    if module.weight.device.type not in ("cpu", "cuda", "meta"):
+        return f"device {module.weight.device}: vconv runs on the CPU and CUDA devices"
+    return None
+
+
+def _vconv_subclass(kind, base):
+    """`kind` (a subclass of nn.ConvNd `base`) with vconv's forward: a subclass of it, so that
+    the converted module is still a `kind`."""
+    if kind not in _subclass_patches:
+        _subclass_patches[kind] = type(kind.__name__, (_ConvMixin, kind), {"_dims": _KINDS[base]._dims})
+    return _subclass_patches[kind]
+
+
+def convert(model, report=False):
+    """Runs the convs of `model` (in place) on vconv, sharing their parameters: each nn.Conv1d/2d/3d
+    becomes vconv.torch's Conv1d/2d/3d, and each instance of a subclass of one whose forward and
+    _conv_forward are nn.ConvNd's own (the same computation) becomes an instance of a subclass of
+    its class with vconv's forward. Convs vconv cannot take (a subclass with its own forward, a
+    padding_mode, dtype or device vconv lacks) stay as they are. Returns the model, or with
+    report=True a Report of what was converted and what was skipped, and why."""
+    result = Report()
+    for name, module in list(model.named_modules()):
+        base = next((b for b in _KINDS if isinstance(module, b)), None)
+        if base is None or isinstance(module, _ConvMixin):
+            continue
+        why = _why_not_converted(module, base)
+        if why:
+            result.skipped.append((name, why))
+            continue
+        kind = type(module)
+        # The module itself becomes the vconv one (its Parameters, hooks and place in the model
+        # stay), as from_torch's copy would.
+        module.__class__ = _KINDS[base] if kind is base else _vconv_subclass(kind, base)
+        _unit_channel_stride_weights(module)
+        result.patched.append((name, kind.__name__))
+    return result if report else model

@@ -131,6 +131,40 @@ def test_convert_replaces_convs_in_a_model():
         assert err(model(x), ref.double()) <= 1e-5
 
 
+def test_convert_takes_subclasses_with_nn_convs_forward_and_reports_the_rest():
+    torch.manual_seed(8)
+
+    class Plain(torch.nn.Conv3d):  # nn.Conv3d's forward: converted, still a Plain
+        pass
+
+    class Doubled(torch.nn.Conv3d):  # its own forward: left to torch
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv3d(4, 4, 3, padding=1),
+        Plain(4, 4, 3, padding=1, padding_mode="replicate"),
+        Doubled(4, 4, 1),
+        torch.nn.Conv3d(4, 4, 1).double(),
+        torch.nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular"),
+    )
+    x = torch.randn(1, 4, 3, 5, 5)
+    with torch.no_grad():
+        ref = [model[i](x) for i in range(3)]
+        report = vt.convert(model, report=True)
+        assert [name for name, _ in report.patched] == ["0", "1"]
+        assert dict(report.skipped).keys() == {"2", "3", "4"}
+        assert "overrides forward" in dict(report.skipped)["2"]
+        assert "float64" in dict(report.skipped)["3"] and "circular" in dict(report.skipped)["4"]
+        assert type(model[0]) is vt.Conv3d and isinstance(model[1], Plain)
+        assert isinstance(model[1], vt._ConvMixin) and not isinstance(model[2], vt._ConvMixin)
+        for i in range(3):
+            assert err(model[i](x), ref[i].double()) <= tol(torch.float32)
+    assert "skipped 2: Doubled overrides forward" in str(report)
+    conv = torch.nn.Conv2d(3, 5, 3)
+    assert vt.convert(conv) is conv and type(conv) is vt.Conv2d  # a model that is one conv
+
+
 def test_backward_raises_a_clear_error():
     m = vt.Conv2d(4, 4, 3)
     y = m(torch.rand(1, 4, 6, 6))
