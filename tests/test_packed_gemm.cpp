@@ -11,8 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "common/cases.h"
 #include "cpu/packed_gemm.h"
 #include "vconv/error.h"
+#include "vconv/vconv.h"
 
 using vconv::cpu::GemmKernel;
 
@@ -154,5 +156,38 @@ TEST(PackedGemm, DefaultKernelFollowsTheEnvironment) {
     EXPECT_NE(std::string(e.what()).find("expected portable, avx2_fma or avx512"),
               std::string::npos)
         << e.what();
+  }
+}
+
+// An unusable VCONV_CPU_GEMM_KERNEL reaches the caller of a conv as vconv::Error, from every
+// algorithm that runs the packed GEMM (resolved before their parallel regions, which an exception
+// cannot leave). Runs where the CTest case gemm_kernel_not_a_kernel sets the variable.
+TEST(PackedGemm, AlgorithmsReportAnUnusableKernel) {
+  const char* name = std::getenv("VCONV_CPU_GEMM_KERNEL");
+  bool usable = true;
+  try {
+    vconv::cpu::default_gemm_kernel();
+  } catch (const vconv::Error&) {
+    usable = false;
+  }
+  if (usable) GTEST_SKIP() << "VCONV_CPU_GEMM_KERNEL is " << (name ? name : "unset") << ": usable";
+  std::mt19937_64 rng(5);
+  const vconv::Problem p = vconv::parse_problem("f32 in=3x8x8 c=8 o=8 k=3x3x3 p=1");
+  const vconv::Problem pw = vconv::parse_problem("f32 in=3x8x8 c=8 o=8 k=1x1x1");
+  for (const auto& [problem, algorithm] :
+       {std::pair{p, "cpu_gemm"}, {p, "winograd_f2x3"}, {p, "depth_tap"}, {pw, "cpu_pointwise"}}) {
+    vconv::testing::HostTensor x(problem.dtype, problem.input_shape()),
+        w(problem.dtype, problem.weight_shape()), y(problem.dtype, problem.output_shape());
+    x.fill_uniform(rng);
+    w.fill_uniform(rng);
+    vconv::Options o;
+    o.algorithm = algorithm;
+    try {
+      vconv::conv(x.view(), w.view(), y.view(), problem.params(), o);
+      ADD_FAILURE() << algorithm << " ran with an unusable VCONV_CPU_GEMM_KERNEL";
+    } catch (const vconv::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("VCONV_CPU_GEMM_KERNEL"), std::string::npos)
+          << algorithm << ": " << e.what();
+    }
   }
 }

@@ -155,6 +155,8 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
     std::vector<std::vector<float>> weights;
     for (int64_t g = 0; g < p.groups; ++g) weights.push_back(pack_weight(a, ph, g));
 
+    // Before the parallel region: an unusable VCONV_CPU_GEMM_KERNEL throws here, to the caller.
+    const GemmKernel kernel = default_gemm_kernel();
 #pragma omp parallel
     {
       const Scratch col_buffer(ScratchSlot::first, chunk * cols);
@@ -171,11 +173,11 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
           float* dst = static_cast<float*>(a.output.data) +
                        a.output.offset(c[0], c[1], c[2], c[3], g * p.og());
           gemm_packed_b(r1 - r0, p.og(), cols, col, cols, w, dst, a.output.strides[3],
-                        a.options.accumulate);
+                        a.options.accumulate, kernel);
           continue;
         }
         if (cols > 0) {
-          gemm_packed_b(r1 - r0, p.og(), cols, col, cols, w, out, p.og(), false);
+          gemm_packed_b(r1 - r0, p.og(), cols, col, cols, w, out, p.og(), false, kernel);
         } else {
           std::fill(out, out + (r1 - r0) * p.og(), 0.0f);  // every tap of this phase reads a zero
         }

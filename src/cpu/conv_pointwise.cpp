@@ -77,6 +77,8 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
       for (int64_t ci = 0; ci < p.cg(); ++ci) weights[g][packed_b_offset(p.cg(), ci, oo)] = run[ci];
     }
   }
+  // Before the parallel region: an unusable VCONV_CPU_GEMM_KERNEL throws here, to the caller.
+  const GemmKernel kernel = default_gemm_kernel();
 #pragma omp parallel
   {
     const Scratch in_buffer(ScratchSlot::first, in_place ? 0 : chunk * p.cg());
@@ -108,9 +110,9 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
         float* C = static_cast<float*>(a.output.data) +
                    a.output.offset(c0[0], c0[1], c0[2], c0[3], g * p.og());
         gemm_packed_b(rows, p.og(), p.cg(), A, lda, weights[g].data(), C, a.output.strides[3],
-                      a.options.accumulate);
+                      a.options.accumulate, kernel);
       } else {
-        gemm_packed_b(rows, p.og(), p.cg(), A, lda, weights[g].data(), out, p.og(), false);
+        gemm_packed_b(rows, p.og(), p.cg(), A, lda, weights[g].data(), out, p.og(), false, kernel);
         store_rows(grid, r0, r1, out, p.og(), a.output, a.output_dtype, g * p.og(), p.og(),
                    a.options.accumulate, epilogue.store());
       }

@@ -262,6 +262,8 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
   const int64_t chunks = (tiles.count + tc - 1) / tc;
   const int64_t packed = packed_b_floats(kdim, og);
   const LoadedEpilogue epilogue(a.options.epilogue);
+  // Before the parallel region: an unusable VCONV_CPU_GEMM_KERNEL throws here, to the caller.
+  const GemmKernel kernel = default_gemm_kernel();
   for (int64_t g = 0; g < p.groups; ++g) {
     const Scratch u_buffer(ScratchSlot::weights, A * A * packed);
     float* u = u_buffer.get();
@@ -305,7 +307,7 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
           }
         for (int e = 0; e < A * A; ++e)
           gemm_packed_b(n, og, kdim, v + e * tc * kdim, kdim, u + e * packed, m + e * tc * og, og,
-                        false);
+                        false, kernel);
         for (int64_t t = 0; t < n; ++t) ctx.output_transform(t0 + t, m + t * og, tc * og, y);
       }
     }

@@ -74,20 +74,30 @@ GemmKernel best_gemm_kernel() {
 
 GemmKernel default_gemm_kernel() {
   // Read once; a bad value fails every call, not only the first.
-  static const std::pair<GemmKernel, std::string> chosen = [] {
-    const char* name = std::getenv("VCONV_CPU_GEMM_KERNEL");
-    if (name == nullptr || *name == '\0') return std::make_pair(best_gemm_kernel(), std::string());
+  struct Choice {
+    GemmKernel kernel = GemmKernel::portable;
+    std::string error;  // empty when `kernel` is usable
+  };
+  static const Choice chosen = [] {
+    Choice c;
+    const char* env = std::getenv("VCONV_CPU_GEMM_KERNEL");
+    const std::string name = env ? env : "";
+    if (name.empty()) {
+      c.kernel = best_gemm_kernel();
+      return c;
+    }
+    c.error = "VCONV_CPU_GEMM_KERNEL: '" + name + "'";
     for (GemmKernel k : {GemmKernel::portable, GemmKernel::avx2_fma, GemmKernel::avx512})
-      if (std::string(name) == to_string(k))
-        return std::make_pair(
-            k, gemm_kernel_runs(k) ? std::string() : std::string(" does not run on this CPU"));
-    return std::make_pair(GemmKernel::portable,
-                          std::string(" is not a kernel; expected portable, avx2_fma or avx512"));
+      if (name == to_string(k)) {
+        c.kernel = k;
+        c.error = gemm_kernel_runs(k) ? std::string() : c.error + " does not run on this CPU";
+        return c;
+      }
+    c.error += " is not a kernel; expected portable, avx2_fma or avx512";
+    return c;
   }();
-  if (!chosen.second.empty())
-    throw Error(std::string("VCONV_CPU_GEMM_KERNEL: '") + std::getenv("VCONV_CPU_GEMM_KERNEL") +
-                "'" + chosen.second);
-  return chosen.first;
+  if (!chosen.error.empty()) throw Error(chosen.error);
+  return chosen.kernel;
 }
 
 const char* to_string(GemmKernel kernel) {

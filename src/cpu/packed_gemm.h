@@ -44,9 +44,10 @@ void pack_b(int64_t k, int64_t n, const float* b, int64_t ldb, float* packed);
 // C [m][n] (row stride ldc) = A [m][k] (row stride lda) * B, or += when accumulate: each block's
 // sum rounded, then added to C in turn, ((C + s0) + s1) + ..., so for k > 256 an accumulating
 // call rounds differently from C + (a product computed apart): within fp32 rounding, not
-// bitwise. `packed_b` comes from pack_b(k, n, ...).
+// bitwise. `packed_b` comes from pack_b(k, n, ...). `kernel`: default_gemm_kernel() for the
+// algorithms, resolved before their parallel regions (an exception cannot leave one).
 void gemm_packed_b(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                    const float* packed_b, float* c, int64_t ldc, bool accumulate,
-                   GemmKernel kernel = default_gemm_kernel());
+                   GemmKernel kernel);
 
 }  // namespace vconv::cpu
