@@ -66,11 +66,15 @@ if want sanitizer; then
   # unwritten element also fails their comparisons; initcheck names the read. racecheck leaves out
   # cuBLAS's own GEMM kernels (nvjet_*, cuda_gemm_fallback's product), whose shared-memory
   # protocol it reports as hazards (docs/PERFORMANCE.md, 2026-12-05).
-  sanitize() {  # sanitize TOOL [OPTIONS...]: the shards' logs in sanitizer_TOOL.log, the worst rc
+  sanitize() {  # sanitize TOOL [OPTIONS...]: the shards' logs in sanitizer_TOOL.log, a failing rc
     local tool=$1 rc=0 pids=() shard
     shift
     for shard in 0 1 2 3; do
-      GTEST_TOTAL_SHARDS=4 GTEST_SHARD_INDEX=$shard OMP_NUM_THREADS=1 timeout "${STEP_TIMEOUT:-900}" \
+      # Each process its own temporary folder: the same test runs under the four tools at once
+      # (the autotune test writes a cache file there).
+      mkdir -p "/tmp/vconv-sanitize/$tool.$shard"
+      TEST_TMPDIR="/tmp/vconv-sanitize/$tool.$shard/" GTEST_TOTAL_SHARDS=4 GTEST_SHARD_INDEX=$shard \
+        OMP_NUM_THREADS=1 timeout "${STEP_TIMEOUT:-900}" \
         compute-sanitizer --tool "$tool" --error-exitcode 1 --print-limit 20 "$@" \
         "$build/tests/vconv_cuda_tests" >"$OUT/sanitizer_$tool.$shard.log" 2>&1 &
       pids+=($!)

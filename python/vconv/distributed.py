@@ -42,9 +42,16 @@ def _padding_pair(padding, dims):
     return list(p), list(p)
 
 
-def _describe(input, weight, axis, lo, hi, dilation, groups, pad_mode, algorithm, prologue):
-    """This rank's arguments as every rank compares them, and its own error (or None)."""
+def _describe(input, weight, padding, kernel_dilation, axis, others):
+    """This rank's arguments as every rank compares them, and its own error (or None); the
+    padding (lo, hi) and dilation lists, None where they are bad."""
+    lo = hi = dilation = None
     try:
+        dims = input.dim() - 2 if isinstance(input, torch.Tensor) else 1
+        lo, hi = _padding_pair(padding, max(dims, 1))
+        dilation = list(_per_dim(kernel_dilation, max(dims, 1), "kernel_dilation"))
+        if len(lo) != max(dims, 1) or len(hi) != max(dims, 1):
+            raise ValueError(f"padding: {padding!r}, expected one (lo, hi) per spatial dimension")
         if not isinstance(input, torch.Tensor) or not isinstance(weight, torch.Tensor):
             raise TypeError("input and weight: expected torch.Tensor")
         dims = input.dim() - 2
@@ -62,7 +69,7 @@ def _describe(input, weight, axis, lo, hi, dilation, groups, pad_mode, algorithm
                 f"(kernel - 1) = {halo}, both >= 0 (the output's shard covers the input's)"
             )
         error = None
-    except (TypeError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001: every rank must hear of it, whatever it is
         error = f"{type(e).__name__}: {e}"
     shape = tuple(input.shape) if isinstance(input, torch.Tensor) else None
     return {
@@ -71,9 +78,9 @@ def _describe(input, weight, axis, lo, hi, dilation, groups, pad_mode, algorithm
         "shape": None if shape is None else shape[:1 + axis] + ("*",) + shape[2 + axis:],
         "weight": tuple(weight.shape) if isinstance(weight, torch.Tensor) else None,
         "dtype": str(getattr(input, "dtype", None)),
-        "arguments": (axis, tuple(lo), tuple(hi), tuple(dilation), groups, str(pad_mode), algorithm,
-                      prologue.fields() if isinstance(prologue, vconv.Prologue) else repr(prologue)),
-    }
+        "arguments": (axis, repr(lo), repr(hi), repr(dilation), repr(others)),
+        "device": str(getattr(input, "device", None)).split(":")[0],
+    }, lo, hi, dilation
 
 
 def _check(descriptions, axis, lo, hi):
@@ -82,7 +89,7 @@ def _check(descriptions, axis, lo, hi):
         if d["error"]:
             return f"rank {rank}: {d['error']}"
     for key, what in (("shape", "input shape outside the split axis"), ("weight", "weight shape"),
-                      ("dtype", "dtype"), ("arguments", "conv arguments")):
+                      ("dtype", "dtype"), ("device", "device type"), ("arguments", "conv arguments")):
         values = [d[key] for d in descriptions]
         if any(v != values[0] for v in values):
             listed = ", ".join(f"rank {r}: {v}" for r, v in enumerate(values))
@@ -105,19 +112,21 @@ def _exchange(x, axis, lo, hi, rank, world, group):
     dim = 1 + axis
     rows = x.shape[dim]
     peer = (lambda r: dist.get_global_rank(group, r)) if group is not None else (lambda r: r)
-    requests, before, after = [], None, None
+    # One batch: under NCCL separate sends and receives between two ranks share a stream and
+    # would wait on each other (each rank's receive queued before its send).
+    ops, before, after = [], None, None
     if rank > 0 and lo:
         before = x.new_empty(x.shape[:dim] + (lo,) + x.shape[dim + 1:])
-        requests.append(dist.irecv(before, peer(rank - 1), group=group))
+        ops.append(dist.P2POp(dist.irecv, before, peer(rank - 1), group))
     if rank + 1 < world and hi:
         after = x.new_empty(x.shape[:dim] + (hi,) + x.shape[dim + 1:])
-        requests.append(dist.irecv(after, peer(rank + 1), group=group))
+        ops.append(dist.P2POp(dist.irecv, after, peer(rank + 1), group))
     if rank + 1 < world and lo:
-        requests.append(dist.isend(x.narrow(dim, rows - lo, lo).contiguous(), peer(rank + 1), group=group))
+        ops.append(dist.P2POp(dist.isend, x.narrow(dim, rows - lo, lo).contiguous(), peer(rank + 1), group))
     if rank > 0 and hi:
-        requests.append(dist.isend(x.narrow(dim, 0, hi).contiguous(), peer(rank - 1), group=group))
-    for r in requests:
-        r.wait()
+        ops.append(dist.P2POp(dist.isend, x.narrow(dim, 0, hi).contiguous(), peer(rank - 1), group))
+    for request in dist.batch_isend_irecv(ops) if ops else []:
+        request.wait()
     return before, after
 
 
@@ -146,17 +155,17 @@ def conv_sharded(
     prologue's statistics are those of the whole tensor: each rank's sums, all-reduced, make a
     per-sample scale and shift (in the input's dtype) that every rank applies. Every rank calls
     it."""
-    dims = input.dim() - 2 if isinstance(input, torch.Tensor) else 0
-    lo, hi = _padding_pair(padding, max(dims, 1))
-    dilation = list(_per_dim(kernel_dilation, max(dims, 1), "kernel_dilation"))
     world = dist.get_world_size(group)
     rank = dist.get_rank(group)
-    mine = _describe(input, weight, axis, lo, hi, dilation, groups, pad_mode, algorithm, prologue)
+    others = (groups, str(pad_mode), algorithm, fp32_math, activation, bias is None,
+              prologue.fields() if isinstance(prologue, vconv.Prologue) else repr(prologue))
+    mine, lo, hi, dilation = _describe(input, weight, padding, kernel_dilation, axis, others)
     everyone = [None] * world
     dist.all_gather_object(everyone, mine, group=group)
     error = _check(everyone, axis, lo, hi)
     if error:
         raise ValueError(f"vconv.distributed.conv_sharded: {error}")
+    dims = input.dim() - 2
     before, after = _exchange(input, axis, lo[axis], hi[axis], rank, world, group)
     common = dict(
         kernel_dilation=dilation,
@@ -168,40 +177,54 @@ def conv_sharded(
         fp32_math=fp32_math,
     )
     if isinstance(prologue, vconv.Prologue) and prologue.norm == "group_norm":
-        # One call per sample, its norm a scale and shift from the whole tensor's statistics.
-        per_sample = _group_norm_affine(input, prologue, group)
+        # The whole tensor's statistics: each group's mean subtracted here (the halo rows
+        # included), then per sample a scale and shift. Folding the mean into the shift instead
+        # would cancel in bf16 (x * a + b with b ~ -mean * a).
+        mean, inv = _group_norm_statistics(input, prologue, group)
+        center = lambda t: None if t is None else _centered(t, mean)  # noqa: E731
+        input, before, after = center(input), center(before), center(after)
         calls = []
-        for n, (a, b) in enumerate(per_sample):
+        for n in range(input.shape[0]):
             one = lambda t: None if t is None else t.narrow(0, n, 1)  # noqa: E731
-            affine = vconv.Prologue("scale_shift", scale=a, shift=b, activation=prologue.activation)
+            scale = inv[n] if prologue.scale is None else inv[n] * prologue.scale.float().cpu()
+            affine = vconv.Prologue(
+                "scale_shift",
+                scale=scale.to(input.device, input.dtype),
+                shift=(torch.zeros(scale.shape, dtype=input.dtype, device=input.device)
+                       if prologue.shift is None else prologue.shift),
+                activation=prologue.activation,
+            )
             calls.append(_conv_shard(one(input), weight, one(before), one(after), axis, dims, lo, hi,
                                      dict(common, prologue=affine)))
         return torch.cat(calls, dim=0)
     return _conv_shard(input, weight, before, after, axis, dims, lo, hi, dict(common, prologue=prologue))
 
 
-def _group_norm_affine(input, prologue, group):
-    """[(a, b)] per sample: GroupNorm's x * a + b per channel from the statistics of every rank's
-    shard (sums in float64, all-reduced), in the input's dtype."""
+def _group_norm_statistics(input, prologue, group):
+    """GroupNorm's (mean [N, groups], 1 / sqrt(var + eps) expanded to [N, C]) over every rank's
+    shard: per-group sums in float64, all-reduced."""
     n, c = input.shape[0], input.shape[-1]
     g = prologue.groups
     if g <= 0 or c % g:
         raise ValueError(f"prologue.groups: {g}, expected a divisor of the {c} channels")
     x = input.reshape(n, -1, g, c // g).double()
     sums = torch.stack([x.sum(dim=(1, 3)), (x * x).sum(dim=(1, 3))])  # [2, n, g]
-    count = torch.tensor([float(x.shape[1] * x.shape[3])], dtype=torch.float64)
-    totals = torch.cat([sums.flatten(), count]).to(input.device)
+    count = torch.tensor([float(x.shape[1] * x.shape[3])], dtype=torch.float64, device=x.device)
+    totals = torch.cat([sums.flatten(), count])
     dist.all_reduce(totals, group=group)
     totals = totals.cpu()
     mean = totals[: n * g].view(n, g) / totals[-1]
     var = (totals[n * g : 2 * n * g].view(n, g) / totals[-1] - mean * mean).clamp_min(0)
-    inv = (var + prologue.eps).rsqrt().repeat_interleave(c // g, dim=1)  # [n, c]
-    mean = mean.repeat_interleave(c // g, dim=1)
-    scale = torch.ones(c, dtype=torch.float64) if prologue.scale is None else prologue.scale.double().cpu()
-    shift = torch.zeros(c, dtype=torch.float64) if prologue.shift is None else prologue.shift.double().cpu()
-    a = inv * scale
-    b = shift - mean * a
-    return [(a[i].to(input.device, input.dtype), b[i].to(input.device, input.dtype)) for i in range(n)]
+    inv = (var + prologue.eps).rsqrt().float().repeat_interleave(c // g, dim=1)
+    return mean, inv
+
+
+def _centered(t, mean):
+    """t [N, ..., C] less its group's mean (mean [N, groups]), in t's dtype."""
+    n, c, g = t.shape[0], t.shape[-1], mean.shape[1]
+    shape = (n,) + (1,) * (t.dim() - 2) + (c,)
+    m = mean.repeat_interleave(c // g, dim=1).view(shape).to(t.device, torch.float32)
+    return (t.float() - m).to(t.dtype)
 
 
 def _conv_shard(input, weight, before, after, axis, dims, lo, hi, options):
@@ -210,9 +233,11 @@ def _conv_shard(input, weight, before, after, axis, dims, lo, hi, options):
     shard_lo, shard_hi = list(lo), list(hi)
     shard_lo[axis] = lo[axis] if before is None else 0
     shard_hi[axis] = hi[axis] if after is None else 0
-    if axis == 0 and dims == 3 and hi[0] == 0 and before is not None and options["prologue"] is None:
-        # Causal in time: the previous rank's frames are this rank's frame cache, read in place
-        # (a cache holds frames after the prologue: with one, the frames are concatenated).
+    if (axis == 0 and dims == 3 and hi[0] == 0 and before is not None and options["prologue"] is None
+            and options["algorithm"] is None):
+        # Causal in time: the previous rank's frames are this rank's frame cache, read in place.
+        # Not with a prologue (a cache holds frames after it) nor a forced algorithm, which may not
+        # read a cache: rank 0, which has none, would run where the others fail.
         shard_lo[0] = lo[0]
         return vconv.conv_general(
             input, weight, padding=(shard_lo, shard_hi), frame_cache=(before, None), **options

@@ -301,6 +301,12 @@ def _unit_channel_stride_weights(module):
                 w.data = _torch_call.with_unit_channel_stride(w.data)
 
 
+def _frozen(value):
+    """A module argument as a cache key holds it: lists as tuples (a list changed in place must not
+    compare equal to itself as it was)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 class _ConvMixin:
     """forward() of nn.ConvNd through vconv; parameters, state_dict and repr are nn.ConvNd's.
     The weight is kept with unit channel stride (_unit_channel_stride_weights)."""
@@ -334,9 +340,9 @@ class _ConvMixin:
             input.device,
             weight.shape,
             weight.dtype,
-            self.stride,
-            self.padding,
-            self.dilation,
+            _frozen(self.stride),
+            _frozen(self.padding),
+            _frozen(self.dilation),
             self.groups,
             self.padding_mode,
             input.is_cuda and torch.backends.cudnn.allow_tf32,
@@ -358,8 +364,10 @@ class _ConvMixin:
 
     def __getstate__(self):
         # The prepared call is vconv's extension object: not pickled (torch.save, deepcopy).
-        state = self.__dict__.copy()
-        state.pop("_vconv_call", None)
+        get = getattr(super(), "__getstate__", None)  # a subclass's own, or object's (3.11+)
+        state = get() if get is not None else self.__dict__
+        if isinstance(state, dict) and "_vconv_call" in state:
+            state = {k: v for k, v in state.items() if k != "_vconv_call"}
         return state
 
     @classmethod
@@ -577,6 +585,10 @@ def _why_not_converted(module, base):
     """Why convert() leaves `module` (an instance of a subclass of `base`, an nn.ConvNd) to torch;
     None when its forward is nn.ConvNd's own computation on arguments vconv takes."""
     kind = type(module)
+    if isinstance(module.weight, torch.nn.parameter.UninitializedParameter):
+        return f"{kind.__name__}: its parameters are not initialised yet (a lazy module before its first call)"
+    if torch.nn.utils.parametrize.is_parametrized(module):
+        return f"{kind.__name__}: parametrized (torch.nn.utils.parametrize); remove the parametrizations first"
     for method in ("forward", "_conv_forward"):
         if getattr(kind, method) is not getattr(base, method):
             return (
@@ -594,10 +606,28 @@ def _why_not_converted(module, base):
 
 def _vconv_subclass(kind, base):
     """`kind` (a subclass of nn.ConvNd `base`) with vconv's forward: a subclass of it, so that
-    the converted module is still a `kind`."""
+    the converted module is still a `kind`. Pickled as `kind` converted again on loading (the
+    class is made here, not importable by name)."""
     if kind not in _subclass_patches:
-        _subclass_patches[kind] = type(kind.__name__, (_ConvMixin, kind), {"_dims": _KINDS[base]._dims})
+        _subclass_patches[kind] = type(
+            kind.__name__,
+            (_ConvMixin, kind),
+            {"_dims": _KINDS[base]._dims, "__reduce_ex__": _reduce_converted},
+        )
     return _subclass_patches[kind]
+
+
+def _reduce_converted(module, protocol):
+    kind = type(module).__mro__[2]  # (the vconv subclass, _ConvMixin, kind, ...)
+    return _rebuild_converted, (kind, module.__getstate__())
+
+
+def _rebuild_converted(kind, state):
+    """A module of `kind` converted by convert(), from its pickled state."""
+    base = next(b for b in _KINDS if issubclass(kind, b))
+    module = _vconv_subclass(kind, base).__new__(_vconv_subclass(kind, base))
+    module.__setstate__(state)
+    return module
 
 
 def convert(model, report=False):
@@ -610,16 +640,16 @@ def convert(model, report=False):
     result = Report()
     for name, module in list(model.named_modules()):
         base = next((b for b in _KINDS if isinstance(module, b)), None)
-        if base is None or isinstance(module, _ConvMixin):
-            continue
+        if base is None or isinstance(module, _ConvMixin) or type(module).__module__ == __name__:
+            continue  # not a conv, or vconv's own (CausalConv3d)
         why = _why_not_converted(module, base)
         if why:
             result.skipped.append((name, why))
             continue
         kind = type(module)
         # The module itself becomes the vconv one (its Parameters, hooks and place in the model
-        # stay), as from_torch's copy would.
-        module.__class__ = _KINDS[base] if kind is base else _vconv_subclass(kind, base)
+        # stay), as from_torch's copy would; the class last, after what can raise.
         _unit_channel_stride_weights(module)
+        module.__class__ = _KINDS[base] if kind is base else _vconv_subclass(kind, base)
         result.patched.append((name, kind.__name__))
     return result if report else model

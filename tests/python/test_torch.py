@@ -131,15 +131,17 @@ def test_convert_replaces_convs_in_a_model():
         assert err(model(x), ref.double()) <= 1e-5
 
 
+class Plain(torch.nn.Conv3d):  # nn.Conv3d's forward: converted, still a Plain (importable: pickled)
+    pass
+
+
+class Doubled(torch.nn.Conv3d):  # its own forward: left to torch
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
 def test_convert_takes_subclasses_with_nn_convs_forward_and_reports_the_rest():
     torch.manual_seed(8)
-
-    class Plain(torch.nn.Conv3d):  # nn.Conv3d's forward: converted, still a Plain
-        pass
-
-    class Doubled(torch.nn.Conv3d):  # its own forward: left to torch
-        def forward(self, x):
-            return super().forward(x) * 2
 
     model = torch.nn.Sequential(
         torch.nn.Conv3d(4, 4, 3, padding=1),
@@ -161,6 +163,21 @@ def test_convert_takes_subclasses_with_nn_convs_forward_and_reports_the_rest():
         for i in range(3):
             assert err(model[i](x), ref[i].double()) <= tol(torch.float32)
     assert "skipped 2: Doubled overrides forward" in str(report)
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(model, buffer)  # a converted subclass pickles as its class, converted on loading
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    assert isinstance(loaded[1], Plain) and isinstance(loaded[1], vt._ConvMixin)
+    with torch.no_grad():
+        assert torch.equal(loaded[1](x), model[1](x))
+    lazy = torch.nn.Sequential(torch.nn.LazyConv3d(4, 3), vt.CausalConv3d(4, 4, 3))
+    report = vt.convert(lazy, report=True)  # a lazy conv is left as it is, and works after
+    assert report.patched == [] and [name for name, _ in report.skipped] == ["0"]
+    assert "not initialised" in report.skipped[0][1]
+    with torch.no_grad():
+        lazy[0](x)
     conv = torch.nn.Conv2d(3, 5, 3)
     assert vt.convert(conv) is conv and type(conv) is vt.Conv2d  # a model that is one conv
 
