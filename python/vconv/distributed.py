@@ -12,7 +12,8 @@ error bound.
 
 Along the time axis (axis 0 of a 3D conv) with causal padding, a rank's halo is its causal frame
 cache: the previous rank's last F = (KD - 1) * dilation frames, read in place (vconv's
-frame_cache), never concatenated.
+frame_cache) when the planner picks the algorithm; a forced algorithm (which may not read a
+cache) or a prologue (a cache holds frames after it) reads them concatenated.
 
 Every rank checks every rank's arguments (one all_gather of their descriptions) before any data
 moves: a rank with bad arguments, ranks that disagree on shapes, or a shard smaller than the halo
