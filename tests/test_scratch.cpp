@@ -2,6 +2,8 @@
 // kKeptFloats from one call to the next, and hands larger ones to the call alone.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "cpu/scratch.h"
 
 using vconv::cpu::kKeptFloats;
@@ -21,4 +23,19 @@ TEST(Scratch, KeepsSmallBuffersAndReleasesLargeOnes) {
   EXPECT_EQ(Scratch(ScratchSlot::third, 1024).get(), kept);
   // Another slot is another buffer.
   EXPECT_NE(Scratch(ScratchSlot::fourth, 1024).get(), kept);
+}
+
+// The sanitizer build (VCONV_POISON_SCRATCH) hands out NaN, so that a read of what a call did not
+// write shows in its output; other builds leave scratch as it was.
+TEST(Scratch, PoisonedInTheSanitizerBuild) {
+#ifdef VCONV_POISON_SCRATCH
+  {
+    const Scratch s(ScratchSlot::first, 64);
+    for (int i = 0; i < 64; ++i) s.get()[i] = 1.0f;  // a call's writes
+  }
+  const Scratch again(ScratchSlot::first, 64);
+  for (int i = 0; i < 64; ++i) EXPECT_TRUE(std::isnan(again.get()[i])) << i;
+#else
+  GTEST_SKIP() << "built without VCONV_POISON_SCRATCH (the sanitizer build poisons scratch)";
+#endif
 }

@@ -293,7 +293,9 @@ def _unit_channel_stride_weights(module):
     """Stores the weight of `module` and of every conv inside it with unit channel stride
     (channels_last / channels_last_3d memory; values, dtype, device and Parameter unchanged),
     once, so that no vconv call copies it (_torch_call.with_unit_channel_stride would, at every
-    call). A later load_state_dict keeps the layout (it copies into the tensor)."""
+    call). A later load_state_dict keeps the layout (it copies into the tensor). The weight gets new
+    storage: parameters that shared storage without being the same Parameter (views, flat
+    parameters) stop sharing it."""
     for m in module.modules():
         w = getattr(m, "weight", None)
         if isinstance(m, torch.nn.modules.conv._ConvNd) and isinstance(w, torch.Tensor) and w.stride(1) != 1:
