@@ -67,8 +67,8 @@ def accelerate(vae, fuse_blocks=False):
             if why:
                 report.skipped.append((name, why))
                 continue
+            _unit_channel_stride_weights(module)  # no call copies a weight; before the class swap
             module.__class__ = patches[kind]
-            _unit_channel_stride_weights(module)  # no call copies a weight
             report.patched.append((name, kind.__name__))
             owners.append(name)
         elif isinstance(module, _CONVS):

@@ -61,7 +61,7 @@ def _describe(input, weight, padding, kernel_dilation, axis, others):
                 f"input {tuple(input.shape)}, weight {tuple(weight.shape)}: expected [N, spatial..., C] "
                 "and [O, kernel..., C / groups] of the same rank"
             )
-        if not 0 <= axis < dims:
+        if not isinstance(axis, int) or isinstance(axis, bool) or not 0 <= axis < dims:
             raise ValueError(f"axis: {axis}, expected a spatial axis in [0, {dims})")
         halo = dilation[axis] * (weight.shape[1 + axis] - 1)
         if lo[axis] < 0 or hi[axis] < 0 or lo[axis] + hi[axis] != halo:
@@ -73,10 +73,12 @@ def _describe(input, weight, padding, kernel_dilation, axis, others):
     except Exception as e:  # noqa: BLE001: every rank must hear of it, whatever it is
         error = f"{type(e).__name__}: {e}"
     shape = tuple(input.shape) if isinstance(input, torch.Tensor) else None
+    if error is not None or shape is None:  # nothing below may raise on one rank alone
+        return {"error": error or "TypeError: input: expected a torch.Tensor"}, lo, hi, dilation
     return {
         "error": error,
-        "rows": None if shape is None or not 0 <= axis < len(shape) - 2 else shape[1 + axis],
-        "shape": None if shape is None else shape[:1 + axis] + ("*",) + shape[2 + axis:],
+        "rows": shape[1 + axis],
+        "shape": shape[:1 + axis] + ("*",) + shape[2 + axis:],
         "weight": tuple(weight.shape) if isinstance(weight, torch.Tensor) else None,
         "dtype": str(getattr(input, "dtype", None)),
         "arguments": (axis, repr(lo), repr(hi), repr(dilation), repr(others)),
@@ -238,11 +240,17 @@ def _conv_shard(input, weight, before, after, axis, dims, lo, hi, options):
             and options["algorithm"] is None):
         # Causal in time: the previous rank's frames are this rank's frame cache, read in place.
         # Not with a prologue (a cache holds frames after it) nor a forced algorithm, which may not
-        # read a cache: rank 0, which has none, would run where the others fail.
-        shard_lo[0] = lo[0]
-        return vconv.conv_general(
-            input, weight, padding=(shard_lo, shard_hi), frame_cache=(before, None), **options
-        )
+        # read a cache: rank 0, which has none, would run where the others fail. Where no
+        # algorithm reads this cache (the GPU's implicit GEMM needs aligned channels), the frames
+        # are concatenated as below: a decision of this rank's alone.
+        try:
+            return vconv.conv_general(
+                input, weight, padding=([lo[0]] + shard_lo[1:], shard_hi), frame_cache=(before, None),
+                **options,
+            )
+        except ValueError as e:
+            if "frame" not in str(e) and "no algorithm" not in str(e):
+                raise
     parts = [t for t in (before, input, after) if t is not None]
     x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1 + axis)
     return vconv.conv_general(x, weight, padding=(shard_lo, shard_hi), **options)

@@ -611,25 +611,27 @@ def _vconv_subclass(kind, base):
     the converted module is still a `kind`. Pickled as `kind` converted again on loading (the
     class is made here, not importable by name)."""
     if kind not in _subclass_patches:
-        _subclass_patches[kind] = type(
-            kind.__name__,
-            (_ConvMixin, kind),
-            {"_dims": _KINDS[base]._dims, "__reduce_ex__": _reduce_converted},
-        )
+        members = {"_dims": _KINDS[base]._dims, "_vconv_kind": kind}
+        if kind.__reduce_ex__ is object.__reduce_ex__ and kind.__reduce__ is object.__reduce__:
+            members["__reduce_ex__"] = _reduce_converted  # else the class's own reduction
+        _subclass_patches[kind] = type(kind.__name__, (_ConvMixin, kind), members)
     return _subclass_patches[kind]
 
 
 def _reduce_converted(module, protocol):
-    kind = type(module).__mro__[2]  # (the vconv subclass, _ConvMixin, kind, ...)
-    return _rebuild_converted, (kind, module.__getstate__())
+    # The state apart from the constructor call, so that a module referring to itself (a bound
+    # hook) pickles and copies as plain torch modules do. A class derived from the converted one
+    # is importable by its own name: pickled as usual.
+    kind = type(module)._vconv_kind
+    if type(module) is not _subclass_patches.get(kind):
+        return object.__reduce_ex__(module, protocol)
+    return _rebuild_converted, (kind,), module.__getstate__()
 
 
-def _rebuild_converted(kind, state):
-    """A module of `kind` converted by convert(), from its pickled state."""
+def _rebuild_converted(kind):
+    """An empty module of `kind` as convert() converts it; pickle then sets its state."""
     base = next(b for b in _KINDS if issubclass(kind, b))
-    module = _vconv_subclass(kind, base).__new__(_vconv_subclass(kind, base))
-    module.__setstate__(state)
-    return module
+    return torch.nn.Module.__new__(_vconv_subclass(kind, base))
 
 
 def convert(model, report=False):

@@ -103,9 +103,16 @@ def _worker(rank, world, init, splits):
     pad = ([1, 1, 1], [1, 0 if rank == world - 1 else 1, 1])  # the last rank's padding shrinks H
     _expect_error(rank, f"rank {world - 1}: ValueError: padding along axis 1",
                   lambda: vd.conv_sharded(torch.rand(1, 3, 4, 5, 6), w, pad, axis=1))
-    bad = (1, 2, 1) if rank == 0 else (1, 2)  # rank 0's own argument error, heard by everyone
-    _expect_error(rank, "rank 0: ValueError",
-                  lambda: vd.conv_sharded(torch.rand(1, 3, 4, 5, 6), w, 1, axis=1, kernel_dilation=bad))
+    bad = (1, 2, 1) if rank == 0 else (1, 2)  # the other ranks' dilation is too short
+    _expect_error(rank, f"rank {min(1, world - 1)}: ValueError: kernel_dilation",
+                  lambda: vd.conv_sharded(torch.rand(1, 3, 4, 5, 6), w, 2, axis=1, kernel_dilation=bad))
+    axis = 1 if rank == 0 else "1"  # a type error on one rank alone, heard by every rank
+    _expect_error(rank, f"rank 1: ValueError: axis",
+                  lambda: vd.conv_sharded(torch.rand(1, 3, 4, 5, 6), w, 1, axis=axis))
+    # A forced algorithm along causal time concatenates on every rank (it may not read a cache).
+    whole = vconv.conv_general(xt, w, padding=causal, algorithm="cpu_gemm")
+    mine = vd.conv_sharded(_shard(xt, 0, t_splits, rank), w, causal, axis=0, algorithm="cpu_gemm")
+    assert torch.equal(mine, _shard(whole, 0, t_splits, rank)), rank
     dist.destroy_process_group()
 
 

@@ -132,7 +132,8 @@ def test_convert_replaces_convs_in_a_model():
 
 
 class Plain(torch.nn.Conv3d):  # nn.Conv3d's forward: converted, still a Plain (importable: pickled)
-    pass
+    def extra_hook(self, module, inputs, output):
+        return output
 
 
 class Doubled(torch.nn.Conv3d):  # its own forward: left to torch
@@ -172,6 +173,11 @@ def test_convert_takes_subclasses_with_nn_convs_forward_and_reports_the_rest():
     assert isinstance(loaded[1], Plain) and isinstance(loaded[1], vt._ConvMixin)
     with torch.no_grad():
         assert torch.equal(loaded[1](x), model[1](x))
+    import copy
+
+    model[1].register_forward_hook(model[1].extra_hook)  # a module referring to itself
+    twin = copy.deepcopy(model[1])
+    assert twin._forward_hooks[next(iter(twin._forward_hooks))].__self__ is twin
     lazy = torch.nn.Sequential(torch.nn.LazyConv3d(4, 3), vt.CausalConv3d(4, 4, 3))
     report = vt.convert(lazy, report=True)  # a lazy conv is left as it is, and works after
     assert report.patched == [] and [name for name, _ in report.skipped] == ["0"]
