@@ -18,7 +18,7 @@ conv's store; the block's convs are then the block's, not patched on their own.
 import torch
 
 from . import _diffusers_cogvideox, _diffusers_hunyuan_video, _diffusers_ltx, _diffusers_wan
-from .torch import _VCONV_DTYPES, Report, _unit_channel_stride_weights
+from .torch import Report, _unit_channel_stride_weights, _why_not_weights
 
 __all__ = ["Report", "accelerate"]
 
@@ -34,11 +34,7 @@ _CONVS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 def _why_not(module, patched_class):
     """Why vconv cannot run `module` as it is now; None when it can."""
     weight = module.weight if isinstance(module, _CONVS) else next(module.parameters())
-    if weight.dtype not in _VCONV_DTYPES:
-        return f"dtype {weight.dtype}: vconv takes float32, float16 and bfloat16"
-    if weight.device.type not in ("cpu", "cuda"):
-        return f"device {weight.device}: vconv runs on the CPU and CUDA devices"
-    return patched_class.vconv_why_not(module)
+    return _why_not_weights(weight) or patched_class.vconv_why_not(module)
 
 
 _BLOCK_PATCHES = {**_diffusers_wan.BLOCK_PATCHES}

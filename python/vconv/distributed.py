@@ -210,8 +210,12 @@ def _group_norm_statistics(input, prologue, group):
     g = prologue.groups
     if g <= 0 or c % g:
         raise ValueError(f"prologue.groups: {g}, expected a divisor of the {c} channels")
-    x = input.reshape(n, -1, g, c // g).double()
-    sums = torch.stack([x.sum(dim=(1, 3)), (x * x).sum(dim=(1, 3))])  # [2, n, g]
+    x = input.reshape(n, -1, g, c // g)
+    # Accumulated in float64 without a float64 copy of the shard.
+    sums = torch.stack([
+        x.sum(dim=(1, 3), dtype=torch.float64),
+        torch.linalg.vector_norm(x, 2, dim=(1, 3), dtype=torch.float64).square(),
+    ])  # [2, n, g]
     count = torch.tensor([float(x.shape[1] * x.shape[3])], dtype=torch.float64, device=x.device)
     totals = torch.cat([sums.flatten(), count])
     dist.all_reduce(totals, group=group)

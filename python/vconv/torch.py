@@ -320,48 +320,25 @@ class _ConvMixin:
         _unit_channel_stride_weights(self)
 
     def forward(self, input):
+        weight = self.weight
+        args = (self.stride, self.padding, self.dilation, self.groups, _pad_mode(self.padding_mode))
         if torch.is_grad_enabled() or torch.compiler.is_compiling():
             # Autograd's refusal of a backward, torch.compile's custom operator: _conv's path.
-            return _conv(
-                self._dims,
-                input,
-                self.weight,
-                self.bias,
-                self.stride,
-                self.padding,
-                self.dilation,
-                self.groups,
-                _pad_mode(self.padding_mode),
-            )
+            return _conv(self._dims, input, weight, self.bias, *args)
         # Inference: the call prepared at the last forward when nothing it depends on changed
         # (a model calls each conv on the same shapes over and over), else a new one.
-        weight = self.weight
         key = (
             input.shape,
             input.dtype,
             input.device,
             weight.shape,
             weight.dtype,
-            _frozen(self.stride),
-            _frozen(self.padding),
-            _frozen(self.dilation),
-            self.groups,
-            self.padding_mode,
+            tuple(_frozen(a) for a in args),
             input.is_cuda and torch.backends.cudnn.allow_tf32,
         )
         prepared = self.__dict__.get("_vconv_call")
         if prepared is None or prepared[0] != key:
-            call = _torch_call.Call(
-                self._dims,
-                input,
-                weight,
-                self.stride,
-                self.padding,
-                self.dilation,
-                self.groups,
-                _pad_mode(self.padding_mode),
-            )
-            prepared = self.__dict__["_vconv_call"] = (key, call)
+            prepared = self.__dict__["_vconv_call"] = (key, _torch_call.Call(self._dims, input, weight, *args))
         return prepared[1].run(input, weight, self.bias)
 
     def __getstate__(self):
@@ -579,7 +556,16 @@ class Report:
 
 
 _KINDS = {torch.nn.Conv1d: Conv1d, torch.nn.Conv2d: Conv2d, torch.nn.Conv3d: Conv3d}
-_VCONV_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _why_not_weights(weight):
+    """Why vconv cannot take a module whose parameters are like `weight` (dtype, device); None when
+    it can. convert's and vconv.diffusers.accelerate's one check."""
+    if weight.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        return f"dtype {weight.dtype}: vconv takes float32, float16 and bfloat16"
+    if weight.device.type not in ("cpu", "cuda", "meta"):
+        return f"device {weight.device}: vconv runs on the CPU and CUDA devices"
+    return None
 _subclass_patches = {}  # a subclass of nn.ConvNd -> its vconv subclass
 
 
@@ -599,11 +585,7 @@ def _why_not_converted(module, base):
             )
     if module.padding_mode not in _PAD_MODES:
         return f"padding_mode {module.padding_mode!r}: vconv takes {', '.join(_PAD_MODES)}"
-    if module.weight.dtype not in _VCONV_DTYPES:
-        return f"dtype {module.weight.dtype}: vconv takes float32, float16 and bfloat16"
-    if module.weight.device.type not in ("cpu", "cuda", "meta"):
-        return f"device {module.weight.device}: vconv runs on the CPU and CUDA devices"
-    return None
+    return _why_not_weights(module.weight)
 
 
 def _vconv_subclass(kind, base):
