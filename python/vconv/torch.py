@@ -321,7 +321,8 @@ class _ConvMixin:
 
     def forward(self, input):
         weight = self.weight
-        args = (self.stride, self.padding, self.dilation, self.groups, _pad_mode(self.padding_mode))
+        args = (_frozen(self.stride), _frozen(self.padding), _frozen(self.dilation), self.groups,
+                _pad_mode(self.padding_mode))
         if torch.is_grad_enabled() or torch.compiler.is_compiling():
             # Autograd's refusal of a backward, torch.compile's custom operator: _conv's path.
             return _conv(self._dims, input, weight, self.bias, *args)
@@ -333,7 +334,7 @@ class _ConvMixin:
             input.device,
             weight.shape,
             weight.dtype,
-            tuple(_frozen(a) for a in args),
+            args,
             input.is_cuda and torch.backends.cudnn.allow_tf32,
         )
         prepared = self.__dict__.get("_vconv_call")
