@@ -48,14 +48,17 @@ std::vector<std::string> cuda_algorithms(const Problem& p,
   return names;
 }
 
+// Every algorithm that takes `p` under a random fp32 mode (the wgmma kernels take fp32 under
+// tf32 only).
 void check_on_gpu(const Problem& p, std::mt19937_64& rng, int& checked) {
-  for (const auto& algo : cuda_algorithms(p)) {
+  const auto mode =
+      std::bernoulli_distribution(0.5)(rng) ? vconv::Fp32Math::tf32 : vconv::Fp32Math::exact;
+  for (const auto& algo : cuda_algorithms(p, mode)) {
     vconv::testing::CheckOptions o;
     o.device = kGpu;
     o.strided = std::bernoulli_distribution(0.3)(rng);
     o.accumulate = std::bernoulli_distribution(0.25)(rng);
-    o.fp32_math =
-        std::bernoulli_distribution(0.5)(rng) ? vconv::Fp32Math::tf32 : vconv::Fp32Math::exact;
+    o.fp32_math = mode;
     const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
     ++checked;
     const bool tf32 = o.fp32_math == vconv::Fp32Math::tf32;
@@ -106,6 +109,34 @@ TEST(CudaSmall, EveryDtypeAndFp32Mode) {
       }
 }
 
+// TF32 rounds each fp32 operand to nearest (as PyTorch's TF32 convs do in effect), on every
+// algorithm: inputs 1 + 3 * 2^-12 lie 3/4 of a TF32 step (2^-10) above 1, so rounding gives
+// 1 + 2^-10 and truncation (what the tensor cores do with raw fp32 bits) gives 1. With unit
+// weights each output sums 64 such products, exactly representable either way: 64 + 2^-4
+// rounded, 64 truncated. Truncation's bias (about 7e-4 of each product, one sign) would hold the
+// random tests' 1e-3 tolerance with little room, so they alone would not tell.
+TEST(CudaSmall, Tf32RoundsToNearestOnEveryAlgorithm) {
+  SKIP_WITHOUT_GPU();
+  const Problem p = vconv::parse_problem("f32 in=2x8x8 c=64 o=256 k=1x1x1");
+  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()), y(p.dtype, p.output_shape());
+  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, 1.0 + 3.0 * std::ldexp(1.0, -12));
+  for (int64_t i = 0; i < w.numel(); ++i) w.set(i, 1.0);
+  const auto algos = cuda_algorithms(p, vconv::Fp32Math::tf32);
+  ASSERT_FALSE(algos.empty());
+  for (const auto& algo : algos) {
+    y.fill_nan();
+    vconv::testing::DeviceCopy dx(x, kGpu), dw(w, kGpu), dy(y, kGpu);
+    vconv::Options o;
+    o.algorithm = algo;
+    o.fp32_math = vconv::Fp32Math::tf32;
+    vconv::conv(dx.view(), dw.view(), dy.view(), p.params(), o);
+    dy.download();
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) wrong += y.get(i) != 64.0 + 0.0625;
+    EXPECT_EQ(wrong, 0) << algo << ": first output " << y.get(0) << ", 64.0625 expected";
+  }
+}
+
 // Exact fp32 must hold fp32's tolerance over long reductions too, where rounding that is biased
 // (a tensor core truncating into its accumulator) grows with the reduction length.
 TEST(CudaSmall, ExactFp32OverLongReductions) {
@@ -132,6 +163,8 @@ TEST(CudaSmall, ExactFp32OverLongReductions) {
 // The warp-specialized persistent kernel also on problems with more tiles than SMs (CTAs walk
 // several tiles, several output-channel tiles and groups among them) and with tiles whose rows
 // all read depth padding (the producer's zero tile); its im2col variant on the problems it takes.
+// Both warp-specialized kernels also in fp32 as TF32 (32-channel k-blocks, rounded by the
+// producer).
 TEST(CudaSmall, WgmmaKernelOnItsEdges) {
   SKIP_WITHOUT_GPU();
   const Problem probe = vconv::parse_problem("bf16 in=4x8x8 c=64 o=64 k=3x3x3");
@@ -145,7 +178,7 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
   std::mt19937_64 rng(36);
   std::map<std::string, int> checked;
   for (const std::string& kAlgo : algos)
-    for (const char* dt : {"bf16", "f16"})
+    for (const char* dt : {"bf16", "f16", "f32"})
       for (const char* rest :
            {" in=5x12x20 c=64 o=128 k=3x3x3 p=1x1x1", " n=2 in=9x10x14 c=8 o=40 k=3x3x3 p=2:0x1x1",
             " in=6x9x11 c=72 o=130 k=3x3x3 p=2:0x1x1 pm=replicate",
@@ -166,22 +199,27 @@ TEST(CudaSmall, WgmmaKernelOnItsEdges) {
             " in=4x9x13 c=128 o=384 k=3x3x3 g=2 p=1x1x1"})
         for (bool accumulate : {false, true}) {
           const Problem p = vconv::parse_problem(std::string(dt) + rest);
-          const auto valid = cuda_algorithms(p);  // the im2col copies: zero padding only
+          const bool tf32 = p.dtype == DType::f32;
+          // The im2col copies: zero padding only; fp32 on the warp-specialized kernels only.
+          const auto valid =
+              cuda_algorithms(p, tf32 ? vconv::Fp32Math::tf32 : vconv::Fp32Math::exact);
           if (std::find(valid.begin(), valid.end(), kAlgo) == valid.end()) continue;
           vconv::testing::CheckOptions o;
           o.device = kGpu;
           o.accumulate = accumulate;
           o.strided = accumulate;
+          o.fp32_math = tf32 ? vconv::Fp32Math::tf32 : vconv::Fp32Math::exact;
           const auto e = vconv::testing::check_algorithm(p, kAlgo, rng, o);
           ++checked[kAlgo];
-          EXPECT_TRUE(e.within(vconv::testing::tolerance(p.dtype, false)))
+          EXPECT_TRUE(e.within(vconv::testing::tolerance(p.dtype, tf32)))
               << kAlgo << (accumulate ? " accumulate strided " : " ") << to_string(p) << ": "
               << e.to_string();
         }
-  for (const char* algo : {"cuda_implicit_gemm_sm90", "cuda_implicit_gemm_sm90_ws"})
-    EXPECT_EQ(checked[algo], 2 * 18 * 2) << algo;
-  // Its zero-padded problems (12 of the 18: not replicate, reflect, or groups splitting a k-block).
-  EXPECT_EQ(checked["cuda_implicit_gemm_sm90_im2col"], 2 * 12 * 2);
+  EXPECT_EQ(checked["cuda_implicit_gemm_sm90"], 2 * 18 * 2);
+  EXPECT_EQ(checked["cuda_implicit_gemm_sm90_ws"], 3 * 18 * 2);
+  // Its zero-padded problems: not replicate or reflect, nor groups whose channels split a
+  // 128-byte k-block (12 of the 18 in bf16 and f16, 15 in fp32, whose 32-channel groups fill one).
+  EXPECT_EQ(checked["cuda_implicit_gemm_sm90_im2col"], 2 * 12 * 2 + 15 * 2);
 }
 
 // The fused epilogue (bias, SiLU, both; stored, and accumulated into strided outputs) on every

@@ -97,7 +97,8 @@ if want bench; then
   step "bench seed f32 exact" bench_seed_f32.log "$cli" bench --suite seed --device cuda --dtype f32 \
     --algo cuda_implicit_gemm,cuda_gemm_fallback --json "$OUT/seed_f32.json"
   step "bench seed f32 tf32" bench_seed_tf32.log "$cli" bench --suite seed --device cuda --dtype f32 \
-    --fp32-math tf32 --algo cuda_implicit_gemm,cuda_gemm_fallback --json "$OUT/seed_tf32.json"
+    --fp32-math tf32 --algo cuda_implicit_gemm,cuda_gemm_fallback,cuda_implicit_gemm_sm90_ws,cuda_implicit_gemm_sm90_im2col \
+    --json "$OUT/seed_tf32.json"
   step "bench output_conv bf16" bench_output_conv.log "$cli" bench --suite output_conv --device cuda \
     --algo cuda_implicit_gemm,cuda_implicit_gemm_narrow --json "$OUT/output_conv.json"
 fi

@@ -66,15 +66,18 @@ int compute_capability(int index) {
   return major * 10 + minor;
 }
 
-// What the wgmma kernel needs beyond why_not_problem(): its sm_90a code in this build, a device
-// that runs it (sm_90a code runs on compute capability 9.0 only), and 16-bit inputs.
-std::string why_not_sm90(const Problem& p, Device device) {
+// What the wgmma kernels need beyond why_not_problem(): their sm_90a code in this build, a device
+// that runs it (sm_90a code runs on compute capability 9.0 only), and 16-bit inputs, or fp32 on
+// the warp-specialized kernels (as TF32: why_not_options).
+std::string why_not_sm90(const Problem& p, Device device, TileShape shape) {
 #ifndef VCONV_CUDA_SM90A
   (void)p;
   (void)device;
+  (void)shape;
   return "needs a build with sm_90a in CMAKE_CUDA_ARCHITECTURES";
 #else
-  if (p.dtype == DType::f32) return "needs bf16 or f16 inputs (fp32 runs on cuda_implicit_gemm)";
+  if (p.dtype == DType::f32 && shape == TileShape::sm90)
+    return "needs bf16 or f16 inputs (fp32 runs on cuda_implicit_gemm_sm90_ws)";
   if (p.o > INT32_MAX)
     return "needs fewer than 2^31 output channels (the weight's tensor-map coordinates are 32-bit)";
   const int cc = compute_capability(device.index);
@@ -150,7 +153,7 @@ void launch_shape(TileShape shape, const ConvArgs& a, const Params& prm, cudaStr
 
 std::string ImplicitGemmAlgorithm::why_not(const Problem& p, Device device) const {
   std::string why = why_not_problem(p, device);
-  if (why.empty() && wgmma()) why = why_not_sm90(p, device);
+  if (why.empty() && wgmma()) why = why_not_sm90(p, device, shape_);
   if (why.empty() && shape_ == TileShape::sm90_im2col) {
     const Geometry geo = geometry(p);
     implicit_gemm::Im2colBox box;
@@ -158,6 +161,14 @@ std::string ImplicitGemmAlgorithm::why_not(const Problem& p, Device device) cons
                                         dtype_size(p.dtype), WsWideTile::kRowBytes, box);
   }
   return why;
+}
+
+std::string ImplicitGemmAlgorithm::why_not_options(const Problem& p, const Options& o) const {
+  // The wgmma kernels multiply fp32 in TF32 only (three TF32 products, the exact mode of the
+  // mma.sync kernels, would need three times the MMAs and a split of every element).
+  if (wgmma() && p.dtype == DType::f32 && o.fp32_math != Fp32Math::tf32)
+    return "multiplies fp32 as TF32 only (fp32_math=tf32); exact fp32 runs on cuda_implicit_gemm";
+  return {};
 }
 
 std::string ImplicitGemmAlgorithm::why_not_args(const ConvArgs& a) const {

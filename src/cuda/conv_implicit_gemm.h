@@ -11,7 +11,8 @@
 // cuda_implicit_gemm_sm90 the same kernel with 128 x 128 tiles multiplied by wgmma (Hopper, sm_90a
 // builds on compute capability 9.0 devices; bf16 and f16); cuda_implicit_gemm_sm90_ws the
 // warp-specialized persistent kernel on the same hardware (implicit_gemm/kernel_ws.cuh: a
-// producer warpgroup, two wgmma consumer warpgroups, one CTA per SM walking the tiles);
+// producer warpgroup, two wgmma consumer warpgroups, one CTA per SM walking the tiles; bf16, f16,
+// and fp32 as TF32, rounded to nearest by the producer);
 // cuda_implicit_gemm_sm90_im2col that kernel with A brought by the tensor copy engine in im2col
 // mode (one producer thread issues every copy) instead of gathered, where the input is read
 // through zero padding alone and the engine can address it (implicit_gemm/im2col_box.h).
@@ -43,6 +44,7 @@ class ImplicitGemmAlgorithm final : public Algorithm {
     }
   }
   std::string why_not(const Problem& problem, Device device) const override;
+  std::string why_not_options(const Problem& problem, const Options& options) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   std::string why_not_args(const ConvArgs& args) const override;

@@ -33,11 +33,14 @@ inline double implicit_gemm_tflops(const Problem& p, Fp32Math math, TileShape sh
   // takes), so the ws kernel's rate times 1.1: the planner takes it wherever it can run.
   if (shape == TileShape::sm90_ws || shape == TileShape::sm90_im2col) {
     const double copy_engine = shape == TileShape::sm90_im2col ? 1.1 : 1.0;
+    // fp32 as TF32: wgmma's TF32 peak is half its bf16 one, and the producer rounds every stage
+    // in shared memory. Not yet measured: the peak's share.
+    const double input = p.dtype == DType::f32 ? 0.5 : 1.0;
     const int64_t cblocks = (p.cg() * dtype_size(p.dtype) + row_bytes - 1) / row_bytes;
-    if (bn == 256 && cblocks >= 4) return 480.0 * copy_engine;
+    if (bn == 256 && cblocks >= 4) return 480.0 * copy_engine * input;
     // The 128 x 192 tile (bn 192) is not yet measured: the tall tile's rate at its 0.75 fill of
     // 192-wide output channels, so that the planner's choices stay as measured until it is.
-    return (cblocks >= 6 ? 390.0 : 300.0) * (bn == 192 ? 0.75 : 1.0) * copy_engine;
+    return (cblocks >= 6 ? 390.0 : 300.0) * (bn == 192 ? 0.75 : 1.0) * copy_engine * input;
   }
   // The multistage wgmma kernel on time convs (3x1x1: depth taps, one spatial tap), H200,
   // 2026-12-04 (docs/PERFORMANCE.md): 61 TFLOP/s on 6x120x208 384->768, where the ws kernel

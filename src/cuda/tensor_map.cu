@@ -81,6 +81,19 @@ struct MapKey {
   }
 };
 
+// The map's element type: the dtype's, fp32 loaded as stored (the kernel rounds it to TF32).
+CUtensorMapDataType map_data_type(DType dtype) {
+  switch (dtype) {
+    case DType::bf16:
+      return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+    case DType::f16:
+      return CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+    case DType::f32:
+      break;
+  }
+  return CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+}
+
 // Bounded: cleared whole when full (a model has a few hundred weights).
 constexpr size_t kCapacity = 4096;
 std::mutex cache_mutex;
@@ -105,7 +118,7 @@ CUtensorMap weight_tensor_map(const View5& w, DType dtype, int row_bytes, int ro
   CUtensorMap map;
   const CUresult r = encode_tiled()(
       &map,
-      dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 5,
+      map_data_type(dtype), 5,
       const_cast<void*>(w.data), key.dims.data(), key.strides.data(), key.box.data(), unit,
       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
@@ -139,7 +152,7 @@ CUtensorMap input_im2col_map(const View5& in, DType dtype, const implicit_gemm::
   CUtensorMap map;
   const CUresult r = encode_im2col()(
       &map,
-      dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 5,
+      map_data_type(dtype), 5,
       const_cast<void*>(in.data), d.dims, d.strides, box.lower, box.upper,
       cuuint32_t(row_bytes / dtype_size(dtype)), cuuint32_t(pixels), element_strides,
       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,

@@ -59,7 +59,8 @@ void launch_for(const ConvArgs& a, const Params& prm, cudaStream_t stream) {
     // Only cuda_depth_tap_2d writes an fp32 buffer, through the wide tile.
     throw Error("an fp32 accumulator output runs on the mma.sync tiles only");
   } else if constexpr (C::kSwizzled) {
-    // The wgmma tile: 16-bit inputs only (why_not_sm90); B through the weight's tensor map.
+    // The wgmma tiles: 16-bit inputs, or fp32 as TF32 on the warp-specialized one
+    // (why_not_sm90); B through the weight's tensor map.
     Params q = prm;
     q.weight_map = weight_tensor_map(a.weight, a.problem.dtype, C::kRowBytes, C::kBN);
     if constexpr (C::kWarpSpecialized) {
@@ -71,11 +72,13 @@ void launch_for(const ConvArgs& a, const Params& prm, cudaStream_t stream) {
         q.input_map = input_im2col_map(a.input, a.problem.dtype, box, C::kRowBytes, C::kBM);
       }
     }
-    if (t == DType::bf16)
-      return launch<C, WgmmaBf16, std::conditional_t<kF32Out, float, BFloat16>>(q, stream);
-    if (t == DType::f16)
-      return launch<C, WgmmaF16, std::conditional_t<kF32Out, float, Half>>(q, stream);
-    throw Error(std::string("cuda_implicit_gemm_sm90: no wgmma policy for ") + dtype_name(t));
+    if (t == DType::bf16) return launch<C, WgmmaBf16, BFloat16>(q, stream);
+    if (t == DType::f16) return launch<C, WgmmaF16, Half>(q, stream);
+    // fp32 as TF32 on the warp-specialized kernel, whose producer rounds the stages (why_not_sm90).
+    if constexpr (C::kWarpSpecialized)
+      if (t == DType::f32 && math == Fp32Math::tf32) return launch<C, WgmmaTf32, float>(q, stream);
+    throw Error(std::string("cuda_implicit_gemm_sm90: no wgmma policy for ") + dtype_name(t) +
+                (t == DType::f32 ? " with this kernel and fp32_math" : ""));
   } else {
     switch (t) {
       case DType::bf16:

@@ -1,13 +1,14 @@
 #pragma once
 // One-instruction wrappers for sm_90a: wgmma (a warpgroup's MMA, A and B read from shared memory
 // through matrix descriptors), its fence/commit/wait, the cross-proxy fence, the MMA policy of
-// each 16-bit input type; mbarriers and the tensor copy engine (TMA).
+// each input type (bf16, f16, fp32 as TF32); mbarriers and the tensor copy engine (TMA).
 // These are compiled only into sm_90a code (__CUDA_ARCH_FEAT_SM90_ALL); in the other targets they
 // trap, and the host never launches a kernel built on them there (cuda_implicit_gemm_sm90
 // requires a build with sm_90a and a compute capability 9.0 device).
 #include <cuda.h>  // CUtensorMap
 
 #include <cstdint>
+#include <type_traits>
 
 namespace vconv::cuda::implicit_gemm {
 
@@ -71,26 +72,28 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       VCONV_D4(j + 10), VCONV_D4(j + 11), VCONV_D4(j + 12), VCONV_D4(j + 13), VCONV_D4(j + 14), \
       VCONV_D4(j + 15)
 
-// d = A * B (+ d where `accumulate`) for a 64 x N x 16 tile: A (64 rows) and B (N output
+// d = A * B (+ d where `accumulate`) for a 64 x N x K tile: A (64 rows) and B (N output
 // channels) K-major in shared memory, d the warpgroup's accumulators in wgmma's layout (warp w of
-// the warpgroup holds rows 16w..16w+15, as mma.sync m16n8 tiles: d[j] is columns 8j..8j+7). TYPE is
-// bf16 or f16; N is 128 (64 accumulators per thread), 192 (96) or 256 (128).
-#define VCONV_WGMMA_M64N128K16(TYPE)                                                     \
+// the warpgroup holds rows 16w..16w+15, as mma.sync m16n8 tiles: d[j] is columns 8j..8j+7). N is
+// 128 (64 accumulators per thread), 192 (96) or 256 (128). KTYPES names k and the input types
+// ("k16.f32.bf16.bf16"); TAIL ends the operands: 16-bit inputs take the two transpose flags (0:
+// K-major), TF32 inputs are K-major only and take none.
+#define VCONV_WGMMA_M64N128(KTYPES, TAIL)                                                \
   VCONV_SM90A_ASM(                                                                       \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                       \
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE                       \
+      "wgmma.mma_async.sync.aligned.m64n128" KTYPES                                      \
       " {"                                                                               \
       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"   \
-      "}, %64, %65, p, 1, 1, 0, 0;\n}\n"                                                 \
+      "}, %64, %65, p, 1, 1" TAIL ";\n}\n"                                              \
       : VCONV_D16(0)                                                                     \
       : "l"(a), "l"(b), "r"(int(accumulate)))
-#define VCONV_WGMMA_M64N192K16(TYPE)                                                     \
+#define VCONV_WGMMA_M64N192(KTYPES, TAIL)                                                \
   VCONV_SM90A_ASM(                                                                       \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"                                       \
-      "wgmma.mma_async.sync.aligned.m64n192k16.f32." TYPE "." TYPE                       \
+      "wgmma.mma_async.sync.aligned.m64n192" KTYPES                                      \
       " {"                                                                               \
       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
@@ -98,13 +101,13 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
       "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
       "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"   \
-      "}, %96, %97, p, 1, 1, 0, 0;\n}\n"                                                 \
+      "}, %96, %97, p, 1, 1" TAIL ";\n}\n"                                              \
       : VCONV_D16(0), VCONV_D8(16)                                                       \
       : "l"(a), "l"(b), "r"(int(accumulate)))
-#define VCONV_WGMMA_M64N256K16(TYPE)                                                               \
+#define VCONV_WGMMA_M64N256(KTYPES, TAIL)                                                          \
   VCONV_SM90A_ASM(                                                                                 \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"                                                \
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32." TYPE "." TYPE                                 \
+      "wgmma.mma_async.sync.aligned.m64n256" KTYPES                                                \
       " {"                                                                                         \
       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                     \
       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "           \
@@ -116,48 +119,61 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       "%111, "                                                                                     \
       "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, " \
       "%127"                                                                                       \
-      "}, %128, %129, p, 1, 1, 0, 0;\n}\n"                                                         \
+      "}, %128, %129, p, 1, 1" TAIL ";\n}\n"                                                      \
       : VCONV_D16(0), VCONV_D16(16)                                                                \
       : "l"(a), "l"(b), "r"(int(accumulate)))
 
-// One wgmma of width N (128, 192 or 256: d holds N / 8 column groups) in bf16 or f16.
-template <bool kBf16, int N>
-__device__ inline void wgmma_m64k16(float (&d)[N / 8][4], uint64_t a, uint64_t b, bool accumulate) {
+// The input types wgmma multiplies here.
+enum class WgmmaInput { bf16, f16, tf32 };
+
+// One wgmma of width N (128, 192 or 256: d holds N / 8 column groups), k 16 for 16-bit inputs and
+// 8 for TF32.
+#define VCONV_WGMMA_OF_INPUT(SHAPE)                   \
+  if constexpr (In == WgmmaInput::bf16)               \
+    SHAPE("k16.f32.bf16.bf16", ", 0, 0"); \
+  else if constexpr (In == WgmmaInput::f16)           \
+    SHAPE("k16.f32.f16.f16", ", 0, 0");               \
+  else                                                \
+    SHAPE("k8.f32.tf32.tf32", "");
+template <WgmmaInput In, int N>
+__device__ inline void wgmma_m64(float (&d)[N / 8][4], uint64_t a, uint64_t b, bool accumulate) {
   static_assert(N == 128 || N == 192 || N == 256, "the widths the tiles use");
-  if constexpr (N == 128 && kBf16)
-    VCONV_WGMMA_M64N128K16("bf16");
-  else if constexpr (N == 128)
-    VCONV_WGMMA_M64N128K16("f16");
-  else if constexpr (N == 192 && kBf16)
-    VCONV_WGMMA_M64N192K16("bf16");
-  else if constexpr (N == 192)
-    VCONV_WGMMA_M64N192K16("f16");
-  else if constexpr (kBf16)
-    VCONV_WGMMA_M64N256K16("bf16");
-  else
-    VCONV_WGMMA_M64N256K16("f16");
+  if constexpr (N == 128) {
+    VCONV_WGMMA_OF_INPUT(VCONV_WGMMA_M64N128)
+  } else if constexpr (N == 192) {
+    VCONV_WGMMA_OF_INPUT(VCONV_WGMMA_M64N192)
+  } else {
+    VCONV_WGMMA_OF_INPUT(VCONV_WGMMA_M64N256)
+  }
 }
 
-#undef VCONV_WGMMA_M64N256K16
-#undef VCONV_WGMMA_M64N192K16
-#undef VCONV_WGMMA_M64N128K16
+#undef VCONV_WGMMA_OF_INPUT
+#undef VCONV_WGMMA_M64N256
+#undef VCONV_WGMMA_M64N192
+#undef VCONV_WGMMA_M64N128
 #undef VCONV_D16
 #undef VCONV_D8
 #undef VCONV_D4
 
-// The warpgroup MMA of each 16-bit input type: its element storage type and k per instruction.
-template <bool kBf16>
-struct Wgmma16 {
-  using Element = uint16_t;
-  static constexpr int kK = 16;
+// The warpgroup MMA of each input type: its element storage type, k per instruction, and whether
+// the producer rounds a stage's elements before the MMAs read it (kRoundsToTf32: wgmma reads fp32
+// elements as TF32 by dropping their low 13 mantissa bits, a truncation whose bias, about 7e-4 of
+// each product, would sum with the output; cvt.rna rounds to nearest instead, as the mma.sync
+// TF32 policy does in registers).
+template <WgmmaInput In>
+struct Wgmma {
+  using Element = std::conditional_t<In == WgmmaInput::tf32, float, uint16_t>;
+  static constexpr int kK = 32 / int(sizeof(Element));
   static constexpr bool kWarpgroup = true;
+  static constexpr bool kRoundsToTf32 = In == WgmmaInput::tf32;
   template <int J>
   __device__ static void mma(float (&d)[J][4], uint64_t a, uint64_t b, bool accumulate) {
-    wgmma_m64k16<kBf16, 8 * J>(d, a, b, accumulate);
+    wgmma_m64<In, 8 * J>(d, a, b, accumulate);
   }
 };
-using WgmmaBf16 = Wgmma16<true>;
-using WgmmaF16 = Wgmma16<false>;
+using WgmmaBf16 = Wgmma<WgmmaInput::bf16>;
+using WgmmaF16 = Wgmma<WgmmaInput::f16>;
+using WgmmaTf32 = Wgmma<WgmmaInput::tf32>;
 
 // An mbarrier whose phases complete after `count` arrivals (and the transactions announced).
 __device__ inline void mbarrier_init(uint64_t* bar, uint32_t count) {
