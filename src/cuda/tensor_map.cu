@@ -81,7 +81,9 @@ struct MapKey {
   }
 };
 
-// The map's element type: the dtype's, fp32 loaded as stored (the kernel rounds it to TF32).
+// The map's element type: the dtype's; fp32 as TFLOAT32, which the copy engine rounds to TF32 as
+// it loads (the wgmma kernels multiply fp32 as TF32 only; to nearest, as
+// CudaSmall.Tf32RoundsToNearestOnEveryAlgorithm checks).
 CUtensorMapDataType map_data_type(DType dtype) {
   switch (dtype) {
     case DType::bf16:
@@ -91,7 +93,7 @@ CUtensorMapDataType map_data_type(DType dtype) {
     case DType::f32:
       break;
   }
-  return CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+  return CU_TENSOR_MAP_DATA_TYPE_TFLOAT32;
 }
 
 // Bounded: cleared whole when full (a model has a few hundred weights).

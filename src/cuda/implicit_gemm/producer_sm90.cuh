@@ -7,8 +7,8 @@
 // dilation), B by the tensor copy engine (Mainloop::copy_b_tma). Each producer thread arrives on
 // the stage's full barrier when its own copies have landed, so no thread waits for copies; where
 // the MMA policy reads fp32 as TF32 (kRoundsToTf32), the copies land on the `landed` barrier
-// instead, and the warpgroup rounds each stage in place one k-block behind its copies
-// (round_stage) before marking it full.
+// instead, and the warpgroup rounds each stage's gathered A tile in place one k-block behind its
+// copies (round_stage) before marking it full.
 #include "cuda/implicit_gemm/mainloop.cuh"
 #include "cuda/implicit_gemm/pipeline_sm90.cuh"
 #include "cuda/implicit_gemm/tile_scheduler.cuh"
@@ -21,27 +21,24 @@ struct ProducerState {
   RowInfo rows[C::kBM];
 };
 
-// Rounds k-block `kb`'s stage (A and B tiles, every fp32 element, zero fill included) to TF32
-// in place once its copies have landed, then marks it full: each producer thread rounds every
+// Rounds k-block `kb`'s gathered A tile (every fp32 element, zero fill included) to TF32 in
+// place once its copies have landed, then marks the stage full: each producer thread rounds every
 // 128th 16-byte chunk, makes its writes visible to the tensor cores' (async) proxy and arrives.
-// The layout does not matter to an elementwise rounding, so the swizzle is not undone.
+// The layout does not matter to an elementwise rounding, so the swizzle is not undone. B needs
+// none: the copy engine rounds what it loads (tensor maps of type TFLOAT32, tensor_map.cu).
 template <typename C>
-__device__ inline void round_stage(Pipeline<C::kStages>& pipe, int64_t kb, float* smem_a,
-                                   float* smem_b) {
+__device__ inline void round_stage(Pipeline<C::kStages>& pipe, int64_t kb, float* smem_a) {
   using T = Tile<C, float>;
   const int stage = Pipeline<C::kStages>::stage(kb);
   pipe.wait_landed(kb);
   float4* a = reinterpret_cast<float4*>(smem_a + stage * C::kBM * T::kLds);
-  float4* b = reinterpret_cast<float4*>(smem_b + stage * C::kBN * T::kLds);
-  constexpr int kChunks = C::kRowBytes / 16;
-  for (int i = threadIdx.x; i < (C::kBM + C::kBN) * kChunks; i += ProducerThreads::kThreads) {
-    float4* chunk = i < C::kBM * kChunks ? a + i : b + (i - C::kBM * kChunks);
-    float4 v = *chunk;
+  for (int i = threadIdx.x; i < C::kBM * C::kRowBytes / 16; i += ProducerThreads::kThreads) {
+    float4 v = a[i];
     v.x = __uint_as_float(to_tf32(v.x));
     v.y = __uint_as_float(to_tf32(v.y));
     v.z = __uint_as_float(to_tf32(v.z));
     v.w = __uint_as_float(to_tf32(v.w));
-    *chunk = v;
+    a[i] = v;
   }
   fence_proxy_async();
   mbarrier_arrive(&pipe.full[stage]);
@@ -51,9 +48,9 @@ __device__ inline void round_stage(Pipeline<C::kStages>& pipe, int64_t kb, float
 // fly meanwhile: called after each k-block's copies are issued, and once more after the last
 // with `kb` the count of k-blocks issued.
 template <typename C, typename Mma, typename E>
-__device__ inline void round_behind(Pipeline<C::kStages>& pipe, int64_t kb, E* smem_a, E* smem_b) {
+__device__ inline void round_behind(Pipeline<C::kStages>& pipe, int64_t kb, E* smem_a) {
   if constexpr (Mma::kRoundsToTf32)
-    if (kb > 0) round_stage<C>(pipe, kb - 1, smem_a, smem_b);
+    if (kb > 0) round_stage<C>(pipe, kb - 1, smem_a);
 }
 
 template <typename C, typename Mma>
@@ -76,25 +73,21 @@ __device__ inline void produce(const Params& p, Pipeline<C::kStages>& pipe, Prod
       const int stage = Pipeline<C::kStages>::stage(kb);
       ml.load(stage, it);
       cp_async_mbarrier_arrive(&pipe.copied()[stage]);
-      round_behind<C, Mma>(pipe, kb, smem_a, smem_b);
+      round_behind<C, Mma>(pipe, kb, smem_a);
     }
   }
-  round_behind<C, Mma>(pipe, kb, smem_a, smem_b);
+  round_behind<C, Mma>(pipe, kb, smem_a);
   // No copy of this thread's outlives it (its copies are in no commit group: wait for all).
   cp_async_wait_all();
 }
 
 // The producer where A comes by the tensor copy engine (Params::im2col): one thread walks the
-// same tiles and k-blocks (tile_work) and issues each k-block's two copies; the warpgroup's
-// other threads have nothing to do but round the stages under TF32 (they walk the k-blocks
-// too). A tile's loads start at its first output position.
-template <typename C, typename Mma>
-__device__ inline void produce_im2col(const Params& p, Pipeline<C::kStages>& pipe,
-                                      typename Mma::Element* smem_a,
-                                      typename Mma::Element* smem_b) {
-  using E = typename Mma::Element;
-  const bool issues = threadIdx.x == 0;
-  if (!Mma::kRoundsToTf32 && !issues) return;
+// same tiles and k-blocks (tile_work) and issues each k-block's two copies (which round fp32 to
+// TF32 themselves); the warpgroup's other threads have nothing to do. A tile's loads start at its
+// first output position.
+template <typename C, typename E>
+__device__ inline void produce_im2col(const Params& p, Pipeline<C::kStages>& pipe, E* smem_a,
+                                      E* smem_b) {
   const TileScheduler<C::kBM, C::kBN> sched(p);
   const int cblocks = static_cast<int>((p.geo.cg + Tile<C, E>::kBK - 1) / Tile<C, E>::kBK);
   int64_t kb = 0;  // k-blocks loaded by this CTA so far
@@ -106,17 +99,13 @@ __device__ inline void produce_im2col(const Params& p, Pipeline<C::kStages>& pip
     const int start[5] = {int(t.g * p.geo.cg), int(ow * p.geo.dim[2].stride - p.geo.dim[2].pad_lo),
                           int(oh * p.geo.dim[1].stride - p.geo.dim[1].pad_lo),
                           int(od * p.geo.dim[0].stride - p.geo.dim[0].pad_lo), int(n)};
-    Mainloop<C, E> ml{p, nullptr, t.g, cblocks, smem_a, smem_b, t.n0, {}, 0, {}, pipe.copied()};
+    Mainloop<C, E> ml{p, nullptr, t.g, cblocks, smem_a, smem_b, t.n0, {}, 0, {}, pipe.full};
     KBlockIter it = KBlockIter::first(work.taps);
     for (int i = 0; i < work.kblocks; ++i, ++kb) {
-      if (issues) {
-        pipe.acquire(kb);
-        ml.load_im2col(Pipeline<C::kStages>::stage(kb), it, start);
-      }
-      round_behind<C, Mma>(pipe, kb, smem_a, smem_b);
+      pipe.acquire(kb);
+      ml.load_im2col(Pipeline<C::kStages>::stage(kb), it, start);
     }
   }
-  round_behind<C, Mma>(pipe, kb, smem_a, smem_b);
 }
 
 }  // namespace vconv::cuda::implicit_gemm

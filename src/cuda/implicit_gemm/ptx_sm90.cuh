@@ -156,10 +156,11 @@ __device__ inline void wgmma_m64(float (&d)[N / 8][4], uint64_t a, uint64_t b, b
 #undef VCONV_D4
 
 // The warpgroup MMA of each input type: its element storage type, k per instruction, and whether
-// the producer rounds a stage's elements before the MMAs read it (kRoundsToTf32: wgmma reads fp32
-// elements as TF32 by dropping their low 13 mantissa bits, a truncation whose bias, about 7e-4 of
-// each product, would sum with the output; cvt.rna rounds to nearest instead, as the mma.sync
-// TF32 policy does in registers).
+// fp32 elements must reach shared memory rounded to TF32 (kRoundsToTf32): wgmma reads them as TF32
+// by dropping their low 13 mantissa bits, a truncation whose bias, about 7e-4 of each product,
+// would sum with the output; rounded to nearest instead (as the mma.sync TF32 policy does in
+// registers), by the copy engine as it loads (TFLOAT32 tensor maps) and by the producer in the A
+// rows it gathers (round_stage, producer_sm90.cuh).
 template <WgmmaInput In>
 struct Wgmma {
   using Element = std::conditional_t<In == WgmmaInput::tf32, float, uint16_t>;
