@@ -118,7 +118,8 @@ TEST(CudaSmall, EveryDtypeAndFp32Mode) {
 TEST(CudaSmall, Tf32RoundsToNearestOnEveryAlgorithm) {
   SKIP_WITHOUT_GPU();
   const Problem p = vconv::parse_problem("f32 in=2x8x8 c=64 o=256 k=1x1x1");
-  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()), y(p.dtype, p.output_shape());
+  HostTensor x(p.dtype, p.input_shape()), w(p.dtype, p.weight_shape()),
+      y(p.dtype, p.output_shape());
   for (int64_t i = 0; i < x.numel(); ++i) x.set(i, 1.0 + 3.0 * std::ldexp(1.0, -12));
   for (int64_t i = 0; i < w.numel(); ++i) w.set(i, 1.0);
   const auto algos = cuda_algorithms(p, vconv::Fp32Math::tf32);

@@ -67,7 +67,10 @@ if want sanitizer; then
   # taking all of them, 2026-12-05, they crawled past every limit). The tests poison outputs, so an
   # unwritten element also fails their comparisons; initcheck names the read. racecheck leaves out
   # cuBLAS's own GEMM kernels (nvjet_*, cuda_gemm_fallback's product), whose shared-memory
-  # protocol it reports as hazards (docs/PERFORMANCE.md, 2026-12-05).
+  # protocol it reports as hazards (docs/PERFORMANCE.md, 2026-12-05). initcheck leaves out
+  # store_rows_kernel: it reports that kernel reading cuda_gemm_fallback's fp32 buffer, which
+  # cuBLAS wrote, as unwritten; the "gpu tests" step runs with that buffer poisoned (NaN) and
+  # passes, so every element it reads was written (docs/PERFORMANCE.md, 2026-12-05, third session).
   sanitize() {  # sanitize TOOL [OPTIONS...]: the shards' logs in sanitizer_TOOL.log, a failing rc
     local tool=$1 rc=0 pids=() shard
     shift
@@ -85,7 +88,8 @@ if want sanitizer; then
     cat "$OUT"/sanitizer_"$tool".?.log >"$OUT/sanitizer_$tool.log" && rm "$OUT"/sanitizer_"$tool".?.log
     echo $rc >"$OUT/sanitizer_$tool.rc"
   }
-  sanitize memcheck & sanitize initcheck & sanitize synccheck &
+  sanitize memcheck & sanitize initcheck --kernel-name-exclude kns=store_rows_kernel &
+  sanitize synccheck &
   sanitize racecheck --kernel-name-exclude kns=nvjet &
   wait
   for tool in memcheck initcheck synccheck racecheck; do  # the results, as steps

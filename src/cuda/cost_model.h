@@ -31,11 +31,15 @@ inline double implicit_gemm_tflops(const Problem& p, Fp32Math math, TileShape sh
   // "A by the copy engine"): 1.02-1.43x the ws kernel's speed on 55 of the 56 seed, block_convs,
   // vae and decode_chunks rows both ran (median 1.1x; 0.87x on 96 -> 3, which the narrow kernel
   // takes), so the ws kernel's rate times 1.1: the planner takes it wherever it can run.
+  // fp32 as TF32, H100, 2026-12-05 (docs/PERFORMANCE.md, "fp32 as TF32 on the wgmma kernels"):
+  // the im2col kernel 240-380 TFLOP/s on 128-1024-channel convs (the copy engine rounds to TF32),
+  // the ws kernel 160-260 (its producer rounds the A rows it gathers in shared memory: 0.53-0.92x
+  // the im2col kernel's speed), the mma.sync kernel 110-120: half the 16-bit rates, and 1.5x for
+  // the copy engine.
   if (shape == TileShape::sm90_ws || shape == TileShape::sm90_im2col) {
-    const double copy_engine = shape == TileShape::sm90_im2col ? 1.1 : 1.0;
-    // fp32 as TF32: wgmma's TF32 peak is half its bf16 one, and the producer rounds every stage
-    // in shared memory. Not yet measured: the peak's share.
-    const double input = p.dtype == DType::f32 ? 0.5 : 1.0;
+    const bool tf32 = p.dtype == DType::f32;
+    const double copy_engine = shape == TileShape::sm90_im2col ? (tf32 ? 1.5 : 1.1) : 1.0;
+    const double input = tf32 ? 0.5 : 1.0;
     const int64_t cblocks = (p.cg() * dtype_size(p.dtype) + row_bytes - 1) / row_bytes;
     if (bn == 256 && cblocks >= 4) return 480.0 * copy_engine * input;
     // The 128 x 192 tile (bn 192) is not yet measured: the tall tile's rate at its 0.75 fill of

@@ -67,7 +67,8 @@ inline std::shared_ptr<void> shared_stream_buffer(int index, cudaStream_t stream
   DeviceScope scope(index);
   void* p = nullptr;
   VCONV_CUDA_CHECK(cudaMallocAsync(&p, std::max<size_t>(bytes, 1), stream));
-  if (poison_scratch()) VCONV_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, std::max<size_t>(bytes, 1), stream));
+  if (poison_scratch())
+    VCONV_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, std::max<size_t>(bytes, 1), stream));
   return std::shared_ptr<void>(p, [index, stream](void* q) {
     DeviceScope restore(index);
     cudaFreeAsync(q, stream);  // a deleter must not throw; a failed free leaks

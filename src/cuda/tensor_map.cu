@@ -119,11 +119,9 @@ CUtensorMap weight_tensor_map(const View5& w, DType dtype, int row_bytes, int ro
   const cuuint32_t unit[5] = {1, 1, 1, 1, 1};
   CUtensorMap map;
   const CUresult r = encode_tiled()(
-      &map,
-      map_data_type(dtype), 5,
-      const_cast<void*>(w.data), key.dims.data(), key.strides.data(), key.box.data(), unit,
-      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+      &map, map_data_type(dtype), 5, const_cast<void*>(w.data), key.dims.data(), key.strides.data(),
+      key.box.data(), unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS)
     throw DeviceError("tensor map: cuTensorMapEncodeTiled failed for the weight (CUresult " +
                       std::to_string(int(r)) + ")");
@@ -153,10 +151,8 @@ CUtensorMap input_im2col_map(const View5& in, DType dtype, const implicit_gemm::
   const cuuint32_t element_strides[5] = {1, box.stride[0], box.stride[1], box.stride[2], 1};
   CUtensorMap map;
   const CUresult r = encode_im2col()(
-      &map,
-      map_data_type(dtype), 5,
-      const_cast<void*>(in.data), d.dims, d.strides, box.lower, box.upper,
-      cuuint32_t(row_bytes / dtype_size(dtype)), cuuint32_t(pixels), element_strides,
+      &map, map_data_type(dtype), 5, const_cast<void*>(in.data), d.dims, d.strides, box.lower,
+      box.upper, cuuint32_t(row_bytes / dtype_size(dtype)), cuuint32_t(pixels), element_strides,
       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS)

@@ -3,10 +3,10 @@
 // each walking its share of the output tiles (tile_scheduler.cuh). Warpgroup 0 is the producer
 // (producer_sm90.cuh: gathers A through the index map, or has one thread issue A's im2col
 // copies where Params::im2col, and issues B's tensor copies; rounds the A rows it gathers to TF32
-// where the MMA reads fp32 as TF32, the copy engine rounding what it brings; few registers), warpgroups 1 and 2 the
-// consumers (consumer_sm90.cuh: wgmma on their half of the tile's rows, then the epilogue), joined
-// by the full/empty barriers of pipeline_sm90.cuh. The producer runs ahead into the next tile while
-// the consumers store the last one.
+// where the MMA reads fp32 as TF32, the copy engine rounding what it brings; few registers),
+// warpgroups 1 and 2 the consumers (consumer_sm90.cuh: wgmma on their half of the tile's rows, then
+// the epilogue), joined by the full/empty barriers of pipeline_sm90.cuh. The producer runs ahead
+// into the next tile while the consumers store the last one.
 #include "cuda/implicit_gemm/consumer_sm90.cuh"
 #include "cuda/implicit_gemm/producer_sm90.cuh"
 

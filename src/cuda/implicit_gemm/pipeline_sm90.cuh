@@ -1,13 +1,13 @@
 #pragma once
 // The shared-memory pipeline between the producer and the consumer warpgroups of the
-// warp-specialized kernel: kStages stages, each with a `full` barrier (the consumers may read it: its A
-// rows landed through the producer threads' cp.async or the tensor copy engine, and B's tensor
-// copy) and an `empty` one
-// (every consumer warp's MMAs that read it have completed), and, where the producer transforms a
-// stage, a `landed` one between its copies and its transform. Both sides count k-blocks over the
-// whole persistent loop: k-block i lives in stage i % kStages, and its round i / kStages gives the
-// phase parity to wait for (a fresh barrier counts as having completed the phase before its first,
-// so the producer's first round passes the empty barriers at once).
+// warp-specialized kernel: kStages stages, each with a `full` barrier (the consumers may read it:
+// its A rows landed through the producer threads' cp.async or the tensor copy engine, and B's
+// tensor copy) and an `empty` one (every consumer warp's MMAs that read it have completed), and,
+// where the producer transforms a stage, a `landed` one between its copies and its transform. Both
+// sides count k-blocks over the whole persistent loop: k-block i lives in stage i % kStages, and
+// its round i / kStages gives the phase parity to wait for (a fresh barrier counts as having
+// completed the phase before its first, so the producer's first round passes the empty barriers at
+// once).
 #include <cstdint>
 
 #include "cuda/implicit_gemm/ptx_sm90.cuh"

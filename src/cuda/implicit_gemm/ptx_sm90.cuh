@@ -87,7 +87,7 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"   \
-      "}, %64, %65, p, 1, 1" TAIL ";\n}\n"                                              \
+      "}, %64, %65, p, 1, 1" TAIL ";\n}\n"                                               \
       : VCONV_D16(0)                                                                     \
       : "l"(a), "l"(b), "r"(int(accumulate)))
 #define VCONV_WGMMA_M64N192(KTYPES, TAIL)                                                \
@@ -101,7 +101,7 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
       "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
       "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"   \
-      "}, %96, %97, p, 1, 1" TAIL ";\n}\n"                                              \
+      "}, %96, %97, p, 1, 1" TAIL ";\n}\n"                                               \
       : VCONV_D16(0), VCONV_D8(16)                                                       \
       : "l"(a), "l"(b), "r"(int(accumulate)))
 #define VCONV_WGMMA_M64N256(KTYPES, TAIL)                                                          \
@@ -119,7 +119,7 @@ __device__ inline void fence_accumulators(float (&d)[N][4]) {
       "%111, "                                                                                     \
       "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, " \
       "%127"                                                                                       \
-      "}, %128, %129, p, 1, 1" TAIL ";\n}\n"                                                      \
+      "}, %128, %129, p, 1, 1" TAIL ";\n}\n"                                                       \
       : VCONV_D16(0), VCONV_D16(16)                                                                \
       : "l"(a), "l"(b), "r"(int(accumulate)))
 
@@ -128,12 +128,12 @@ enum class WgmmaInput { bf16, f16, tf32 };
 
 // One wgmma of width N (128, 192 or 256: d holds N / 8 column groups), k 16 for 16-bit inputs and
 // 8 for TF32.
-#define VCONV_WGMMA_OF_INPUT(SHAPE)                   \
-  if constexpr (In == WgmmaInput::bf16)               \
-    SHAPE("k16.f32.bf16.bf16", ", 0, 0"); \
-  else if constexpr (In == WgmmaInput::f16)           \
-    SHAPE("k16.f32.f16.f16", ", 0, 0");               \
-  else                                                \
+#define VCONV_WGMMA_OF_INPUT(SHAPE)         \
+  if constexpr (In == WgmmaInput::bf16)     \
+    SHAPE("k16.f32.bf16.bf16", ", 0, 0");   \
+  else if constexpr (In == WgmmaInput::f16) \
+    SHAPE("k16.f32.f16.f16", ", 0, 0");     \
+  else                                      \
     SHAPE("k8.f32.tf32.tf32", "");
 template <WgmmaInput In, int N>
 __device__ inline void wgmma_m64(float (&d)[N / 8][4], uint64_t a, uint64_t b, bool accumulate) {
