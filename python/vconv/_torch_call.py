@@ -274,7 +274,7 @@ class Call:
         y = x.new_empty(self.output_shape)
         # DLPack capsules: a tenth of the cost of Tensor.__dlpack__ (vconv._arrays._Framework).
         # The bias is added by the conv's store (the fused epilogue), not by a second pass over y.
-        self.prepared(
+        arguments = (
             to_dlpack(x),
             to_dlpack(with_unit_channel_stride(weight)),
             to_dlpack(y),
@@ -287,6 +287,11 @@ class Call:
             None if scale is None else to_dlpack(scale.detach().contiguous()),
             None if shift is None else to_dlpack(shift.detach().contiguous()),
         )
+        if torch.autograd._profiler_enabled():  # the call as an operator in torch.profiler's tables
+            with torch.profiler.record_function("vconv::conv"):
+                self.prepared(*arguments)
+        else:
+            self.prepared(*arguments)
         y = y.movedim(-1, 1)
         return y.squeeze(0) if self.unbatched else y
 

@@ -166,7 +166,10 @@ def main(argv=None):
     ap.add_argument("--no-tf32", action="store_true", help="--suite decode in float32 without TF32 (exact)")
     ap.add_argument("--no-compile", action="store_true", help="--suite blocks without torch.compile")
     ap.add_argument(
-        "--profile", action="store_true", help="--suite blocks: list the kernels of each vconv call (GPU)"
+        "--profile",
+        action="store_true",
+        help="--suite blocks: list the kernels of each vconv call (GPU); --suite decode: one more decode per "
+        "variant, its time by kind of kernel and its longest kernels",
     )
     ap.add_argument(
         "--host-overhead", action="store_true", help="time the host's cost per call on a tiny conv instead"
@@ -179,7 +182,9 @@ def main(argv=None):
         from vconv import bench_decode
 
         dtype = getattr(torch, args.dtype) if args.dtype else torch.bfloat16
-        return bench_decode.run_decode(args.model, device, dtype, args.repeat, tf32=not args.no_tf32)
+        return bench_decode.run_decode(
+            args.model, device, dtype, args.repeat, tf32=not args.no_tf32, profile=args.profile
+        )
     scale = args.scale or (1 if device.type == "cuda" else 4)
     if args.suite == "blocks":  # fused blocks (issue 11), not a suite of single convs
         from vconv import bench_blocks

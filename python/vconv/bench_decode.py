@@ -8,7 +8,9 @@ Variants, each on its own copy of one randomly initialised model:
   vconv fused blocks    the same with accelerate(fuse_blocks=True).
 Reported per variant: median decode time (CUDA events on a GPU, wall clock on the CPU), peak memory
 allocated during a decode (GPU only), and the relative L2 difference of the decoded video to eager
-NCDHW's (for fp32 on a GPU, run with TF32 off to compare at fp32 accuracy: --no-tf32).
+NCDHW's (for fp32 on a GPU, run with TF32 off to compare at fp32 accuracy: --no-tf32). With
+--profile, one more decode per variant under torch.profiler: its device time (self CPU time on the
+CPU) by kind of kernel (KINDS) and its longest kernels, so that what a variant loses shows.
 """
 
 import copy
@@ -75,9 +77,62 @@ def _decode_ms(vae, latent, device, repeat):
     return statistics.median(times), peak, out
 
 
-def run_decode(model="wan", device=None, dtype=torch.bfloat16, repeat=3, tf32=True, out=print):
+# Kinds of kernel (GPU) or operator (CPU), by the first pattern its lowercased name contains.
+KINDS = (
+    ("vconv", ("vconv",)),
+    ("torch conv", ("cudnn", "xmma", "fprop", "conv")),
+    ("gemm, attention", ("gemm", "nvjet", "aten::mm", "aten::bmm", "addmm", "attention", "softmax")),
+    ("norms", ("norm", "moments")),
+    ("copies, cat, layout", ("copy", "aten::cat", "nchw", "nhwc", "contiguous", "clone")),
+    ("upsample", ("upsample", "interpolate")),
+    ("elementwise", ("elementwise", "silu", "aten::add", "aten::mul", "pad", "fill")),
+)
+
+
+def kernel_kind(name):
+    """The KINDS entry of a kernel or operator name, else "other"."""
+    low = name.lower()
+    for kind, patterns in KINDS:
+        if any(p in low for p in patterns):
+            return kind
+    return "other"
+
+
+def profile_decode(vae, latent, device, top=8):
+    """One decode under torch.profiler: {"total_ms", "kinds": {kind: ms}, "top": [(name, ms)]},
+    device time of CUDA kernels on a GPU, self CPU time of operators on the CPU."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
+        vae.decode(latent)
+        if cuda:
+            torch.cuda.synchronize(device)
+    rows = []
+    for e in prof.key_averages():
+        us = e.device_time_total if cuda else e.self_cpu_time_total
+        if us > 0:
+            rows.append((e.key, us / 1e3))
+    kinds = {kind: 0.0 for kind, _ in KINDS}
+    kinds["other"] = 0.0
+    for name, ms in rows:
+        kinds[kernel_kind(name)] += ms
+    rows.sort(key=lambda r: -r[1])
+    return {"total_ms": sum(ms for _, ms in rows), "kinds": kinds, "top": rows[:top]}
+
+
+def _print_profile(name, prof, out):
+    total = prof["total_ms"]
+    shares = ", ".join(f"{k} {ms:.1f} ({ms / total:.0%})" for k, ms in prof["kinds"].items() if ms > 0)
+    out(f"  profile {name}: {total:.1f} ms: {shares}")
+    for kernel, ms in prof["top"]:
+        out(f"      {ms:9.2f} ms  {kernel[:110]}")
+
+
+def run_decode(model="wan", device=None, dtype=torch.bfloat16, repeat=3, tf32=True, profile=False, out=print):
     """Decodes `model`'s latent with each variant; returns the rows printed, one dict per variant
-    (name, ms, peak_bytes, rel_diff, report: what vconv patched)."""
+    (name, ms, peak_bytes, rel_diff, report: what vconv patched; profile: profile_decode's, under
+    `profile`)."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     config, latent_shape = MODELS[model]
     torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -107,6 +162,10 @@ def run_decode(model="wan", device=None, dtype=torch.bfloat16, repeat=3, tf32=Tr
         memory = "" if peak is None else f"  peak {peak / 2**30:6.2f} GiB"
         out(f"  {name:<20} {ms:10.1f} ms{memory}  rel diff {diff:8.2e}  {rows[0]['ms'] / ms:5.2f}x eager NCDHW")
         del video
+        if profile:
+            rows[-1]["profile"] = profile_decode(vae, z, device)
+    for row in rows if profile else ():
+        _print_profile(row["name"], row["profile"], out)
     for name, _, _, rep in variants[2:]:
         out(f"  {name}: {rep!r}: {len(rep.patched)} modules on vconv, {len(rep.skipped)} convs left to torch")
     return rows

@@ -295,6 +295,32 @@ def test_decode_benchmark_reports_each_variant():
     assert len(lines) == 7 and all("modules on vconv" in line for line in lines[-2:])
 
 
+def test_decode_profile_splits_time_by_kind():
+    """--suite decode --profile: every variant's decode split by kind of kernel (operators on the
+    CPU), vconv's time only in the patched variants, and the kinds summing to the total."""
+    lines = []
+    rows = bench_decode.run_decode("wan-tiny", "cpu", torch.float32, repeat=1, profile=True, out=lines.append)
+    for row in rows:
+        prof = row["profile"]
+        assert prof["total_ms"] > 0 and prof["top"]
+        assert sum(prof["kinds"].values()) == pytest.approx(prof["total_ms"])
+        assert (prof["kinds"]["vconv"] > 0) == row["name"].startswith("vconv"), row["name"]
+    assert rows[0]["profile"]["kinds"]["torch conv"] > 0
+    assert sum(line.startswith("  profile ") for line in lines) == 4
+
+
+def test_kernel_kinds_by_name():
+    kind = bench_decode.kernel_kind
+    assert kind("void vconv::cuda::implicit_gemm::conv_ws_kernel<...>") == "vconv"
+    assert kind("vconv::conv_general") == "vconv"
+    assert kind("sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc") == "torch conv"
+    assert kind("aten::cudnn_convolution") == "torch conv"
+    assert kind("void at::native::(anonymous namespace)::CatArrayBatchedCopy<...>") == "copies, cat, layout"
+    assert kind("void at::native::vectorized_elementwise_kernel<4, silu_kernel>") == "elementwise"
+    assert kind("aten::upsample_nearest3d") == "upsample"
+    assert kind("something else") == "other"
+
+
 @pytest.mark.parametrize("in_dim, out_dim", [(8, 8), (8, 12)])  # 12: a 1x1x1 shortcut conv
 def test_fused_wan_residual_block_matches_diffusers_over_chunks(in_dim, out_dim, frame_cache_or_not):
     """accelerate(fuse_blocks=True) on a WanResidualBlock with trained-looking norms (random gamma):
