@@ -142,7 +142,7 @@ if want pybuild; then
   if ls .whl/diffusers-*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/vconv-whl .whl/*.whl
     step "python -m vconv.bench decode" pybench_decode.log env PYTHONPATH="$pyprefix:/tmp/vconv-whl" \
-      python3 -m vconv.bench --suite decode --repeat 3
+      python3 -m vconv.bench --suite decode --repeat 3 --profile
   fi
 fi
 if want cpu; then
