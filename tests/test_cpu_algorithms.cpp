@@ -304,15 +304,19 @@ TEST(Autotune, ThreadsPlanningAndTuningAtOnceGetCorrectResults) {
 }
 
 TEST(CpuAlgorithms, EpilogueMatchesTheReference) {
-  // Bias, SiLU and both, stored and accumulated, in every dtype. depth_tap must apply it once, to
-  // the sum over its taps: applied per tap, the bias would count KD times.
+  // Bias, SiLU and both, a residual alone and after both, stored and accumulated, in every dtype.
+  // depth_tap must apply it once, to the sum over its taps: applied per tap, the bias would count
+  // KD times.
   struct Form {
     bool bias;
     vconv::Activation activation;
+    bool residual;
   };
-  const Form forms[] = {{true, vconv::Activation::none},
-                        {false, vconv::Activation::silu},
-                        {true, vconv::Activation::silu}};
+  const Form forms[] = {{true, vconv::Activation::none, false},
+                        {false, vconv::Activation::silu, false},
+                        {true, vconv::Activation::silu, false},
+                        {false, vconv::Activation::none, true},
+                        {true, vconv::Activation::silu, true}};
   std::mt19937_64 rng(28);
   std::map<std::string, int> checked;
   for (int i = 0; i < 100; ++i) {
@@ -330,6 +334,7 @@ TEST(CpuAlgorithms, EpilogueMatchesTheReference) {
             vconv::testing::CheckOptions o = every_algorithm();
             o.bias = form.bias;
             o.activation = form.activation;
+            o.residual = form.residual;
             o.accumulate = accumulate;
             o.strided = std::bernoulli_distribution(0.3)(rng);
             const auto e = vconv::testing::check_algorithm(p, algo, rng, o);
@@ -337,11 +342,11 @@ TEST(CpuAlgorithms, EpilogueMatchesTheReference) {
             ASSERT_TRUE(e.within(vconv::testing::tolerance(p.dtype)))
                 << algo << (form.bias ? " bias" : "")
                 << (form.activation == vconv::Activation::silu ? " silu" : "")
-                << (accumulate ? " accumulate" : "") << (o.strided ? " strided" : "") << " on '"
+                << (form.residual ? " residual" : "") << (accumulate ? " accumulate" : "") << (o.strided ? " strided" : "") << " on '"
                 << to_string(p) << "': " << e.to_string();
           }
     }
   }
-  // At least two problems per algorithm in each of the 18 (dtype, form, accumulate) combinations.
-  for (const auto& algo : kCpuAlgorithms) EXPECT_GE(checked[algo], 36) << algo;
+  // At least two problems per algorithm in each of the 30 (dtype, form, accumulate) combinations.
+  for (const auto& algo : kCpuAlgorithms) EXPECT_GE(checked[algo], 60) << algo;
 }

@@ -219,11 +219,26 @@ TEST(FusedEpilogue, OtherAlgorithmsSayWhyNot) {
   EXPECT_EQ(vconv::to_string(p), "f32 n=1 in=4x6x6 c=8 o=8 k=3x3x3 p=2:0x1x1 d2s=2x1x1");
   EXPECT_EQ(p.output_shape(), (std::vector<int64_t>{1, 8, 6, 6, 4}));
   vconv::testing::expect_only_reference(p, {}, "does not store through depth-to-space");
-  const auto plain = vconv::parse_problem("f32 n=1 in=4x6x6 c=8 o=8 k=3x3x3 p=2:0x1x1");
-  HostTensor residual(DType::f32, plain.output_shape());
-  vconv::Options o;
-  o.epilogue.residual = residual.view();
-  vconv::testing::expect_only_reference(plain, o, "does not add a residual");
+}
+
+// Every CPU algorithm that runs a problem adds a residual in its store (CpuAlgorithms.
+// EpilogueMatchesTheReference checks the values): the planner does not fall back to the reference.
+TEST(FusedEpilogue, EveryCpuAlgorithmAddsAResidual) {
+  for (const char* text : {"f32 n=1 in=4x6x6 c=8 o=8 k=3x3x3 p=2:0x1x1",
+                           "bf16 n=2 in=3x5x5 c=8 o=8 k=1x1x1", "f32 in=6x7 c=4 o=4 k=3x3 p=1"}) {
+    const auto plain = vconv::parse_problem(text);
+    HostTensor residual(plain.dtype, plain.output_shape());
+    vconv::Options o;
+    o.epilogue.residual = residual.view();
+    int valid = 0;
+    for (const auto& c : vconv::conv_candidates(plain, vconv::Device::cpu(), o)) {
+      if (c.name == "reference") continue;
+      valid += c.valid;
+      EXPECT_EQ(c.why_not.find("residual"), std::string::npos) << c.name << ": " << c.why_not;
+    }
+    EXPECT_GE(valid, 1) << text;
+    EXPECT_NE(vconv::plan_conv(plain, vconv::Device::cpu(), o).algorithm, "reference") << text;
+  }
 }
 
 TEST(FusedEpilogue, TimeDepthToSpaceStreams) {

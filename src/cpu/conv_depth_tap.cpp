@@ -178,7 +178,7 @@ void DepthTapAlgorithm::run(const ConvArgs& a) const {
       const auto [n, od, oh, ow] = grid.coord(r);
       store_f32(a.output_dtype, buffer.data() + r * p.o, p.o,
                 byte_ptr(a.output.data, a.output.offset(n, od, oh, ow, 0), a.output_dtype),
-                a.options.accumulate, epilogue.store());
+                a.options.accumulate, epilogue.at(n, od, oh, ow, 0));
     }
   }
   if (cache.next.data) write_next_frames(a, a.input, dim_map(p, 0), cached);

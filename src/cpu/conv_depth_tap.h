@@ -23,7 +23,7 @@ class DepthTapAlgorithm final : public Algorithm {
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
   bool applies(Fusion f) const override {
-    return f == Fusion::epilogue || f == Fusion::frame_cache;
+    return f == Fusion::epilogue || f == Fusion::residual || f == Fusion::frame_cache;
   }
   bool accepts_f32_output() const override { return true; }
 };

@@ -182,7 +182,7 @@ void GemmAlgorithm::run(const ConvArgs& a) const {
           std::fill(out, out + (r1 - r0) * p.og(), 0.0f);  // every tap of this phase reads a zero
         }
         store_rows(ph.rows, r0, r1, out, p.og(), a.output, a.output_dtype, g * p.og(), p.og(),
-                   a.options.accumulate, epilogue.store());
+                   a.options.accumulate, epilogue);
       }
     }
   }

@@ -114,7 +114,7 @@ void PointwiseAlgorithm::run(const ConvArgs& a) const {
       } else {
         gemm_packed_b(rows, p.og(), p.cg(), A, lda, weights[g].data(), out, p.og(), false, kernel);
         store_rows(grid, r0, r1, out, p.og(), a.output, a.output_dtype, g * p.og(), p.og(),
-                   a.options.accumulate, epilogue.store());
+                   a.options.accumulate, epilogue);
       }
     }
   }

@@ -13,7 +13,7 @@ class PointwiseAlgorithm final : public Algorithm {
   std::string why_not(const Problem& problem, Device device) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
-  bool applies(Fusion f) const override { return f == Fusion::epilogue; }
+  bool applies(Fusion f) const override { return f == Fusion::epilogue || f == Fusion::residual; }
   bool accepts_f32_output() const override { return true; }
 };
 

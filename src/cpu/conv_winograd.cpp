@@ -106,7 +106,7 @@ struct TileContext {
   Tiles tiles;
   DimMap dim[3];
   int64_t g;
-  StoreEpilogue epilogue;  // of the whole output; shifted to the group's channels at the store
+  const LoadedEpilogue& epilogue;  // of the whole output
 
   // (n, od, oh0, ow0) of tile t.
   // Tiles are ordered (n, th, tw, od) with the output frame innermost, so that consecutive tiles
@@ -187,7 +187,7 @@ struct TileContext {
         store_f32(a.output_dtype, y + (i * M + j) * og, og,
                   byte_ptr(a.output.data, a.output.offset(o[0], o[1], o[2] + i, o[3] + j, g * og),
                            a.output_dtype),
-                  a.options.accumulate, epilogue.shifted(g * og));
+                  a.options.accumulate, epilogue.at(o[0], o[1], o[2] + i, o[3] + j, g * og));
   }
 };
 
@@ -268,7 +268,7 @@ void WinogradAlgorithm<M>::run(const ConvArgs& a) const {
     const Scratch u_buffer(ScratchSlot::weights, A * A * packed);
     float* u = u_buffer.get();
     transform_weight<M>(a, g, u);
-    TileContext<M> ctx{a, tiles, {}, g, epilogue.store()};
+    TileContext<M> ctx{a, tiles, {}, g, epilogue};
     for (int i = 0; i < 3; ++i)
       ctx.dim[i] = DimMap{p.in[i], p.stride[i], p.pad_lo[i], p.kdil[i], p.idil[i], p.mode[i]};
 #pragma omp parallel

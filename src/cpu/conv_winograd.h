@@ -19,7 +19,7 @@ class WinogradAlgorithm final : public Algorithm {
   std::string why_not_options(const Problem& problem, const Options& options) const override;
   double estimate_ms(const Problem& problem, Device device, const Options& options) const override;
   void run(const ConvArgs& args) const override;
-  bool applies(Fusion f) const override { return f == Fusion::epilogue; }
+  bool applies(Fusion f) const override { return f == Fusion::epilogue || f == Fusion::residual; }
   bool accepts_f32_output() const override { return true; }
 };
 

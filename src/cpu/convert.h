@@ -22,6 +22,22 @@ inline void load_f32(DType t, const void* src, int64_t n, float* dst) {
   }
 }
 
+// dst[0..n) = src[0], src[step], ... as float.
+inline void load_f32_strided(DType t, const void* src, int64_t n, int64_t step, float* dst) {
+  switch (t) {
+    case DType::f32:
+      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<const float*>(src)[i * step];
+      return;
+    case DType::f16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = to_float(static_cast<const Half*>(src)[i * step]);
+      return;
+    case DType::bf16:
+      for (int64_t i = 0; i < n; ++i)
+        dst[i] = to_float(static_cast<const BFloat16*>(src)[i * step]);
+      return;
+  }
+}
+
 // dst[0..n) = src (or dst + src when accumulate), rounded once to dtype t.
 inline void store_f32(DType t, const float* src, int64_t n, void* dst, bool accumulate) {
   switch (t) {
@@ -51,6 +67,9 @@ inline void store_f32(DType t, const float* src, int64_t n, void* dst, bool accu
 
 inline char* byte_ptr(void* base, int64_t elements, DType t) {
   return static_cast<char*>(base) + elements * dtype_size(t);
+}
+inline const char* byte_ptr(const void* base, int64_t elements, DType t) {
+  return static_cast<const char*>(base) + elements * dtype_size(t);
 }
 
 }  // namespace vconv::cpu

@@ -203,8 +203,11 @@ def test_plan_says_which_algorithms_apply_each_fusion():
     staged = vconv.plan(shapes["input"], shapes["weight"], padding=1, prologue=group_norm, algorithm=plain.algorithm)
     assert staged.algorithm == plain.algorithm
     assert "prologue" in staged.staging, staged
+    # Every CPU algorithm adds a residual in its store.
+    residual = vconv.plan(shapes["input"], shapes["weight"], padding=1, residual=True)
+    assert residual.algorithm == plain.algorithm, residual
+    assert not any("residual" in why_not for _, _, why_not, _ in residual.candidates), residual
     for kw, why in [
-        (dict(residual=True), "residual"),
         (dict(upsample=2), "upsample"),
         (dict(depth_to_space=2), "depth-to-space"),
     ]:
