@@ -881,27 +881,42 @@ TEST(CudaSmall, ChannelsFirstInputMatchesContiguous) {
 // apart: a time conv (3x1x1) on the warp-specialized kernel, which ran Wan's 384->768 time conv
 // in half the multistage wgmma kernel's time on an H200 (docs/PERFORMANCE.md, 2026-12-04), with A
 // by the copy engine where it reads through zero padding alone (1.02-1.10x faster there,
-// 2026-12-05) and gathered where the pad mode is replicate.
-TEST(CudaSmall, PlannerRunsTimeConvsOnTheWarpSpecializedKernel) {
+// 2026-12-05) and gathered where the pad mode is replicate; fp32 as TF32 the same way.
+TEST(CudaSmall, PlannerTakesTheWarpSpecializedKernels) {
   SKIP_WITHOUT_GPU();
-  const std::pair<const char*, const char*> cases[] = {
-      {"bf16 n=1 in=6x120x208 c=384 o=768 k=3x1x1 p=2:0x0x0", "cuda_implicit_gemm_sm90_im2col"},
-      {"bf16 n=1 in=6x120x208 c=384 o=768 k=3x1x1 p=2:0x0x0 pm=replicate",
-       "cuda_implicit_gemm_sm90_ws"}};
+  struct Case {
+    const char* problem;
+    vconv::Fp32Math math;
+    const char* expected;
+  };
+  // fp32 as TF32 on the wgmma kernels too (im2col where the copy engine reads the input, else
+  // ws: 1.3-1.9x and 2x the mma.sync kernel's speed on the H100); exact fp32 on mma.sync.
+  const Case cases[] = {{"bf16 n=1 in=6x120x208 c=384 o=768 k=3x1x1 p=2:0x0x0",
+                         vconv::Fp32Math::exact, "cuda_implicit_gemm_sm90_im2col"},
+                        {"bf16 n=1 in=6x120x208 c=384 o=768 k=3x1x1 p=2:0x0x0 pm=replicate",
+                         vconv::Fp32Math::exact, "cuda_implicit_gemm_sm90_ws"},
+                        {"f32 n=1 in=4x60x104 c=384 o=384 k=3x3x3 p=2:0x1x1", vconv::Fp32Math::tf32,
+                         "cuda_implicit_gemm_sm90_im2col"},
+                        {"f32 n=1 in=4x60x104 c=384 o=384 k=3x3x3 p=2:0x1x1 pm=replicate",
+                         vconv::Fp32Math::tf32, "cuda_implicit_gemm_sm90_ws"},
+                        {"f32 n=1 in=4x60x104 c=384 o=384 k=3x3x3 p=2:0x1x1",
+                         vconv::Fp32Math::exact, "cuda_implicit_gemm"}};
   int checked = 0;
   std::string not_here;
-  for (const auto& [text, expected] : cases) {
-    const Problem p = vconv::parse_problem(text);
+  for (const Case& c : cases) {
+    const Problem p = vconv::parse_problem(c.problem);
+    vconv::Options o;
+    o.fp32_math = c.math;
     bool listed = false, runs = false;
-    for (const auto& c : vconv::conv_candidates(p, kGpu))
-      if (c.name == expected) listed = true, runs = c.valid;
-    ASSERT_TRUE(listed) << expected << " is not an algorithm";
+    for (const auto& candidate : vconv::conv_candidates(p, kGpu, o))
+      if (candidate.name == c.expected) listed = true, runs = candidate.valid;
+    ASSERT_TRUE(listed) << c.expected << " is not an algorithm";
     if (!runs) {
-      not_here += std::string(" ") + expected;
+      not_here += std::string(" ") + c.expected;
       continue;
     }
-    const vconv::Plan plan = vconv::plan_conv(p, kGpu);
-    EXPECT_EQ(plan.algorithm, expected) << plan.to_string();
+    const vconv::Plan plan = vconv::plan_conv(p, kGpu, o);
+    EXPECT_EQ(plan.algorithm, c.expected) << plan.to_string();
     ++checked;
   }
   if (checked == 0) GTEST_SKIP() << "cannot run here:" << not_here;
