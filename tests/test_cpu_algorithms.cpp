@@ -342,8 +342,9 @@ TEST(CpuAlgorithms, EpilogueMatchesTheReference) {
             ASSERT_TRUE(e.within(vconv::testing::tolerance(p.dtype)))
                 << algo << (form.bias ? " bias" : "")
                 << (form.activation == vconv::Activation::silu ? " silu" : "")
-                << (form.residual ? " residual" : "") << (accumulate ? " accumulate" : "") << (o.strided ? " strided" : "") << " on '"
-                << to_string(p) << "': " << e.to_string();
+                << (form.residual ? " residual" : "") << (accumulate ? " accumulate" : "")
+                << (o.strided ? " strided" : "") << " on '" << to_string(p)
+                << "': " << e.to_string();
           }
     }
   }

@@ -1,29 +1,17 @@
 #pragma once
 // Runs of channels between the tensors' dtypes and the fp32 the CPU algorithms compute in.
 #include <cstdint>
+#include <type_traits>
 
 #include "core/float16.h"
 #include "vconv/types.h"
 
 namespace vconv::cpu {
 
-// dst[0..n) = src[0..n) as float.
-inline void load_f32(DType t, const void* src, int64_t n, float* dst) {
-  switch (t) {
-    case DType::f32:
-      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<const float*>(src)[i];
-      return;
-    case DType::f16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = to_float(static_cast<const Half*>(src)[i]);
-      return;
-    case DType::bf16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = to_float(static_cast<const BFloat16*>(src)[i]);
-      return;
-  }
-}
-
-// dst[0..n) = src[0], src[step], ... as float.
-inline void load_f32_strided(DType t, const void* src, int64_t n, int64_t step, float* dst) {
+// dst[0..n) = src[0], src[step], ... as float; Step is an int64_t, or a compile-time 1 for
+// contiguous runs (load_f32), whose loops then vectorize.
+template <typename Step>
+inline void load_f32_run(DType t, const void* src, int64_t n, Step step, float* dst) {
   switch (t) {
     case DType::f32:
       for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<const float*>(src)[i * step];
@@ -36,6 +24,16 @@ inline void load_f32_strided(DType t, const void* src, int64_t n, int64_t step, 
         dst[i] = to_float(static_cast<const BFloat16*>(src)[i * step]);
       return;
   }
+}
+
+// dst[0..n) = src[0..n) as float.
+inline void load_f32(DType t, const void* src, int64_t n, float* dst) {
+  load_f32_run(t, src, n, std::integral_constant<int64_t, 1>{}, dst);
+}
+
+// dst[0..n) = src[0], src[step], ... as float.
+inline void load_f32_strided(DType t, const void* src, int64_t n, int64_t step, float* dst) {
+  load_f32_run(t, src, n, step, dst);
 }
 
 // dst[0..n) = src (or dst + src when accumulate), rounded once to dtype t.

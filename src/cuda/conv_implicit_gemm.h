@@ -12,7 +12,8 @@
 // builds on compute capability 9.0 devices; bf16 and f16); cuda_implicit_gemm_sm90_ws the
 // warp-specialized persistent kernel on the same hardware (implicit_gemm/kernel_ws.cuh: a
 // producer warpgroup, two wgmma consumer warpgroups, one CTA per SM walking the tiles; bf16, f16,
-// and fp32 as TF32, rounded to nearest by the producer);
+// and fp32 as TF32, rounded to nearest by the copy engine and, in the A rows it gathers, by the
+// producer);
 // cuda_implicit_gemm_sm90_im2col that kernel with A brought by the tensor copy engine in im2col
 // mode (one producer thread issues every copy) instead of gathered, where the input is read
 // through zero padding alone and the engine can address it (implicit_gemm/im2col_box.h).

@@ -74,7 +74,7 @@ void launch_for(const ConvArgs& a, const Params& prm, cudaStream_t stream) {
     }
     if (t == DType::bf16) return launch<C, WgmmaBf16, BFloat16>(q, stream);
     if (t == DType::f16) return launch<C, WgmmaF16, Half>(q, stream);
-    // fp32 as TF32 on the warp-specialized kernel, whose producer rounds the stages (why_not_sm90).
+    // fp32 as TF32 on the warp-specialized kernels only (why_not_sm90, why_not_options).
     if constexpr (C::kWarpSpecialized)
       if (t == DType::f32 && math == Fp32Math::tf32) return launch<C, WgmmaTf32, float>(q, stream);
     throw Error(std::string("cuda_implicit_gemm_sm90: no wgmma policy for ") + dtype_name(t) +
